@@ -1,0 +1,207 @@
+/**
+ * The voting server: a TLS listener whose connections each run a
+ * {@linkcode VoterSession} against the one {@linkcode ElectionStore}. Many
+ * clients are served at once; every change of election state still happens
+ * one at a time, inside the store.
+ *
+ * @module
+ */
+
+import {
+  encodeFrame,
+  FrameDecoder,
+  MAX_CLIENT_FRAME_BYTES,
+} from "./framing.ts";
+import { LoginThrottle } from "./login_throttle.ts";
+import {
+  decodeClientMessage,
+  encodeMessage,
+  ProtocolError,
+} from "./protocol.ts";
+import type { ServerMessage } from "./protocol.ts";
+import { VoterSession } from "./session.ts";
+import type { BoothStore, SessionEvent } from "./session.ts";
+import { listenTls } from "./transport.ts";
+import type { Connection, TlsEngine, TlsListener } from "./transport.ts";
+
+/** Options of {@linkcode startBoothServer}. */
+export interface BoothServerOptions {
+  hostname: string;
+  port: number;
+  engine: TlsEngine;
+  /** PEM certificate chain. */
+  cert: string;
+  /** PEM private key. */
+  key: string;
+  /** Seconds a connection has to log in, TLS handshake included. */
+  loginGraceSeconds: number;
+  /** Seconds a logged-in session may stay silent. */
+  idleTimeoutSeconds: number;
+  /** Open connections beyond which new ones are closed at once. */
+  maxConnections: number;
+  /** Consecutive failed logins that lock a registration number. */
+  lockoutThreshold: number;
+  /** First lockout in seconds; doubles per lockout up to 15 minutes. */
+  lockoutSeconds: number;
+  /** Receives one line per security event: `<peer> <what happened>`. */
+  log: (peer: string, event: string) => void;
+}
+
+/** A running voting server. */
+export interface BoothServer {
+  readonly hostname: string;
+  /** The real port (useful after asking for port 0). */
+  readonly port: number;
+  /** Stops accepting, closes every connection, waits for pending commits. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts serving an election over TLS.
+ *
+ * @param store The election and its writer.
+ * @param options Address, engine, key material, limits and log.
+ * @returns The server once it accepts connections.
+ * @throws {Error} When the address cannot be bound or the key material is
+ * unusable.
+ */
+export async function startBoothServer(
+  store: BoothStore & { idle(): Promise<void> },
+  options: BoothServerOptions,
+): Promise<BoothServer> {
+  const throttle = new LoginThrottle({
+    threshold: options.lockoutThreshold,
+    lockSeconds: options.lockoutSeconds,
+  });
+  const sessions = new Set<Promise<void>>();
+  const listener: TlsListener = await listenTls({
+    engine: options.engine,
+    hostname: options.hostname,
+    port: options.port,
+    cert: options.cert,
+    key: options.key,
+    handshakeTimeoutMs: options.loginGraceSeconds * 1000,
+    maxConnections: options.maxConnections,
+    onRefused: (peer) =>
+      options.log(peer, "connection refused (too many open connections)"),
+    onHandshakeFailure: (peer, reason) =>
+      options.log(peer, `TLS handshake failed: ${reason}`),
+    onConnection: (connection) => {
+      const running = runConnection(connection, store, throttle, options);
+      sessions.add(running);
+      running.finally(() => sessions.delete(running));
+    },
+  });
+  return {
+    hostname: listener.hostname,
+    port: listener.port,
+    async close() {
+      await listener.close();
+      await Promise.allSettled([...sessions]);
+      await store.idle();
+    },
+  };
+}
+
+async function runConnection(
+  connection: Connection,
+  store: BoothStore,
+  throttle: LoginThrottle,
+  options: BoothServerOptions,
+): Promise<void> {
+  const peer = connection.peer;
+  const log = (event: string) => options.log(peer, event);
+  log("connection opened");
+  const session = new VoterSession(store, {
+    throttle,
+    onEvent: (event) => log(describeEvent(event)),
+  });
+  const decoder = new FrameDecoder(MAX_CLIENT_FRAME_BYTES);
+  const send = (message: ServerMessage) =>
+    connection.write(encodeFrame(encodeMessage(message)));
+  let reason = "peer closed the connection";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const closeAfter = (seconds: number, why: string) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      reason = why;
+      send({ type: "error", message: `${why}; connection closed` })
+        .catch(() => {})
+        .finally(() => connection.close());
+    }, seconds * 1000);
+  };
+  closeAfter(
+    options.loginGraceSeconds,
+    `No login within ${options.loginGraceSeconds} seconds`,
+  );
+  try {
+    reading: while (true) {
+      const chunk = await connection.read();
+      if (chunk === null) break;
+      let frames: Uint8Array[];
+      try {
+        frames = decoder.push(chunk);
+      } catch (error) {
+        const step = session.protocolError((error as Error).message);
+        reason = step.reply.type === "error" ? step.reply.message : reason;
+        await send(step.reply);
+        break;
+      }
+      for (const frame of frames) {
+        let step;
+        try {
+          step = await session.handle(decodeClientMessage(frame));
+        } catch (error) {
+          if (!(error instanceof ProtocolError)) throw error;
+          step = session.protocolError(error.message);
+        }
+        await send(step.reply);
+        if (step.close) {
+          reason = step.reply.type === "error"
+            ? step.reply.message
+            : step.reply.type === "bye"
+            ? "voter exited"
+            : "too many failed logins on this connection";
+          break reading;
+        }
+        if (session.voter !== undefined) {
+          closeAfter(
+            options.idleTimeoutSeconds,
+            `Idle for ${options.idleTimeoutSeconds} seconds`,
+          );
+        }
+      }
+    }
+  } catch (error) {
+    reason = `connection lost: ${(error as Error).message}`;
+  } finally {
+    clearTimeout(timer);
+    connection.close();
+    log(`connection closed (${reason})`);
+  }
+}
+
+function describeEvent(event: SessionEvent): string {
+  switch (event.kind) {
+    case "login-ok":
+      return `login ok: ${event.voter}`;
+    case "login-failed":
+      return `login failed for registration number ${
+        JSON.stringify(event.number)
+      }`;
+    case "login-locked":
+      return `login refused: registration number ${
+        JSON.stringify(event.number)
+      } locked for ${event.seconds} s`;
+    case "lockout":
+      return `lockout: registration number ${
+        JSON.stringify(event.number)
+      } locked for ${event.seconds} s`;
+    case "vote-recorded":
+      return `vote recorded: ${event.voter}`;
+    case "vote-refused":
+      return `vote refused: ${event.voter} (${event.reason})`;
+    case "protocol-error":
+      return `protocol error: ${event.detail}`;
+  }
+}

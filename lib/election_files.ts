@@ -1,0 +1,372 @@
+/**
+ * The election's files as text: parsing with line-numbered errors, and
+ * formatting. Pure functions over strings; `lib/store.ts` does the I/O.
+ *
+ * | file | one line per | format |
+ * | --- | --- | --- |
+ * | `symkey` | file | base64 of K (32 bytes) |
+ * | `passwords` | voter | `<name> <registration number> <base64(nonce ‖ ciphertext ‖ tag)>` |
+ * | `candidates` | candidate | `<name>`, in ballot order |
+ * | `result` | candidate | `<name> <total votes>`, in ballot order |
+ * | `history` | vote | `<voter name> <ISO 8601 time with offset>` |
+ *
+ * @module
+ */
+
+import { decodeBase64, SEALED_BYTES } from "./crypto.ts";
+
+/** Longest voter name, registration number or candidate name. */
+export const MAX_NAME_CHARS = 64;
+
+/** A name, registration number or candidate: no whitespace, no controls. */
+const TOKEN = /^[^\s\p{Cc}]+$/u;
+
+/** ISO 8601 date and time with seconds and an explicit offset. */
+const ISO_TIME =
+  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+/** A line of the voter roll given to `server init --voters`. */
+export interface RollEntry {
+  name: string;
+  number: string;
+  password: string;
+}
+
+/** A line of `passwords`. */
+export interface VoterEntry {
+  name: string;
+  number: string;
+  /** The decoded encrypted password: nonce ‖ ciphertext ‖ tag. */
+  sealed: Uint8Array;
+  /** 1-based line number in the file. */
+  line: number;
+}
+
+/** A line of `history`. */
+export interface HistoryEntry {
+  name: string;
+  time: string;
+  /** 1-based line number in the file. */
+  line: number;
+}
+
+/** Thrown when an election file (or a voter roll) cannot be read. */
+export class ElectionFileError extends Error {
+  /** The file's path as the user gave it. */
+  readonly path: string;
+  /** The 1-based line at fault, when there is one. */
+  readonly line?: number;
+
+  /**
+   * @param what The kind of file, e.g. `voter file`.
+   * @param path The file's path.
+   * @param detail What is wrong, e.g. `line 4 has 2 fields`.
+   * @param line The line at fault.
+   */
+  constructor(what: string, path: string, detail: string, line?: number) {
+    super(`Cannot read ${what} "${path}": ${detail}`);
+    this.name = "ElectionFileError";
+    this.path = path;
+    this.line = line;
+  }
+}
+
+/**
+ * Splits a file into numbered lines; a final newline ends the last line
+ * rather than starting an empty one.
+ *
+ * @param text The file's text.
+ * @returns `[lineNumber, line]` pairs, 1-based, carriage returns removed.
+ */
+export function numberedLines(text: string): [number, string][] {
+  if (text === "") return [];
+  const lines = text.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  return lines.map((line, index) => [index + 1, line.replace(/\r$/, "")]);
+}
+
+/**
+ * Reads a voter roll for `server init --voters`: `<name> <registration
+ * number> <password>` per line; blank lines and `#` comments are ignored.
+ *
+ * @param text The roll's text.
+ * @param path The roll's path, for error messages.
+ * @returns The voters in file order.
+ * @throws {ElectionFileError} On a malformed line or a repeated name or
+ * number, naming the line.
+ */
+export function parseVoterRoll(text: string, path: string): RollEntry[] {
+  const fail = (detail: string, line: number) =>
+    new ElectionFileError("voter roll", path, detail, line);
+  const entries: RollEntry[] = [];
+  const seen = new Uniqueness();
+  for (const [line, raw] of numberedLines(text)) {
+    const content = raw.trim();
+    if (content === "" || content.startsWith("#")) continue;
+    const fields = content.split(/\s+/);
+    if (fields.length !== 3) {
+      throw fail(
+        `line ${line} has ${fields.length} fields (expected <name> <registration number> <password>)`,
+        line,
+      );
+    }
+    const [name, number, password] = fields;
+    checkToken("name", name, line, fail);
+    checkToken("registration number", number, line, fail);
+    seen.claim(name, number, line, fail);
+    entries.push({ name, number, password });
+  }
+  if (entries.length === 0) {
+    throw new ElectionFileError("voter roll", path, "it lists no voters");
+  }
+  return entries;
+}
+
+/**
+ * Reads `passwords`: `<name> <registration number> <encrypted password>`.
+ *
+ * @param text The file's text.
+ * @param path The file's path, for error messages.
+ * @returns The entries in file order.
+ * @throws {ElectionFileError} On a malformed line or a repeated name or
+ * number, naming the line.
+ */
+export function parsePasswords(text: string, path: string): VoterEntry[] {
+  const fail = (detail: string, line: number) =>
+    new ElectionFileError("voter file", path, detail, line);
+  const entries: VoterEntry[] = [];
+  const seen = new Uniqueness();
+  for (const [line, content] of numberedLines(text)) {
+    const fields = content.split(" ");
+    if (fields.length !== 3) {
+      throw fail(`line ${line} has ${fields.length} fields`, line);
+    }
+    const [name, number, encoded] = fields;
+    checkToken("name", name, line, fail);
+    checkToken("registration number", number, line, fail);
+    const sealed = decodeBase64(encoded);
+    if (sealed?.length !== SEALED_BYTES) {
+      throw fail(
+        `line ${line} has an encrypted password that is not ${SEALED_BYTES} bytes of base64`,
+        line,
+      );
+    }
+    seen.claim(name, number, line, fail);
+    entries.push({ name, number, sealed, line });
+  }
+  if (entries.length === 0) {
+    throw new ElectionFileError("voter file", path, "it lists no voters");
+  }
+  return entries;
+}
+
+/**
+ * Writes `passwords`.
+ *
+ * @param entries Each voter with the base64 text of E(K, H(password)).
+ * @returns The file's text.
+ */
+export function formatPasswords(
+  entries: { name: string; number: string; encrypted: string }[],
+): string {
+  return entries.map((e) => `${e.name} ${e.number} ${e.encrypted}\n`).join("");
+}
+
+/**
+ * Reads `candidates`: one name per line, in ballot order.
+ *
+ * @param text The file's text.
+ * @param path The file's path, for error messages.
+ * @returns The candidates in ballot order.
+ * @throws {ElectionFileError} On a malformed or repeated name, or none.
+ */
+export function parseCandidates(text: string, path: string): string[] {
+  const fail = (detail: string, line: number) =>
+    new ElectionFileError("candidates file", path, detail, line);
+  const candidates: string[] = [];
+  for (const [line, name] of numberedLines(text)) {
+    checkToken("candidate name", name, line, fail);
+    if (candidates.includes(name)) {
+      throw fail(`line ${line} repeats candidate "${name}"`, line);
+    }
+    candidates.push(name);
+  }
+  if (candidates.length === 0) {
+    throw new ElectionFileError(
+      "candidates file",
+      path,
+      "it lists no candidates",
+    );
+  }
+  return candidates;
+}
+
+/**
+ * Checks a candidate list given on the command line (`--candidates`).
+ *
+ * @param list Comma-separated names, e.g. `Chris,Linda`.
+ * @returns The names in ballot order.
+ * @throws {Error} When a name is empty, malformed or repeated.
+ */
+export function parseCandidateList(list: string): string[] {
+  return parseCandidates(list.split(",").join("\n"), "--candidates");
+}
+
+/**
+ * Writes `candidates`.
+ *
+ * @param candidates Names in ballot order.
+ * @returns The file's text.
+ */
+export function formatCandidates(candidates: readonly string[]): string {
+  return candidates.map((name) => `${name}\n`).join("");
+}
+
+/**
+ * Reads `result`: `<candidate> <total votes>` for every candidate, in ballot
+ * order.
+ *
+ * @param text The file's text.
+ * @param path The file's path, for error messages.
+ * @param candidates The ballot, from `candidates`.
+ * @returns The totals, index-aligned with `candidates`.
+ * @throws {ElectionFileError} On a malformed line, or when the file and the
+ * ballot disagree.
+ */
+export function parseResult(
+  text: string,
+  path: string,
+  candidates: readonly string[],
+): number[] {
+  const fail = (detail: string, line?: number) =>
+    new ElectionFileError("result file", path, detail, line);
+  const lines = numberedLines(text);
+  const totals: number[] = [];
+  for (const [line, content] of lines) {
+    const fields = content.split(" ");
+    if (fields.length !== 2 || !/^(0|[1-9]\d{0,14})$/.test(fields[1])) {
+      throw fail(`line ${line} is not "<candidate> <total votes>"`, line);
+    }
+    const expected = candidates[line - 1];
+    if (fields[0] !== expected) {
+      throw fail(
+        expected === undefined
+          ? `line ${line} names "${fields[0]}", who is not in candidates`
+          : `line ${line} names "${
+            fields[0]
+          }" where candidates has "${expected}"`,
+        line,
+      );
+    }
+    totals.push(Number(fields[1]));
+  }
+  if (totals.length !== candidates.length) {
+    throw fail(
+      `it has ${totals.length} candidates where candidates has ${candidates.length}`,
+    );
+  }
+  return totals;
+}
+
+/**
+ * Writes `result`.
+ *
+ * @param candidates Names in ballot order.
+ * @param totals Votes per candidate, index-aligned.
+ * @returns The file's text.
+ */
+export function formatResult(
+  candidates: readonly string[],
+  totals: readonly number[],
+): string {
+  return candidates.map((name, i) => `${name} ${totals[i]}\n`).join("");
+}
+
+/**
+ * Reads `history`: `<voter name> <time of the vote>` per line.
+ *
+ * @param text The file's text.
+ * @param path The file's path, for error messages.
+ * @returns The entries in file order.
+ * @throws {ElectionFileError} On a malformed line.
+ */
+export function parseHistory(text: string, path: string): HistoryEntry[] {
+  const entries: HistoryEntry[] = [];
+  for (const [line, content] of numberedLines(text)) {
+    const fields = content.split(" ");
+    if (
+      fields.length !== 2 || !TOKEN.test(fields[0]) ||
+      !ISO_TIME.test(fields[1])
+    ) {
+      throw new ElectionFileError(
+        "history file",
+        path,
+        `line ${line} is not "<voter name> <ISO 8601 time>"`,
+        line,
+      );
+    }
+    entries.push({ name: fields[0], time: fields[1], line });
+  }
+  return entries;
+}
+
+/**
+ * One `history` line, without its newline.
+ *
+ * @example
+ * ```ts
+ * historyLine("Alice", new Date("2026-11-26T03:40:12.345Z"));
+ * // "Alice 2026-11-26T03:40:12Z"
+ * ```
+ *
+ * @param name The voter's name.
+ * @param time When the vote was recorded.
+ * @returns `<name> <time>`, the time in UTC to the second.
+ */
+export function historyLine(name: string, time: Date): string {
+  return `${name} ${time.toISOString().replace(/\.\d{3}Z$/, "Z")}`;
+}
+
+function checkToken(
+  what: string,
+  value: string,
+  line: number,
+  fail: (detail: string, line: number) => Error,
+): void {
+  if (!TOKEN.test(value) || value.length > MAX_NAME_CHARS) {
+    throw fail(
+      `line ${line} has an invalid ${what} "${value}" (1 to ${MAX_NAME_CHARS} characters, no spaces)`,
+      line,
+    );
+  }
+}
+
+/** Names and registration numbers must each be unique within a roll. */
+class Uniqueness {
+  #names = new Map<string, number>();
+  #numbers = new Map<string, number>();
+
+  claim(
+    name: string,
+    number: string,
+    line: number,
+    fail: (detail: string, line: number) => Error,
+  ): void {
+    const nameLine = this.#names.get(name);
+    if (nameLine !== undefined) {
+      throw fail(
+        `line ${line} repeats the name "${name}" of line ${nameLine}`,
+        line,
+      );
+    }
+    const numberLine = this.#numbers.get(number);
+    if (numberLine !== undefined) {
+      throw fail(
+        `line ${line} repeats the registration number "${number}" of line ${numberLine}`,
+        line,
+      );
+    }
+    this.#names.set(name, line);
+    this.#numbers.set(number, line);
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * One voter's session on the server, as a small state machine: login, then
+ * the main menu, with the ballot after menu choice 1. It answers each client
+ * message and says when to close; it never touches sockets or files.
+ *
+ * @module
+ */
+
+import { isValidChoice } from "./booth.ts";
+import type { Election } from "./booth.ts";
+import type { LoginThrottle } from "./login_throttle.ts";
+import { MenuChoice } from "./protocol.ts";
+import type { ClientMessage, ServerMessage } from "./protocol.ts";
+import { StorageError } from "./store.ts";
+import type { VoteOutcome } from "./store.ts";
+
+/** What a session needs of the election: its rules and its one writer. */
+export interface BoothStore {
+  readonly election: Election;
+  recordVote(voter: string, choice: number): Promise<VoteOutcome>;
+}
+
+/** A session event worth a line in the security log. Never a password or a choice. */
+export type SessionEvent =
+  | { kind: "login-ok"; voter: string }
+  | { kind: "login-failed"; number: string }
+  | { kind: "login-locked"; number: string; seconds: number }
+  | { kind: "lockout"; number: string; seconds: number }
+  | { kind: "vote-recorded"; voter: string }
+  | { kind: "vote-refused"; voter: string; reason: string }
+  | { kind: "protocol-error"; detail: string };
+
+/** Options of {@linkcode VoterSession}. */
+export interface SessionOptions {
+  throttle: LoginThrottle;
+  /** Logins one connection may try before it is closed (default 3). */
+  maxLoginAttempts?: number;
+  /** The clock for lockouts, in milliseconds. */
+  nowMs?: () => number;
+  /** Receives security-log events. */
+  onEvent?: (event: SessionEvent) => void;
+}
+
+/** The answer to one client message. */
+export interface SessionStep {
+  reply: ServerMessage;
+  /** Close the connection after sending the reply. */
+  close: boolean;
+}
+
+type State = "login" | "menu" | "ballot" | "closed";
+
+/**
+ * The server side of one connection's conversation.
+ *
+ * @example
+ * ```ts
+ * const session = new VoterSession(store, { throttle: new LoginThrottle() });
+ * const step = await session.handle({
+ *   type: "login", version: 1, name: "Alice", number: "1123456", password: "1234",
+ * });
+ * // step.reply: { type: "login", answer: 1, name: "Alice" }
+ * ```
+ */
+export class VoterSession {
+  readonly #store: BoothStore;
+  readonly #throttle: LoginThrottle;
+  readonly #maxLoginAttempts: number;
+  readonly #nowMs: () => number;
+  readonly #onEvent: (event: SessionEvent) => void;
+  #state: State = "login";
+  #voter: string | undefined;
+  #loginAttempts = 0;
+
+  /**
+   * @param store The election and its writer.
+   * @param options Throttle, limits, clock and event sink.
+   */
+  constructor(store: BoothStore, options: SessionOptions) {
+    this.#store = store;
+    this.#throttle = options.throttle;
+    this.#maxLoginAttempts = options.maxLoginAttempts ?? 3;
+    this.#nowMs = options.nowMs ?? Date.now;
+    this.#onEvent = options.onEvent ?? (() => {});
+  }
+
+  /** The logged-in voter's name, once there is one. */
+  get voter(): string | undefined {
+    return this.#voter;
+  }
+
+  /**
+   * Answers one client message.
+   *
+   * @param message A decoded client message.
+   * @returns The reply, and whether to close after sending it.
+   */
+  async handle(message: ClientMessage): Promise<SessionStep> {
+    if (this.#state === "login" && message.type === "login") {
+      return this.#login(message.name, message.number, message.password);
+    }
+    if (this.#state === "menu" && message.type === "menu") {
+      return this.#menu(message.choice);
+    }
+    if (this.#state === "ballot" && message.type === "ballot") {
+      return await this.#ballot(message.choice);
+    }
+    return this.protocolError(
+      `Unexpected "${message.type}" message ${
+        this.#state === "login" ? "before login" : `in state ${this.#state}`
+      }`,
+    );
+  }
+
+  /**
+   * Ends the session for a message that broke the protocol.
+   *
+   * @param detail What was wrong (for the log and the client).
+   * @returns An error reply that closes the connection.
+   */
+  protocolError(detail: string): SessionStep {
+    this.#state = "closed";
+    this.#onEvent({ kind: "protocol-error", detail });
+    return { reply: { type: "error", message: detail }, close: true };
+  }
+
+  #login(name: string, number: string, password: string): SessionStep {
+    this.#loginAttempts++;
+    const attemptsLeft = this.#maxLoginAttempts - this.#loginAttempts;
+    const close = attemptsLeft <= 0;
+    if (close) this.#state = "closed";
+    const locked = this.#throttle.lockedFor(number, this.#nowMs());
+    if (locked > 0) {
+      this.#onEvent({ kind: "login-locked", number, seconds: locked });
+      return {
+        reply: {
+          type: "login",
+          answer: 0,
+          retryAfterSeconds: locked,
+          attemptsLeft,
+        },
+        close,
+      };
+    }
+    const voter = this.#store.election.login(name, number, password);
+    if (voter !== undefined) {
+      this.#throttle.recordSuccess(number);
+      this.#state = "menu";
+      this.#voter = voter;
+      this.#onEvent({ kind: "login-ok", voter });
+      return { reply: { type: "login", answer: 1, name: voter }, close: false };
+    }
+    this.#onEvent({ kind: "login-failed", number });
+    const lock = this.#throttle.recordFailure(number, this.#nowMs());
+    if (lock > 0) this.#onEvent({ kind: "lockout", number, seconds: lock });
+    return { reply: { type: "login", answer: 0, attemptsLeft }, close };
+  }
+
+  #menu(choice: MenuChoice): SessionStep {
+    const election = this.#store.election;
+    const voter = this.#voter!;
+    switch (choice) {
+      case MenuChoice.Vote:
+        if (election.hasVoted(voter)) {
+          return { reply: { type: "vote", answer: 0 }, close: false };
+        }
+        this.#state = "ballot";
+        return {
+          reply: {
+            type: "vote",
+            answer: 1,
+            candidates: [...election.candidates],
+          },
+          close: false,
+        };
+      case MenuChoice.ViewResult:
+        return { reply: election.result(), close: false };
+      case MenuChoice.MyHistory: {
+        const entry = election.historyEntry(voter);
+        return {
+          reply: entry === undefined
+            ? { type: "history", answer: 0 }
+            : { type: "history", answer: 1, entry },
+          close: false,
+        };
+      }
+      case MenuChoice.Exit:
+        this.#state = "closed";
+        return { reply: { type: "bye" }, close: true };
+    }
+  }
+
+  async #ballot(choice: number): Promise<SessionStep> {
+    const voter = this.#voter!;
+    if (!isValidChoice(choice, this.#store.election.candidates.length)) {
+      return this.protocolError(
+        `Ballot choice ${choice} is not on the ballot of ${this.#store.election.candidates.length}`,
+      );
+    }
+    this.#state = "menu";
+    let outcome: VoteOutcome;
+    try {
+      outcome = await this.#store.recordVote(voter, choice);
+    } catch (error) {
+      if (!(error instanceof StorageError)) throw error;
+      this.#onEvent({ kind: "vote-refused", voter, reason: error.message });
+      return {
+        reply: { type: "ballot", answer: 0, reason: "storage" },
+        close: false,
+      };
+    }
+    if (outcome === "recorded") {
+      this.#onEvent({ kind: "vote-recorded", voter });
+      return { reply: { type: "ballot", answer: 1 }, close: false };
+    }
+    this.#onEvent({ kind: "vote-refused", voter, reason: outcome });
+    return {
+      reply: { type: "ballot", answer: 0, reason: "already-voted" },
+      close: false,
+    };
+  }
+}

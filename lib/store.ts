@@ -1,0 +1,504 @@
+/**
+ * The one writer of election state. Every change to `history` and `result`
+ * goes through {@linkcode ElectionStore}, which commits ballots one group at a
+ * time; sessions ask it and never touch files.
+ *
+ * A commit is crash-safe through an undo journal, as SQLite's rollback
+ * journal: before anything changes, `journal` durably records what `result`
+ * was and how long `history` was. Then `history` is appended and fsynced,
+ * `result` is replaced atomically, and removing the journal is the commit
+ * point; only after it is a vote acknowledged. Start-up (and any failed
+ * commit) rolls a journal back. The journal holds old totals and an old
+ * length, never a voter together with a choice.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { auditElection, Election } from "./booth.ts";
+import type { ElectionState, PendingBallot } from "./booth.ts";
+import { formatKey, generateKey, parseKey, sealPassword } from "./crypto.ts";
+import {
+  ElectionFileError,
+  formatCandidates,
+  formatPasswords,
+  formatResult,
+  parseCandidates,
+  parseHistory,
+  parsePasswords,
+  parseResult,
+} from "./election_files.ts";
+import type { RollEntry } from "./election_files.ts";
+import { denoFileOps, replaceFileDurably } from "./file_ops.ts";
+import type { FileOps } from "./file_ops.ts";
+
+/** Paths of an election's files. */
+export interface ElectionPaths {
+  dir: string;
+  symkey: string;
+  passwords: string;
+  candidates: string;
+  result: string;
+  history: string;
+  journal: string;
+}
+
+/**
+ * The paths of the election files in `dir`.
+ *
+ * @param dir The election directory, e.g. `data`.
+ * @returns Each file's path.
+ */
+export function electionPaths(dir: string): ElectionPaths {
+  return {
+    dir,
+    symkey: join(dir, "symkey"),
+    passwords: join(dir, "passwords"),
+    candidates: join(dir, "candidates"),
+    result: join(dir, "result"),
+    history: join(dir, "history"),
+    journal: join(dir, "journal"),
+  };
+}
+
+/** Thrown when a directory holds no election at all. */
+export class NoElectionError extends Error {
+  /**
+   * @param dir The directory.
+   */
+  constructor(dir: string) {
+    super(`No election in ${dir}/: run \`deno task server init\``);
+    this.name = "NoElectionError";
+  }
+}
+
+/** Thrown by {@linkcode ElectionStore.open} when the files disagree. */
+export class ElectionInconsistentError extends Error {
+  /** Every problem found, one line each. */
+  readonly problems: string[];
+
+  /**
+   * @param problems The problems, the first of which becomes the message.
+   */
+  constructor(problems: string[]) {
+    super(problems[0]);
+    this.name = "ElectionInconsistentError";
+    this.problems = problems;
+  }
+}
+
+/** Thrown when a vote cannot be made durable (disk full, I/O error, ...). */
+export class StorageError extends Error {
+  /**
+   * @param message What failed.
+   * @param options The underlying error.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StorageError";
+  }
+}
+
+/** Options of {@linkcode createElection}. */
+export interface CreateElectionOptions {
+  voters: RollEntry[];
+  candidates: string[];
+  /** Replace an existing election in the directory. */
+  force?: boolean;
+  /** Called now and then while passwords are encrypted. */
+  onProgress?: (done: number, total: number) => void;
+  ops?: FileOps;
+}
+
+/**
+ * `server init`: writes a new election: a fresh K in `symkey`, `passwords`,
+ * `candidates` and a `result` of zeros; removes any `history`.
+ *
+ * @param dir The election directory; created (mode 0700) when missing.
+ * @param options The voter roll, the ballot and whether to replace.
+ * @throws {Error} When an election exists and `force` is not set.
+ */
+export async function createElection(
+  dir: string,
+  options: CreateElectionOptions,
+): Promise<void> {
+  const ops = options.ops ?? denoFileOps;
+  const paths = electionPaths(dir);
+  if (!options.force) {
+    for (const path of [paths.symkey, paths.passwords, paths.history]) {
+      if (await ops.size(path) !== undefined) {
+        throw new Error(
+          `An election already exists in ${dir}/ ("${path}"): use --force to replace it`,
+        );
+      }
+    }
+  }
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const key = generateKey();
+  const total = options.voters.length;
+  const lines = options.voters.map((voter, i) => {
+    if (i % 1000 === 0) options.onProgress?.(i, total);
+    return {
+      name: voter.name,
+      number: voter.number,
+      encrypted: sealPassword(key, voter, voter.password),
+    };
+  });
+  options.onProgress?.(total, total);
+  // The history goes first: a half-done re-initialisation must never pair
+  // an old history with a new voter roll.
+  await ops.remove(paths.journal);
+  await ops.remove(paths.history);
+  await replaceFileDurably(ops, paths.symkey, formatKey(key));
+  await replaceFileDurably(ops, paths.passwords, formatPasswords(lines));
+  await replaceFileDurably(
+    ops,
+    paths.candidates,
+    formatCandidates(options.candidates),
+  );
+  await replaceFileDurably(
+    ops,
+    paths.result,
+    formatResult(options.candidates, options.candidates.map(() => 0)),
+  );
+}
+
+/** An election as read from disk, without changing anything. */
+export interface ElectionReport {
+  state: ElectionState;
+  /** Inconsistencies found; empty when the files agree. */
+  problems: string[];
+  /** Whether a journal from an interrupted vote awaits rollback. */
+  interruptedVote: boolean;
+}
+
+/**
+ * Reads and checks an election without writing: what `server verify`
+ * reports. A journal left by an interrupted vote is applied in memory, as
+ * start-up recovery would apply it on disk.
+ *
+ * @param dir The election directory.
+ * @param ops File operations (tests substitute their own).
+ * @returns The state and every problem found.
+ * @throws {NoElectionError} When the directory holds no election.
+ * @throws {ElectionFileError} When a file is missing or malformed.
+ */
+export async function inspectElection(
+  dir: string,
+  ops: FileOps = denoFileOps,
+): Promise<ElectionReport> {
+  const paths = electionPaths(dir);
+  const journal = await readJournal(paths, ops);
+  const state = await readState(paths, ops, journal);
+  return {
+    state,
+    problems: auditElection(state, paths),
+    interruptedVote: journal !== undefined,
+  };
+}
+
+/** Options of {@linkcode ElectionStore.open}. */
+export interface StoreOptions {
+  /** File operations (tests substitute failing or crashing ones). */
+  ops?: FileOps;
+  /** The clock written to `history`. */
+  now?: () => Date;
+}
+
+/** What became of a ballot. */
+export type VoteOutcome = "recorded" | "already-voted" | "invalid-choice";
+
+interface QueuedBallot extends PendingBallot {
+  resolve: (outcome: VoteOutcome) => void;
+  reject: (error: StorageError) => void;
+}
+
+/**
+ * The election's one writer: loads and checks the files at start, then
+ * commits ballots in groups (one set of fsyncs covers every ballot waiting),
+ * each durably and atomically, acknowledging none before it is durable.
+ *
+ * @example
+ * ```ts
+ * const store = await ElectionStore.open("data");
+ * const voter = store.election.login("Alice", "1123456", "1234");
+ * if (voter) await store.recordVote(voter, 1); // "recorded"
+ * ```
+ */
+export class ElectionStore {
+  /** The election's rules and state in memory (read-only for callers). */
+  readonly election: Election;
+  readonly #paths: ElectionPaths;
+  readonly #ops: FileOps;
+  readonly #now: () => Date;
+  #historyBytes: number | undefined;
+  #queue: QueuedBallot[] = [];
+  #writing: Promise<void> | undefined;
+  #needsRollback = false;
+
+  private constructor(
+    election: Election,
+    paths: ElectionPaths,
+    historyBytes: number | undefined,
+    options: StoreOptions,
+  ) {
+    this.election = election;
+    this.#paths = paths;
+    this.#historyBytes = historyBytes;
+    this.#ops = options.ops ?? denoFileOps;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * Opens the election in `dir`: rolls back a vote a crash interrupted, then
+   * loads the files and refuses inconsistent ones.
+   *
+   * @param dir The election directory.
+   * @param options File operations and clock.
+   * @returns The store.
+   * @throws {NoElectionError} When `dir` holds no election.
+   * @throws {ElectionFileError} When a file is missing or malformed.
+   * @throws {ElectionInconsistentError} When the files disagree.
+   */
+  static async open(
+    dir: string,
+    options: StoreOptions = {},
+  ): Promise<ElectionStore> {
+    const ops = options.ops ?? denoFileOps;
+    const paths = electionPaths(dir);
+    await rollBackInterruptedVote(paths, ops);
+    const state = await readState(paths, ops, undefined);
+    const problems = auditElection(state, paths);
+    if (problems.length > 0) throw new ElectionInconsistentError(problems);
+    return new ElectionStore(
+      new Election(state),
+      paths,
+      await ops.size(paths.history),
+      options,
+    );
+  }
+
+  /**
+   * Step 5: records a ballot durably. The "already voted?" check happens
+   * here, inside the commit, so racing sessions of one voter cast one vote.
+   *
+   * @param voter A logged-in voter's name.
+   * @param choice The 1-based candidate number.
+   * @returns `recorded` once durable; `already-voted` or `invalid-choice`
+   * when nothing was written.
+   * @throws {StorageError} When the vote could not be made durable; the
+   * files are then as they were.
+   */
+  recordVote(voter: string, choice: number): Promise<VoteOutcome> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ voter, choice, resolve, reject });
+      this.#writing ??= this.#drain();
+    });
+  }
+
+  /** Resolves once every ballot handed to {@linkcode recordVote} is settled. */
+  async idle(): Promise<void> {
+    while (this.#writing) await this.#writing;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const group = this.#queue;
+        this.#queue = [];
+        await this.#commit(group);
+      }
+    } finally {
+      this.#writing = undefined;
+    }
+  }
+
+  async #commit(group: QueuedBallot[]): Promise<void> {
+    const plan = this.election.plan(group, this.#now());
+    const refuse = (ballot: QueuedBallot) =>
+      ballot.resolve(
+        this.election.hasVoted(ballot.voter) ||
+          group.some((b, i) => b.voter === ballot.voter && plan.accepted[i])
+          ? "already-voted"
+          : "invalid-choice",
+      );
+    if (plan.historyLines.length === 0) {
+      group.forEach(refuse);
+      return;
+    }
+    const appended = plan.historyLines.map((line) => `${line}\n`).join("");
+    try {
+      await this.#writeDurably(plan.totals, appended);
+    } catch (error) {
+      const failure = new StorageError(
+        `Cannot record a vote in ${this.#paths.dir}/: ${describe(error)}`,
+        { cause: error },
+      );
+      await this.#tryRollBack();
+      group.forEach((ballot) => ballot.reject(failure));
+      return;
+    }
+    this.election.apply(plan);
+    this.#historyBytes = (this.#historyBytes ?? 0) +
+      new TextEncoder().encode(appended).length;
+    group.forEach((ballot, i) =>
+      plan.accepted[i] ? ballot.resolve("recorded") : refuse(ballot)
+    );
+  }
+
+  async #writeDurably(totals: number[], appended: string): Promise<void> {
+    const ops = this.#ops;
+    const paths = this.#paths;
+    if (this.#needsRollback) {
+      await rollBackInterruptedVote(paths, ops);
+      this.#needsRollback = false;
+    }
+    const journal: Journal = {
+      historyBytes: this.#historyBytes ?? null,
+      result: formatResult(this.election.candidates, this.election.totals),
+    };
+    await replaceFileDurably(ops, paths.journal, JSON.stringify(journal));
+    await ops.appendSynced(paths.history, appended);
+    if (this.#historyBytes === undefined) await ops.syncDir(paths.dir);
+    await replaceFileDurably(
+      ops,
+      paths.result,
+      formatResult(this.election.candidates, totals),
+    );
+    await ops.remove(paths.journal);
+    await ops.syncDir(paths.dir);
+  }
+
+  async #tryRollBack(): Promise<void> {
+    try {
+      await rollBackInterruptedVote(this.#paths, this.#ops);
+    } catch {
+      // The disk refuses even the rollback; the journal stays, and the next
+      // commit (or the next start) rolls back before writing anything.
+      this.#needsRollback = true;
+    }
+  }
+}
+
+/** The undo journal: what to restore if a commit does not finish. */
+interface Journal {
+  /** Length of `history` before the commit; null when it did not exist. */
+  historyBytes: number | null;
+  /** The text of `result` before the commit. */
+  result: string;
+}
+
+async function readJournal(
+  paths: ElectionPaths,
+  ops: FileOps,
+): Promise<Journal | undefined> {
+  const text = await ops.readText(paths.journal);
+  if (text === undefined) return undefined;
+  let journal: unknown;
+  try {
+    journal = JSON.parse(text);
+  } catch {
+    journal = undefined;
+  }
+  const value = journal as Partial<Journal> | undefined;
+  if (
+    typeof value !== "object" || value === null ||
+    typeof value.result !== "string" ||
+    !(value.historyBytes === null ||
+      (Number.isSafeInteger(value.historyBytes) && value.historyBytes! >= 0))
+  ) {
+    throw new ElectionFileError(
+      "journal file",
+      paths.journal,
+      "it is not a journal this booth wrote; restore the election from a backup",
+    );
+  }
+  return value as Journal;
+}
+
+/**
+ * Start-up recovery: undoes a commit that a crash or an I/O error left half
+ * done, restoring `history`'s length and `result`'s text from the journal,
+ * then forgets the journal and any temporary files.
+ */
+async function rollBackInterruptedVote(
+  paths: ElectionPaths,
+  ops: FileOps,
+): Promise<void> {
+  const journal = await readJournal(paths, ops);
+  if (journal !== undefined) {
+    if (journal.historyBytes === null) {
+      await ops.remove(paths.history);
+    } else {
+      const size = await ops.size(paths.history);
+      if (size === undefined || size < journal.historyBytes) {
+        throw new ElectionFileError(
+          "history file",
+          paths.history,
+          `it is shorter than the ${journal.historyBytes} bytes the journal recorded; restore the election from a backup`,
+        );
+      }
+      if (size > journal.historyBytes) {
+        await ops.truncateSynced(paths.history, journal.historyBytes);
+      }
+    }
+    await replaceFileDurably(ops, paths.result, journal.result);
+    await ops.remove(paths.journal);
+  }
+  await ops.remove(`${paths.journal}.tmp`);
+  await ops.remove(`${paths.result}.tmp`);
+  await ops.syncDir(paths.dir);
+}
+
+async function readState(
+  paths: ElectionPaths,
+  ops: FileOps,
+  journal: Journal | undefined,
+): Promise<ElectionState> {
+  const symkeyText = await ops.readText(paths.symkey);
+  const passwordsText = await ops.readText(paths.passwords);
+  if (symkeyText === undefined && passwordsText === undefined) {
+    throw new NoElectionError(paths.dir);
+  }
+  const required = async (path: string, what: string, text?: string) => {
+    const content = text ?? await ops.readText(path);
+    if (content === undefined) {
+      throw new ElectionFileError(what, path, "it does not exist");
+    }
+    return content;
+  };
+  const key = parseKey(await required(paths.symkey, "key file", symkeyText));
+  if (key === undefined) {
+    throw new ElectionFileError(
+      "key file",
+      paths.symkey,
+      "line 1 is not 32 bytes of base64",
+      1,
+    );
+  }
+  const voters = parsePasswords(
+    await required(paths.passwords, "voter file", passwordsText),
+    paths.passwords,
+  );
+  const candidates = parseCandidates(
+    await required(paths.candidates, "candidates file"),
+    paths.candidates,
+  );
+  const resultText = journal?.result ??
+    await required(paths.result, "result file");
+  const totals = parseResult(resultText, paths.result, candidates);
+  let historyText = await ops.readText(paths.history) ?? "";
+  if (journal !== undefined) {
+    const kept = new TextEncoder().encode(historyText).subarray(
+      0,
+      journal.historyBytes ?? 0,
+    );
+    historyText = new TextDecoder().decode(kept);
+  }
+  const history = parseHistory(historyText, paths.history);
+  return { key, voters, candidates, totals, history };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
