@@ -19,3 +19,4 @@ export * from "./lib/transport.ts";
 export * from "./lib/booth_server.ts";
 export * from "./lib/line_input.ts";
 export * from "./lib/voter_client.ts";
+export * from "./lib/tls_client.ts";

@@ -87,7 +87,7 @@ export async function startBoothServer(
     onHandshakeFailure: (peer, reason) =>
       options.log(peer, `TLS handshake failed: ${reason}`),
     onConnection: (connection) => {
-      const running = runConnection(connection, store, throttle, options);
+      const running = serveConnection(connection, store, throttle, options);
       sessions.add(running);
       running.finally(() => sessions.delete(running));
     },
@@ -103,11 +103,28 @@ export async function startBoothServer(
   };
 }
 
-async function runConnection(
+/** What {@linkcode serveConnection} needs to know. */
+export type ConnectionOptions = Pick<
+  BoothServerOptions,
+  "loginGraceSeconds" | "idleTimeoutSeconds" | "log"
+>;
+
+/**
+ * Runs one connection's session to its end: reads frames, answers each
+ * message, enforces the login grace and the idle timeout. Bytes that are not
+ * valid frames or messages close this connection only.
+ *
+ * @param connection The connection (TLS, or an in-memory pipe in tests).
+ * @param store The election and its writer.
+ * @param throttle The server-wide failed-login counter.
+ * @param options Time limits and the security log.
+ * @returns When the connection is closed.
+ */
+export async function serveConnection(
   connection: Connection,
   store: BoothStore,
   throttle: LoginThrottle,
-  options: BoothServerOptions,
+  options: ConnectionOptions,
 ): Promise<void> {
   const peer = connection.peer;
   const log = (event: string) => options.log(peer, event);

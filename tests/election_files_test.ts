@@ -1,0 +1,148 @@
+/** The election files' formats, with line-numbered errors. */
+
+import assert from "node:assert/strict";
+import {
+  ElectionFileError,
+  formatResult,
+  historyLine,
+  parseCandidateList,
+  parseCandidates,
+  parseHistory,
+  parsePasswords,
+  parseResult,
+  parseVoterRoll,
+} from "../lib/election_files.ts";
+import { generateKey, sealPassword } from "../lib/crypto.ts";
+
+const sealed = sealPassword(
+  generateKey(),
+  { name: "Alice", number: "1123456" },
+  "1234",
+);
+
+Deno.test("a voter roll ignores blank lines and # comments", () => {
+  const roll = parseVoterRoll(
+    "# the seed\nAlice 1123456 1234\n\n  Bob\t1138765  5678\n",
+    "v.txt",
+  );
+  assert.deepEqual(roll, [
+    { name: "Alice", number: "1123456", password: "1234" },
+    { name: "Bob", number: "1138765", password: "5678" },
+  ]);
+});
+
+Deno.test("a bad voter roll line is refused with its line number", () => {
+  const cases: [string, RegExp][] = [
+    ["Alice 1123456\n", /^Cannot read voter roll "v.txt": line 1 has 2 fields/],
+    [
+      "Alice 1 a\n# c\nBob 1 b\n",
+      /line 3 repeats the registration number "1" of line 1/,
+    ],
+    ["Alice 1 a\nAlice 2 b\n", /line 2 repeats the name "Alice" of line 1/],
+    ["Alice 1 a b\n", /line 1 has 4 fields/],
+    ["# nobody\n", /it lists no voters/],
+    [`${"A".repeat(65)} 1 a\n`, /line 1 has an invalid name/],
+  ];
+  for (const [text, message] of cases) {
+    assert.throws(() => parseVoterRoll(text, "v.txt"), (error: Error) => {
+      assert.ok(error instanceof ElectionFileError);
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+});
+
+Deno.test("passwords: one voter per line, name, number and the encrypted password", () => {
+  const [entry] = parsePasswords(`Alice 1123456 ${sealed}\n`, "data/passwords");
+  assert.equal(entry.name, "Alice");
+  assert.equal(entry.number, "1123456");
+  assert.equal(entry.sealed.length, 48);
+  assert.equal(entry.line, 1);
+});
+
+Deno.test("a malformed passwords file names the file and line", () => {
+  assert.throws(
+    () =>
+      parsePasswords(
+        `Alice 1123456 ${sealed}\nBob 1138765\n`,
+        "data/passwords",
+      ),
+    { message: 'Cannot read voter file "data/passwords": line 2 has 2 fields' },
+  );
+  assert.throws(
+    () => parsePasswords("Alice 1123456 AAAA\n", "data/passwords"),
+    /line 1 has an encrypted password that is not 48 bytes of base64/,
+  );
+});
+
+Deno.test("candidates and result agree line by line, zeros included", () => {
+  const candidates = parseCandidates("Chris\nLinda\n", "data/candidates");
+  assert.deepEqual(candidates, ["Chris", "Linda"]);
+  assert.equal(formatResult(candidates, [0, 0]), "Chris 0\nLinda 0\n");
+  assert.deepEqual(
+    parseResult("Chris 2\nLinda 1\n", "data/result", candidates),
+    [2, 1],
+  );
+  assert.throws(
+    () => parseResult("Linda 1\nChris 2\n", "data/result", candidates),
+    /line 1 names "Linda" where candidates has "Chris"/,
+  );
+  assert.throws(
+    () => parseResult("Chris 2\n", "data/result", candidates),
+    /it has 1 candidates where candidates has 2/,
+  );
+  assert.throws(
+    () => parseResult("Chris 2\nLinda 1\nBob 0\n", "data/result", candidates),
+    /line 3 names "Bob", who is not in candidates/,
+  );
+  assert.throws(
+    () => parseResult("Chris two\nLinda 1\n", "data/result", candidates),
+    /line 1 is not "<candidate> <total votes>"/,
+  );
+  assert.throws(
+    () => parseResult("Chris -1\nLinda 1\n", "data/result", candidates),
+    /line 1/,
+  );
+});
+
+Deno.test("--candidates is a comma-separated list of unique names", () => {
+  assert.deepEqual(parseCandidateList("Ada,Bo,Cy"), ["Ada", "Bo", "Cy"]);
+  assert.throws(() => parseCandidateList("Ada,Ada"), /repeats candidate "Ada"/);
+  assert.throws(
+    () => parseCandidateList("Ada,,Bo"),
+    /invalid candidate name ""/,
+  );
+  assert.throws(
+    () => parseCandidateList("Ada,B o"),
+    /invalid candidate name "B o"/,
+  );
+});
+
+Deno.test("history lines are a name and an ISO 8601 time with seconds and offset", () => {
+  assert.equal(
+    historyLine("Alice", new Date("2026-11-26T03:40:12.345Z")),
+    "Alice 2026-11-26T03:40:12Z",
+  );
+  const entries = parseHistory(
+    "Alice 2026-11-26T03:40:12Z\nBob 2026-11-26T04:00:00+01:00\n",
+    "data/history",
+  );
+  assert.deepEqual(entries.map((e) => [e.name, e.line]), [["Alice", 1], [
+    "Bob",
+    2,
+  ]]);
+  for (
+    const bad of [
+      "Alice\n",
+      "Alice yesterday\n",
+      "Alice 2026-11-26 03:40:12\n",
+      "Alice 2026-11-26T03:40:12\n",
+    ]
+  ) {
+    assert.throws(
+      () => parseHistory(bad, "data/history"),
+      /line 1 is not "<voter name> <ISO 8601 time>"/,
+      bad,
+    );
+  }
+});
