@@ -442,7 +442,11 @@ async function rollBackInterruptedVote(
         await ops.truncateSynced(paths.history, journal.historyBytes);
       }
     }
-    await replaceFileDurably(ops, paths.result, journal.result);
+    // Rewritten only if the commit got as far as replacing it: on a full disk
+    // the rollback must succeed without needing new space.
+    if (await ops.readText(paths.result) !== journal.result) {
+      await replaceFileDurably(ops, paths.result, journal.result);
+    }
     await ops.remove(paths.journal);
   }
   await ops.remove(`${paths.journal}.tmp`);
