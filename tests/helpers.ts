@@ -7,6 +7,11 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { PROTOCOL_VERSION } from "../lib/protocol.ts";
+import type { ServerMessage } from "../lib/protocol.ts";
+import { connectTls } from "../lib/tls_client.ts";
+import type { Connection } from "../lib/transport.ts";
+import { ServerChannel } from "../lib/voter_client.ts";
 
 /** The repository's root. */
 export const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -259,4 +264,47 @@ export const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 /** Lines of a text, without the empty string after the last newline. */
 export function lines(text: string): string[] {
   return text === "" ? [] : text.replace(/\n$/, "").split("\n");
+}
+
+/**
+ * An in-process voter speaking the protocol through `lib/` over real TLS:
+ * for races and crash rounds, where a client process per voter is too slow.
+ *
+ * @param port The server's port.
+ * @returns The channel, connected and verified.
+ */
+export async function connectVoter(port: number): Promise<ServerChannel> {
+  const certs = await testCerts();
+  const ca = await Deno.readTextFile(join(certs, "ca.crt"));
+  const connection = await connectTls({ host: "localhost", port, ca });
+  openChannels.add(connection);
+  return new ServerChannel(connection);
+}
+
+const openChannels = new Set<Connection>();
+
+/** Closes every connection {@linkcode connectVoter} opened. */
+export function closeVoters(): void {
+  for (const connection of openChannels) connection.close();
+  openChannels.clear();
+}
+
+/**
+ * Logs a voter in over a channel.
+ *
+ * @param channel A connected channel.
+ * @param voter Name, registration number, password.
+ * @returns The server's answer.
+ */
+export async function logIn(
+  channel: ServerChannel,
+  [name, number, password]: string[],
+): Promise<ServerMessage> {
+  return await channel.request({
+    type: "login",
+    version: PROTOCOL_VERSION,
+    name,
+    number,
+    password,
+  });
 }

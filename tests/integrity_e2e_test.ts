@@ -1,0 +1,357 @@
+/**
+ * Votes are never lost and never doubled, with the real server process:
+ * racing sessions, SIGKILL at random moments, a full disk, damaged files.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  ALICE,
+  closeVoters,
+  connectVoter,
+  initElection,
+  lines,
+  logIn,
+  MENU,
+  runClient,
+  runProgram,
+  startServer,
+} from "./helpers.ts";
+import type { ServerProcess } from "./helpers.ts";
+
+Deno.test("twelve sessions of one voter reach the ballot, choose at once: exactly one vote", async () => {
+  const data = await initElection();
+  const server = await startServer(data);
+  try {
+    const sessions = await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const channel = await connectVoter(server.port);
+        assert.equal((await logIn(channel, ALICE)).type, "login");
+        const ballot = await channel.request({ type: "menu", choice: 1 });
+        assert.deepEqual(ballot, {
+          type: "vote",
+          answer: 1,
+          candidates: ["Chris", "Linda"],
+        });
+        return channel;
+      }),
+    );
+    const answers = await Promise.all(
+      sessions.map((channel, i) =>
+        channel.request({ type: "ballot", choice: 1 + (i % 2) })
+      ),
+    );
+    const recorded = answers.filter((a) =>
+      a.type === "ballot" && a.answer === 1
+    );
+    const refused = answers.filter((a) =>
+      a.type === "ballot" && a.answer === 0 && a.reason === "already-voted"
+    );
+    assert.equal(recorded.length, 1);
+    assert.equal(refused.length, 11);
+    const result = lines(await Deno.readTextFile(join(data, "result")));
+    assert.equal(result.reduce((n, l) => n + Number(l.split(" ")[1]), 0), 1);
+    assert.equal(
+      lines(await Deno.readTextFile(join(data, "history"))).length,
+      1,
+    );
+  } finally {
+    closeVoters();
+    await server.stop();
+  }
+});
+
+Deno.test("kill -9 at random moments: no acknowledged vote lost, nobody counted twice", async () => {
+  const voterCount = 48;
+  const candidates = ["Ada", "Bo", "Cy"];
+  const roll = Array.from(
+    { length: voterCount },
+    (_, i) => `V${i} ${5000 + i} pw${i}`,
+  );
+  const rollPath = join(await Deno.makeTempDir(), "roll.txt");
+  await Deno.writeTextFile(rollPath, roll.join("\n"));
+  const data = await initElection([
+    "--voters",
+    rollPath,
+    "--candidates",
+    candidates.join(","),
+  ]);
+  const voter = (i: number) => [`V${i}`, `${5000 + i}`, `pw${i}`];
+  // Each voter always picks the same candidate, so the final totals are known.
+  const choiceOf = (i: number) => 1 + (i % candidates.length);
+  const acknowledged = new Set<number>();
+  let seed = 20261126;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+
+  const rounds = 10;
+  for (let round = 0; round < rounds; round++) {
+    const server: ServerProcess = await startServer(data, ["--quiet"]);
+    const batch = Array.from({ length: voterCount }, (_, i) => i)
+      .filter((i) => !acknowledged.has(i))
+      .slice(0, 12);
+    const attempts = batch.map(async (i) => {
+      try {
+        const channel = await connectVoter(server.port);
+        await logIn(channel, voter(i));
+        const ballot = await channel.request({ type: "menu", choice: 1 });
+        if (ballot.type !== "vote" || ballot.answer !== 1) return;
+        const answer = await channel.request({
+          type: "ballot",
+          choice: choiceOf(i),
+        });
+        if (answer.type === "ballot" && answer.answer === 1) {
+          acknowledged.add(i);
+        }
+      } catch {
+        // The server was killed under this session.
+      }
+    });
+    await new Promise((r) => setTimeout(r, 5 + random() * 60));
+    await server.kill();
+    await Promise.all(attempts);
+    closeVoters();
+  }
+
+  // After the last crash every voter, acknowledged or not, votes exactly once.
+  const server = await startServer(data);
+  let lost = 0;
+  try {
+    for (let i = 0; i < voterCount; i++) {
+      const channel = await connectVoter(server.port);
+      await logIn(channel, voter(i));
+      const ballot = await channel.request({ type: "menu", choice: 1 });
+      if (ballot.type === "vote" && ballot.answer === 1) {
+        if (acknowledged.has(i)) lost++;
+        const answer = await channel.request({
+          type: "ballot",
+          choice: choiceOf(i),
+        });
+        assert.deepEqual(answer, { type: "ballot", answer: 1 });
+      }
+      const again = await channel.request({ type: "menu", choice: 1 });
+      assert.deepEqual(
+        again,
+        { type: "vote", answer: 0 },
+        `V${i} could vote twice`,
+      );
+      closeVoters();
+    }
+  } finally {
+    closeVoters();
+    await server.stop();
+  }
+  const history = lines(await Deno.readTextFile(join(data, "history")));
+  const names = history.map((l) => l.split(" ")[0]);
+  const doubled = names.length - new Set(names).size;
+  const expected = candidates.map((c, k) =>
+    `${c} ${
+      Array.from({ length: voterCount }, (_, i) => i).filter((i) =>
+        choiceOf(i) === k + 1
+      ).length
+    }`
+  );
+  console.log(
+    `kill -9 rounds: ${rounds}, votes acknowledged before a kill: ${acknowledged.size}, lost: ${lost}, doubled: ${doubled}`,
+  );
+  assert.equal(lost, 0, "acknowledged votes lost");
+  assert.equal(doubled, 0, "voters counted twice");
+  assert.equal(names.length, voterCount);
+  assert.deepEqual(
+    lines(await Deno.readTextFile(join(data, "result"))),
+    expected,
+  );
+  const verify = await runProgram("server", ["verify", "--data", data]);
+  assert.deepEqual(lines(verify.stdout), [
+    `turnout ${voterCount}/${voterCount}`,
+    "consistent",
+  ]);
+});
+
+Deno.test("a full disk refuses the vote cleanly, changes nothing, and the server keeps serving", async () => {
+  // A real ENOSPC: the election lives on a tiny tmpfs that is then filled.
+  const mountPoint = await Deno.makeTempDir({ prefix: "booth-full-" });
+  await command("mount", [
+    "-t",
+    "tmpfs",
+    "-o",
+    "size=256k",
+    "tmpfs",
+    mountPoint,
+  ]);
+  try {
+    const data = join(mountPoint, "data");
+    const init = await runProgram("server", ["init", "--data", data]);
+    assert.equal(init.code, 0, init.stderr);
+    const server = await startServer(data);
+    try {
+      const before = await Deno.readTextFile(join(data, "result"));
+      await command("dd", [
+        "if=/dev/zero",
+        `of=${join(mountPoint, "filler")}`,
+        "bs=4k",
+      ], false);
+      const refused = await runClient(server.port, [
+        ...ALICE,
+        "1",
+        "1",
+        "3",
+        "4",
+      ]);
+      assert.equal(refused.code, 0, refused.stderr);
+      assert.deepEqual(lines(refused.stdout).slice(-12), [
+        "Your vote could not be recorded; please try again later",
+        ...MENU,
+        "You have not voted yet",
+        ...MENU,
+      ]);
+      assert.equal(await Deno.readTextFile(join(data, "result")), before);
+      await assert.rejects(
+        Deno.stat(join(data, "history")),
+        Deno.errors.NotFound,
+      );
+      await assert.rejects(
+        Deno.stat(join(data, "journal")),
+        Deno.errors.NotFound,
+      );
+      assert.match(
+        server.stderr(),
+        /vote refused: Alice \(Cannot record a vote .*No space left on device/,
+      );
+
+      await Deno.remove(join(mountPoint, "filler"));
+      const retried = await runClient(server.port, [...ALICE, "1", "1", "4"]);
+      assert.deepEqual(lines(retried.stdout).slice(-6), [
+        "Your vote has been recorded.",
+        ...MENU,
+      ]);
+      assert.equal(
+        await Deno.readTextFile(join(data, "result")),
+        "Chris 1\nLinda 0\n",
+      );
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await command("umount", [mountPoint]);
+  }
+});
+
+async function command(
+  program: string,
+  args: string[],
+  mustSucceed = true,
+): Promise<void> {
+  const { code, stderr } = await new Deno.Command(program, {
+    args,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (mustSucceed && code !== 0) {
+    throw new Error(
+      `${program} ${args.join(" ")} failed: ${
+        new TextDecoder().decode(stderr)
+      }`,
+    );
+  }
+}
+
+/** Each kind of damage, what verify reports, and the line start-up refuses with. */
+const DAMAGE: {
+  name: string;
+  damage: (data: string) => Promise<void>;
+  problem: RegExp;
+}[] = [
+  {
+    name: "result total differs from history lines",
+    damage: (data) =>
+      Deno.writeTextFile(join(data, "result"), "Chris 2\nLinda 1\n"),
+    problem:
+      /^Result file ".*result": totals add up to 3 votes but history has 1 lines$/,
+  },
+  {
+    name: "a voter twice in history",
+    damage: async (data) => {
+      const line = await Deno.readTextFile(join(data, "history"));
+      await Deno.writeTextFile(join(data, "history"), line + line);
+      await Deno.writeTextFile(join(data, "result"), "Chris 0\nLinda 2\n");
+    },
+    problem:
+      /^History file ".*history": line 2 records a second vote by "Bob" \(first on line 1\)$/,
+  },
+  {
+    name: "history names someone not in passwords",
+    damage: (data) =>
+      Deno.writeTextFile(join(data, "history"), "Eve 2026-11-26T03:40:12Z\n"),
+    problem:
+      /^History file ".*history": line 1 names "Eve", who is not in passwords$/,
+  },
+  {
+    name: "result and candidates disagree",
+    damage: (data) =>
+      Deno.writeTextFile(join(data, "result"), "Chris 0\nLisa 1\n"),
+    problem:
+      /^Cannot read result file ".*result": line 2 names "Lisa" where candidates has "Linda"$/,
+  },
+  {
+    name: "a malformed line",
+    damage: (data) =>
+      Deno.writeTextFile(join(data, "history"), "Bob at noon\n"),
+    problem:
+      /^Cannot read history file ".*history": line 1 is not "<voter name> <ISO 8601 time>"$/,
+  },
+  {
+    name: "a passwords entry that fails to authenticate under K",
+    damage: async (data) => {
+      const rows = lines(await Deno.readTextFile(join(data, "passwords"))).map((
+        l,
+      ) => l.split(" "));
+      [rows[0][2], rows[1][2]] = [rows[1][2], rows[0][2]];
+      await Deno.writeTextFile(
+        join(data, "passwords"),
+        rows.map((r) => r.join(" ") + "\n").join(""),
+      );
+    },
+    problem:
+      /^Voter file ".*passwords": line 1 \("Alice"\) does not authenticate under the key in symkey$/,
+  },
+];
+
+Deno.test("server verify reports a consistent election with its turnout", async () => {
+  const data = await initElection();
+  const fresh = await runProgram("server", ["verify", "--data", data]);
+  assert.equal(fresh.code, 0);
+  assert.deepEqual(lines(fresh.stdout), ["turnout 0/3", "consistent"]);
+});
+
+for (const { name, damage, problem } of DAMAGE) {
+  Deno.test(`verify reports, and start-up refuses, ${name}`, async () => {
+    const data = await initElection();
+    const server = await startServer(data);
+    try {
+      await runClient(server.port, ["Bob", "1138765", "5678", "1", "2", "4"]);
+    } finally {
+      await server.stop();
+    }
+    await damage(data);
+    const verify = await runProgram("server", ["verify", "--data", data]);
+    assert.equal(verify.code, 1, verify.stdout + verify.stderr);
+    assert.ok(lines(verify.stdout).some((l) => problem.test(l)), verify.stdout);
+    assert.ok(
+      !/Chris .*Bob|Bob .*(Chris|Linda)/.test(verify.stdout),
+      "verify links a voter to a choice",
+    );
+
+    const serve = await runProgram("server", ["--data", data, "--port", "0"]);
+    assert.equal(serve.code, 1);
+    assert.equal(serve.stdout, "", "nothing listened");
+    const errors = lines(serve.stderr);
+    assert.equal(errors.length, 1, serve.stderr);
+    assert.match(
+      errors[0].replace(/^Refusing to serve: /, "").replace(
+        / \(run `deno task server verify.*$/,
+        "",
+      ),
+      problem,
+    );
+  });
+}
