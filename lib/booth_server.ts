@@ -147,8 +147,10 @@ export async function serveConnection(
         .finally(() => connection.close());
     }, seconds * 1000);
   };
+  const graceLeft = options.loginGraceSeconds -
+    (Date.now() - connection.openedAt) / 1000;
   closeAfter(
-    options.loginGraceSeconds,
+    Math.max(0, graceLeft),
     `No login within ${options.loginGraceSeconds} seconds`,
   );
   try {

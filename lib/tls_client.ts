@@ -68,6 +68,7 @@ function tlsConnection(conn: Deno.TlsConn, peer: string): Connection {
   let closed = false;
   return {
     peer,
+    openedAt: Date.now(),
     async read() {
       if (closed) return null;
       const buffer = new Uint8Array(16 * 1024);

@@ -21,6 +21,8 @@ import type { Socket } from "node:net";
 export interface Connection {
   /** The peer's address, `host:port`. */
   readonly peer: string;
+  /** When the TCP connection was accepted (ms since the epoch). */
+  readonly openedAt: number;
   /** The next chunk of bytes, or null once the peer has finished. */
   read(): Promise<Uint8Array | null>;
   /** Writes all of `bytes`; rejects if the connection is gone. */
@@ -86,6 +88,9 @@ function formatPeer(host: string | undefined, port: number | undefined) {
 
 async function listenNodeTls(options: ListenOptions): Promise<TlsListener> {
   const sockets = new Set<Socket>();
+  // TCP accept time per peer address, so the login grace counts from the
+  // connection, TLS handshake included.
+  const acceptedAt = new Map<string, number>();
   const server = tls.createServer({
     cert: options.cert,
     key: options.key,
@@ -93,7 +98,9 @@ async function listenNodeTls(options: ListenOptions): Promise<TlsListener> {
     noDelay: true,
     handshakeTimeout: options.handshakeTimeoutMs,
   }, (socket) => {
-    options.onConnection(new NodeSocketConnection(socket));
+    const peer = formatPeer(socket.remoteAddress, socket.remotePort);
+    const openedAt = acceptedAt.get(peer) ?? Date.now();
+    options.onConnection(new NodeSocketConnection(socket, peer, openedAt));
   });
   // Counted at the TCP level, before the handshake, so that sockets that
   // never finish it are bounded and reaped too.
@@ -105,7 +112,11 @@ async function listenNodeTls(options: ListenOptions): Promise<TlsListener> {
       return;
     }
     sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
+    acceptedAt.set(peer, Date.now());
+    socket.on("close", () => {
+      sockets.delete(socket);
+      acceptedAt.delete(peer);
+    });
     socket.on("error", () => socket.destroy());
   });
   server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
@@ -143,14 +154,16 @@ async function listenNodeTls(options: ListenOptions): Promise<TlsListener> {
 /** A `node:tls` socket seen through {@linkcode Connection}. */
 class NodeSocketConnection implements Connection {
   readonly peer: string;
+  readonly openedAt: number;
   #socket: tls.TLSSocket;
   #chunks: Uint8Array[] = [];
   #ended = false;
   #waiting: ((chunk: Uint8Array | null) => void) | undefined;
 
-  constructor(socket: tls.TLSSocket) {
+  constructor(socket: tls.TLSSocket, peer: string, openedAt: number) {
     this.#socket = socket;
-    this.peer = formatPeer(socket.remoteAddress, socket.remotePort);
+    this.peer = peer;
+    this.openedAt = openedAt;
     socket.on("data", (data: Uint8Array) => {
       const chunk = new Uint8Array(data);
       if (this.#waiting) {
@@ -252,6 +265,7 @@ function startDenoConnection(
   options: ListenOptions,
   onClose: () => void,
 ): void {
+  const openedAt = Date.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -260,7 +274,10 @@ function startDenoConnection(
     );
   });
   Promise.race([conn.handshake(), timeout]).then(
-    () => options.onConnection(new DenoTlsConnection(conn, peer, onClose)),
+    () =>
+      options.onConnection(
+        new DenoTlsConnection(conn, peer, openedAt, onClose),
+      ),
     (error: Error) => {
       options.onHandshakeFailure?.(peer, error.message);
       closeQuietly(conn);
@@ -272,13 +289,20 @@ function startDenoConnection(
 /** A `Deno.TlsConn` seen through {@linkcode Connection}. */
 class DenoTlsConnection implements Connection {
   readonly peer: string;
+  readonly openedAt: number;
   #conn: Deno.TlsConn;
   #closed = false;
   #onClose: () => void;
 
-  constructor(conn: Deno.TlsConn, peer: string, onClose: () => void) {
+  constructor(
+    conn: Deno.TlsConn,
+    peer: string,
+    openedAt: number,
+    onClose: () => void,
+  ) {
     this.#conn = conn;
     this.peer = peer;
+    this.openedAt = openedAt;
     this.#onClose = onClose;
   }
 
@@ -332,6 +356,7 @@ export function memoryPipe(): [Connection, Connection] {
 
 class MemoryEnd implements Connection {
   readonly peer: string;
+  readonly openedAt = Date.now();
   other!: MemoryEnd;
   #chunks: (Uint8Array | null)[] = [];
   #waiting: ((chunk: Uint8Array | null) => void) | undefined;
