@@ -6,69 +6,16 @@
  */
 
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { PROTOCOL_VERSION } from "../lib/protocol.ts";
 import type { ServerMessage } from "../lib/protocol.ts";
 import { connectTls } from "../lib/tls_client.ts";
 import type { Connection } from "../lib/transport.ts";
 import { ServerChannel } from "../lib/voter_client.ts";
+import { ROOT, runProgram, startServerProcess } from "../tools/processes.ts";
+import type { Output, ServerProcess } from "../tools/processes.ts";
 
-/** The repository's root. */
-export const ROOT = fileURLToPath(new URL("../", import.meta.url));
-
-/**
- * The permission flags a task runs its program with, from `deno.json`.
- *
- * @param task `server` or `client`.
- * @returns The flags, e.g. `["--allow-net", "--allow-read"]`.
- */
-export function taskFlags(task: "server" | "client"): string[] {
-  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
-  const words = (config.tasks[task] as string).split(/\s+/);
-  return words.filter((word) => word.startsWith("--allow-"));
-}
-
-/** A finished process's output. */
-export interface Output {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs `server.ts` or `client.ts` as its task does, to completion.
- *
- * @param program `server` or `client`.
- * @param args Arguments after the program.
- * @param options Standard input text, working directory, environment.
- * @returns Exit code and output.
- */
-export async function runProgram(
-  program: "server" | "client",
-  args: string[],
-  options: { stdin?: string; cwd?: string; env?: Record<string, string> } = {},
-): Promise<Output> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...taskFlags(program), join(ROOT, `${program}.ts`), ...args],
-    cwd: options.cwd ?? ROOT,
-    env: options.env,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(options.stdin ?? "")).catch(
-    () => {},
-  );
-  await writer.close().catch(() => {});
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return {
-    code,
-    stdout: decoder.decode(stdout),
-    stderr: decoder.decode(stderr),
-  };
-}
+export { ROOT, runProgram, taskFlags } from "../tools/processes.ts";
+export type { Output, ServerProcess } from "../tools/processes.ts";
 
 /**
  * Makes a CA and server certificate with `tools/make_certs.sh`, the script
@@ -119,24 +66,9 @@ export async function initElection(args: string[] = []): Promise<string> {
   return dir;
 }
 
-/** A server process started by {@linkcode startServer}. */
-export interface ServerProcess {
-  port: number;
-  /** The process, for signals. */
-  child: Deno.ChildProcess;
-  /** Everything written to stderr so far. */
-  stderr(): string;
-  /** Everything written to stdout so far. */
-  stdout(): string;
-  /** SIGTERM, then waits; returns the exit code. */
-  stop(): Promise<number>;
-  /** SIGKILL, then waits. */
-  kill(): Promise<void>;
-}
-
 /**
- * Starts `server.ts serve` on a free loopback port and waits for its
- * `listening on` line.
+ * Starts `server.ts serve` on a free loopback port with the test
+ * certificates and waits for its `listening on` line.
  *
  * @param dataDir The election directory.
  * @param extraArgs More serve options.
@@ -147,75 +79,17 @@ export async function startServer(
   extraArgs: string[] = [],
 ): Promise<ServerProcess> {
   const certs = await testCerts();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...taskFlags("server"),
-      join(ROOT, "server.ts"),
-      "--port",
-      "0",
-      "--data",
-      dataDir,
-      "--cert",
-      join(certs, "server.crt"),
-      "--key",
-      join(certs, "server.key"),
-      ...extraArgs,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let out = "";
-  let err = "";
-  const pump = async (
-    stream: ReadableStream<Uint8Array>,
-    append: (text: string) => void,
-  ) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) append(decoder.decode(chunk));
-  };
-  const stdoutDone = pump(child.stdout, (t) => out += t);
-  const stderrDone = pump(child.stderr, (t) => err += t);
-  const deadline = Date.now() + 20_000;
-  while (!/listening on .*:\d+\n/.test(out)) {
-    const exited = await Promise.race([
-      child.status.then(() => true),
-      new Promise<false>((r) => setTimeout(() => r(false), 20)),
-    ]);
-    if (exited || Date.now() > deadline) {
-      await Promise.all([stdoutDone, stderrDone]);
-      throw new Error(`server did not start:\n${out}\n${err}`);
-    }
-  }
-  const port = Number(out.match(/listening on .*:(\d+)\n/)![1]);
-  const wait = async () => {
-    const status = await child.status;
-    await Promise.all([stdoutDone, stderrDone]);
-    return status;
-  };
-  return {
-    port,
-    child,
-    stderr: () => err,
-    stdout: () => out,
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already exited.
-      }
-      return (await wait()).code;
-    },
-    async kill() {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already exited.
-      }
-      await wait();
-    },
-  };
+  return await startServerProcess([
+    "--port",
+    "0",
+    "--data",
+    dataDir,
+    "--cert",
+    join(certs, "server.crt"),
+    "--key",
+    join(certs, "server.key"),
+    ...extraArgs,
+  ]);
 }
 
 /**

@@ -1,0 +1,118 @@
+/**
+ * `make demo`: a whole election on a free port, with the real server and
+ * client programs. The seed's three voters vote (Alice tries twice), the
+ * result is shown, the server stops, and the transcript is printed. Exit
+ * status 0 only when every step printed what it should.
+ *
+ * Usage: deno run --allow-all tools/demo.ts [--certs DIR]
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { ROOT, runProgram, startServerProcess } from "./processes.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { certs: { type: "string", default: join(ROOT, "certs") } },
+});
+const certs = values.certs!;
+const data = join(await Deno.makeTempDir({ prefix: "booth-demo-" }), "data");
+
+/** One voter's scripted session and the line that proves it went right. */
+const SESSIONS = [
+  {
+    title: "Alice votes for Chris and asks for the result too early",
+    answers: ["Alice", "1123456", "1234", "1", "1", "2", "4"],
+    expect: ["Your vote has been recorded.", "The result is not available"],
+  },
+  {
+    title: "Bob mistypes his password, then votes for Linda",
+    answers: [
+      "Bob",
+      "1138765",
+      "0000",
+      "Bob",
+      "1138765",
+      "5678",
+      "1",
+      "2",
+      "4",
+    ],
+    expect: [
+      "Invalid name, registration number, or password",
+      "Your vote has been recorded.",
+    ],
+  },
+  {
+    title: "Alice tries to vote a second time, then reads her history",
+    answers: ["Alice", "1123456", "1234", "1", "3", "4"],
+    expect: ["you have already voted", "Alice 20"],
+  },
+  {
+    title: "Tom votes for Chris; everyone has voted, so the result is shown",
+    answers: ["Tom", "1154571", "9012", "1", "1", "2", "4"],
+    expect: ["Your vote has been recorded.", "Chris Win", "Chris 2", "Linda 1"],
+  },
+];
+
+const init = await runProgram("server", ["init", "--data", data]);
+if (init.code !== 0) fail(`server init failed: ${init.stderr.trim()}`);
+const server = await startServerProcess([
+  "--port",
+  "0",
+  "--data",
+  data,
+  "--cert",
+  join(certs, "server.crt"),
+  "--key",
+  join(certs, "server.key"),
+]);
+console.log(
+  `Election booth demo: the seed's election (Alice, Bob, Tom; Chris, Linda) in ${data}`,
+);
+console.log(`server: ${server.stdout().trim()}\n`);
+
+let ok = true;
+for (const { title, answers, expect } of SESSIONS) {
+  const script = answers.map((a) => `${a}\\n`).join("");
+  console.log(`== ${title}`);
+  console.log(
+    `$ printf '${script}' | deno task client --port ${server.port} --ca ${
+      join(certs, "ca.crt")
+    }`,
+  );
+  const out = await runProgram("client", [
+    "--port",
+    String(server.port),
+    "--ca",
+    join(certs, "ca.crt"),
+  ], { stdin: answers.map((a) => `${a}\n`).join("") });
+  console.log(out.stdout + out.stderr);
+  const missing = expect.filter((line) => !out.stdout.includes(line));
+  if (out.code !== 0 || missing.length > 0) {
+    ok = false;
+    console.log(
+      `!! expected exit 0 and ${JSON.stringify(missing)}; got exit ${out.code}`,
+    );
+  }
+}
+
+const stopped = await server.stop();
+console.log(`== The server stopped (exit ${stopped}). Its security log:`);
+console.log(server.stderr());
+console.log(`== ${join(data, "result")}:`);
+console.log(await Deno.readTextFile(join(data, "result")));
+console.log(`== ${join(data, "history")}:`);
+console.log(await Deno.readTextFile(join(data, "history")));
+const verify = await runProgram("server", ["verify", "--data", data]);
+console.log(`== deno task server verify --data ${data}`);
+console.log(verify.stdout);
+if (!ok || stopped !== 0 || verify.code !== 0) fail("the demo went wrong");
+console.log("demo finished: every step printed what it should");
+
+function fail(message: string): never {
+  console.error(message);
+  Deno.exit(1);
+}

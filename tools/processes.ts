@@ -1,0 +1,168 @@
+/**
+ * Runs the booth's real entry points as their tasks do — `deno run` with the
+ * permission flags of deno.json's `server` and `client` tasks, the flags
+ * `make build` compiles in — for the tests, `make demo` and the benchmark.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository's root. */
+export const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+/**
+ * The permission flags a task runs its program with, from deno.json.
+ *
+ * @param task `server` or `client`.
+ * @returns The flags, e.g. `["--allow-net", "--allow-read"]`.
+ */
+export function taskFlags(task: "server" | "client"): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
+  const words = (config.tasks[task] as string).split(/\s+/);
+  return words.filter((word) => word.startsWith("--allow-"));
+}
+
+/**
+ * The command line that runs a program as its task does.
+ *
+ * @param program `server` or `client`.
+ * @param args Arguments after the program.
+ * @returns Arguments for `Deno.execPath()`.
+ */
+export function programArgs(
+  program: "server" | "client",
+  args: string[],
+): string[] {
+  return ["run", ...taskFlags(program), join(ROOT, `${program}.ts`), ...args];
+}
+
+/** A finished process's output. */
+export interface Output {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `server.ts` or `client.ts` to completion.
+ *
+ * @param program `server` or `client`.
+ * @param args Arguments after the program.
+ * @param options Standard input text, working directory, environment.
+ * @returns Exit code and output.
+ */
+export async function runProgram(
+  program: "server" | "client",
+  args: string[],
+  options: { stdin?: string; cwd?: string; env?: Record<string, string> } = {},
+): Promise<Output> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: programArgs(program, args),
+    cwd: options.cwd ?? ROOT,
+    env: options.env,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(options.stdin ?? "")).catch(
+    () => {},
+  );
+  await writer.close().catch(() => {});
+  const { code, stdout, stderr } = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code,
+    stdout: decoder.decode(stdout),
+    stderr: decoder.decode(stderr),
+  };
+}
+
+/** A server process started by {@linkcode startServerProcess}. */
+export interface ServerProcess {
+  port: number;
+  /** The process, for signals and its pid. */
+  child: Deno.ChildProcess;
+  /** Everything written to stderr so far. */
+  stderr(): string;
+  /** Everything written to stdout so far. */
+  stdout(): string;
+  /** SIGTERM, then waits; returns the exit code. */
+  stop(): Promise<number>;
+  /** SIGKILL, then waits. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Starts `server.ts` and waits for its `listening on` line.
+ *
+ * @param args Serve options (add `--port 0` for a free port).
+ * @returns The running server.
+ * @throws {Error} With the server's output when it exits or does not
+ * listen within 20 s.
+ */
+export async function startServerProcess(
+  args: string[],
+): Promise<ServerProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: programArgs("server", args),
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  let err = "";
+  const pump = async (
+    stream: ReadableStream<Uint8Array>,
+    append: (text: string) => void,
+  ) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) append(decoder.decode(chunk));
+  };
+  const stdoutDone = pump(child.stdout, (t) => out += t);
+  const stderrDone = pump(child.stderr, (t) => err += t);
+  const listening = /listening on .*:(\d+)\n/;
+  const deadline = Date.now() + 20_000;
+  while (!listening.test(out)) {
+    const exited = await Promise.race([
+      child.status.then(() => true),
+      new Promise<false>((r) => setTimeout(() => r(false), 20)),
+    ]);
+    if (exited || Date.now() > deadline) {
+      if (!exited) child.kill("SIGKILL");
+      await child.status;
+      await Promise.all([stdoutDone, stderrDone]);
+      throw new Error(`server did not start:\n${out}\n${err}`);
+    }
+  }
+  const port = Number(out.match(listening)![1]);
+  const wait = async () => {
+    const status = await child.status;
+    await Promise.all([stdoutDone, stderrDone]);
+    return status;
+  };
+  const signal = (name: Deno.Signal) => {
+    try {
+      child.kill(name);
+    } catch {
+      // Already exited.
+    }
+  };
+  return {
+    port,
+    child,
+    stderr: () => err,
+    stdout: () => out,
+    async stop() {
+      signal("SIGTERM");
+      return (await wait()).code;
+    },
+    async kill() {
+      signal("SIGKILL");
+      await wait();
+    },
+  };
+}
