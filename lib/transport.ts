@@ -88,9 +88,15 @@ function formatPeer(host: string | undefined, port: number | undefined) {
 
 async function listenNodeTls(options: ListenOptions): Promise<TlsListener> {
   const sockets = new Set<Socket>();
-  // TCP accept time per peer address, so the login grace counts from the
-  // connection, TLS handshake included.
-  const acceptedAt = new Map<string, number>();
+  // Peer and accept time per raw TCP socket: the login grace counts from
+  // the connection, TLS handshake included, and a failed handshake is logged
+  // with its peer (Deno's TLSSocket has lost the address by then).
+  const accepted = new WeakMap<Socket, { peer: string; openedAt: number }>();
+  const acceptInfo = (socket: tls.TLSSocket) =>
+    accepted.get((socket as unknown as { _parent?: Socket })._parent!) ?? {
+      peer: formatPeer(socket.remoteAddress, socket.remotePort),
+      openedAt: Date.now(),
+    };
   const server = tls.createServer({
     cert: options.cert,
     key: options.key,
@@ -98,8 +104,7 @@ async function listenNodeTls(options: ListenOptions): Promise<TlsListener> {
     noDelay: true,
     handshakeTimeout: options.handshakeTimeoutMs,
   }, (socket) => {
-    const peer = formatPeer(socket.remoteAddress, socket.remotePort);
-    const openedAt = acceptedAt.get(peer) ?? Date.now();
+    const { peer, openedAt } = acceptInfo(socket);
     options.onConnection(new NodeSocketConnection(socket, peer, openedAt));
   });
   // Counted at the TCP level, before the handshake, so that sockets that
@@ -112,18 +117,12 @@ async function listenNodeTls(options: ListenOptions): Promise<TlsListener> {
       return;
     }
     sockets.add(socket);
-    acceptedAt.set(peer, Date.now());
-    socket.on("close", () => {
-      sockets.delete(socket);
-      acceptedAt.delete(peer);
-    });
+    accepted.set(socket, { peer, openedAt: Date.now() });
+    socket.on("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
   });
   server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
-    options.onHandshakeFailure?.(
-      formatPeer(socket.remoteAddress, socket.remotePort),
-      error.message,
-    );
+    options.onHandshakeFailure?.(acceptInfo(socket).peer, error.message);
     socket.destroy();
   });
   server.on("error", () => {});
