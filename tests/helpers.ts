@@ -182,3 +182,91 @@ export async function logIn(
     password,
   });
 }
+
+/**
+ * A server certificate signed by a test CA, with a chosen host name and
+ * validity: for the client's refusal of a wrong host or an expired
+ * certificate.
+ *
+ * @param caDir A directory holding `ca.crt` and `ca.key`.
+ * @param options `san` for subjectAltName, and the validity dates in
+ * `YYYYMMDDHHMMSSZ` form.
+ * @returns A directory holding `server.crt` and `server.key`.
+ */
+export async function makeLeafCert(
+  caDir: string,
+  options: { san: string; start: string; end: string },
+): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "booth-leaf-" });
+  await Deno.writeTextFile(join(dir, "index.txt"), "");
+  await Deno.writeTextFile(join(dir, "serial"), "1000\n");
+  await Deno.writeTextFile(
+    join(dir, "ca.cnf"),
+    `[ca]
+default_ca = local
+[local]
+database = ${dir}/index.txt
+new_certs_dir = ${dir}
+serial = ${dir}/serial
+default_md = sha256
+policy = any
+unique_subject = no
+[any]
+commonName = supplied
+[leaf]
+subjectAltName = ${options.san}
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+`,
+  );
+  const script = `set -e
+cd "${dir}"
+openssl ecparam -name prime256v1 -genkey -noout -out server.key
+openssl req -new -key server.key -subj /CN=test -out server.csr
+openssl ca -batch -config ca.cnf -cert "${caDir}/ca.crt" -keyfile "${caDir}/ca.key" \\
+  -in server.csr -out server.crt -startdate ${options.start} -enddate ${options.end} \\
+  -extensions leaf -notext
+chmod 600 server.key`;
+  const { code, stderr } = await new Deno.Command("bash", {
+    args: ["-c", script],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(`openssl ca failed: ${new TextDecoder().decode(stderr)}`);
+  }
+  return dir;
+}
+
+/**
+ * Resolves with the bytes a raw TCP peer receives until the server closes
+ * the connection, or rejects after `timeoutMs`.
+ *
+ * @param conn A TCP connection.
+ * @param timeoutMs How long to wait for the close.
+ * @returns The bytes received.
+ */
+export async function readUntilClosed(
+  conn: Deno.Conn,
+  timeoutMs: number,
+): Promise<number> {
+  let total = 0;
+  const buffer = new Uint8Array(4096);
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`still open after ${timeoutMs} ms`);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const n = await Promise.race([
+      conn.read(buffer).catch(() => null),
+      new Promise<"timeout">((r) =>
+        timer = setTimeout(() => r("timeout"), left)
+      ),
+    ]);
+    clearTimeout(timer);
+    if (n === "timeout") throw new Error(`still open after ${timeoutMs} ms`);
+    if (n === null) return total;
+    total += n;
+  }
+}
