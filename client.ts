@@ -7,7 +7,6 @@
  */
 
 import {
-  describeFsError,
   ExitCode,
   integerFlag,
   parseFlags,
@@ -15,6 +14,7 @@ import {
   UsageError,
   VERSION,
 } from "./lib/cli.ts";
+import { describeFsError } from "./lib/file_ops.ts";
 import { InterruptedError, lineInput } from "./lib/line_input.ts";
 import { connectTls } from "./lib/tls_client.ts";
 import { runVoterSession } from "./lib/voter_client.ts";
@@ -92,8 +92,9 @@ export async function main(args: string[]): Promise<number> {
 }
 
 async function readCa(path: string): Promise<string> {
+  let text: string;
   try {
-    return await Deno.readTextFile(path);
+    text = await Deno.readTextFile(path);
   } catch (error) {
     throw new Error(
       `Cannot read CA certificate "${path}": ${
@@ -101,6 +102,16 @@ async function readCa(path: string): Promise<string> {
       } (ask the election official for it, or run \`make certs\`)`,
     );
   }
+  // Deno ignores what is not PEM, which would surface later as an unknown
+  // issuer: say what is really wrong instead.
+  if (
+    !/-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----/.test(text)
+  ) {
+    throw new Error(
+      `Cannot use CA certificate "${path}": it is not a PEM certificate`,
+    );
+  }
+  return text;
 }
 
 if (import.meta.main) {

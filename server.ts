@@ -7,7 +7,6 @@
 
 import { startBoothServer } from "./lib/booth_server.ts";
 import {
-  describeFsError,
   ExitCode,
   integerFlag,
   parseFlags,
@@ -21,6 +20,7 @@ import {
   parseVoterRoll,
 } from "./lib/election_files.ts";
 import type { RollEntry } from "./lib/election_files.ts";
+import { describeFsError } from "./lib/file_ops.ts";
 import { checkPrivateFile } from "./lib/private_file.ts";
 import { progressBar } from "./lib/progress.ts";
 import {
@@ -81,7 +81,8 @@ Options:
                         (default: the seed's Alice, Bob and Tom)
   --candidates A,B,...  candidates in ballot order (default ${SEED_CANDIDATES})
   --force               replace an existing election, votes included
-  -h, --help            show this help`;
+  -h, --help            show this help
+  --version             show the version`;
 
 const VERIFY_HELP = `Usage: deno task server verify [options]
 
@@ -91,9 +92,13 @@ when consistent, 1 otherwise. It cannot tell who voted for whom.
 
 Options:
   --data DIR    election directory (default data)
-  -h, --help    show this help`;
+  -h, --help    show this help
+  --version     show the version`;
 
-const HELP_FLAG = { help: { type: "boolean", short: "h" } } as const;
+const COMMON_FLAGS = {
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean" },
+} as const;
 
 /**
  * Runs the server's command line.
@@ -126,13 +131,14 @@ export async function main(args: string[]): Promise<number> {
 
 async function init(args: string[]): Promise<number> {
   const flags = parseFlags(args, {
-    ...HELP_FLAG,
+    ...COMMON_FLAGS,
     data: { type: "string" },
     voters: { type: "string" },
     candidates: { type: "string" },
     force: { type: "boolean" },
   });
   if (flags.help) return printHelp(INIT_HELP);
+  if (flags.version) return printHelp(`election-server ${VERSION}`);
   const dir = (flags.data as string | undefined) ?? "data";
   let candidates: string[];
   try {
@@ -177,8 +183,9 @@ async function init(args: string[]): Promise<number> {
 }
 
 async function verify(args: string[]): Promise<number> {
-  const flags = parseFlags(args, { ...HELP_FLAG, data: { type: "string" } });
+  const flags = parseFlags(args, { ...COMMON_FLAGS, data: { type: "string" } });
   if (flags.help) return printHelp(VERIFY_HELP);
+  if (flags.version) return printHelp(`election-server ${VERSION}`);
   const dir = (flags.data as string | undefined) ?? "data";
   let report;
   try {
@@ -208,8 +215,7 @@ async function verify(args: string[]): Promise<number> {
 
 async function serve(args: string[]): Promise<number> {
   const flags = parseFlags(args, {
-    ...HELP_FLAG,
-    version: { type: "boolean" },
+    ...COMMON_FLAGS,
     hostname: { type: "string" },
     port: { type: "string" },
     data: { type: "string" },
@@ -281,8 +287,9 @@ async function serve(args: string[]): Promise<number> {
 
   const quiet = flags.quiet === true;
   const log = (peer: string, event: string) => {
-    if (quiet && !isWarning(event)) return;
-    printError(`${timestamp()} ${peer} ${event}`);
+    const warning = isWarning(event);
+    if (quiet && !warning) return;
+    printError(`${timestamp()} ${peer} ${event}`, warning ? "yellow" : "none");
   };
   let server;
   try {
@@ -298,6 +305,7 @@ async function serve(args: string[]): Promise<number> {
   if (!quiet) {
     printError(
       `election in ${dir}/: ${election.voterCount} voters, ${election.candidates.length} candidates, turnout ${election.votesCast}/${election.voterCount}; TLS engine ${options.engine}`,
+      "green",
     );
   }
   console.log(`listening on ${server.hostname}:${server.port}`);
@@ -307,7 +315,7 @@ async function serve(args: string[]): Promise<number> {
   }
   const signal = await stopped.promise;
   await server.close();
-  if (!quiet) printError(`${timestamp()} server stopped (${signal})`);
+  if (!quiet) printError(`${timestamp()} server stopped (${signal})`, "none");
   return ExitCode.Ok;
 }
 

@@ -6,6 +6,8 @@
  */
 
 import { parseArgs } from "node:util";
+import { colorEnabled, paint } from "./colors.ts";
+import type { Color } from "./colors.ts";
 
 /** The booth's version, printed by `--version`. */
 export const VERSION = "1.0.0";
@@ -104,25 +106,14 @@ export function integerFlag(
 }
 
 /**
- * Writes one line to stderr.
+ * Writes one line to stderr, coloured on a terminal.
  *
  * @param line The line, without its newline.
+ * @param color A colour for terminals (default red: it is an error).
  */
-export function printError(line: string): void {
-  Deno.stderr.writeSync(new TextEncoder().encode(`${line}\n`));
-}
-
-/**
- * Turns an error from the file system into words a person can act on.
- *
- * @param error The error.
- * @returns A short description, e.g. `permission denied`.
- */
-export function describeFsError(error: unknown): string {
-  if (error instanceof Deno.errors.NotFound) return "it does not exist";
-  if (error instanceof Deno.errors.PermissionDenied) {
-    return "permission denied";
-  }
-  if (error instanceof Deno.errors.IsADirectory) return "it is a directory";
-  return error instanceof Error ? error.message : String(error);
+export function printError(line: string, color: Color | "none" = "red"): void {
+  const text = color === "none"
+    ? line
+    : paint(line, color, colorEnabled(Deno.stderr));
+  Deno.stderr.writeSync(new TextEncoder().encode(`${text}\n`));
 }

@@ -114,3 +114,18 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
     written += await file.write(bytes.subarray(written));
   }
 }
+
+/**
+ * Turns an error from the file system into words a person can act on.
+ *
+ * @param error The error.
+ * @returns A short description, e.g. `permission denied`.
+ */
+export function describeFsError(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "it does not exist";
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return "permission denied";
+  }
+  if (error instanceof Deno.errors.IsADirectory) return "it is a directory";
+  return error instanceof Error ? error.message : String(error);
+}

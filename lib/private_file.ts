@@ -6,7 +6,7 @@
  * @module
  */
 
-import { describeFsError } from "./cli.ts";
+import { describeFsError } from "./file_ops.ts";
 
 /**
  * Checks that only the owner can read or write `path`.

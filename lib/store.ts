@@ -29,7 +29,11 @@ import {
   parseResult,
 } from "./election_files.ts";
 import type { RollEntry } from "./election_files.ts";
-import { denoFileOps, replaceFileDurably } from "./file_ops.ts";
+import {
+  denoFileOps,
+  describeFsError,
+  replaceFileDurably,
+} from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
 
 /** Paths of an election's files. */
@@ -459,13 +463,20 @@ async function readState(
   ops: FileOps,
   journal: Journal | undefined,
 ): Promise<ElectionState> {
-  const symkeyText = await ops.readText(paths.symkey);
-  const passwordsText = await ops.readText(paths.passwords);
+  const read = async (path: string, what: string) => {
+    try {
+      return await ops.readText(path);
+    } catch (error) {
+      throw new ElectionFileError(what, path, describeFsError(error));
+    }
+  };
+  const symkeyText = await read(paths.symkey, "key file");
+  const passwordsText = await read(paths.passwords, "voter file");
   if (symkeyText === undefined && passwordsText === undefined) {
     throw new NoElectionError(paths.dir);
   }
   const required = async (path: string, what: string, text?: string) => {
-    const content = text ?? await ops.readText(path);
+    const content = text ?? await read(path, what);
     if (content === undefined) {
       throw new ElectionFileError(what, path, "it does not exist");
     }
@@ -491,7 +502,7 @@ async function readState(
   const resultText = journal?.result ??
     await required(paths.result, "result file");
   const totals = parseResult(resultText, paths.result, candidates);
-  let historyText = await ops.readText(paths.history) ?? "";
+  let historyText = await read(paths.history, "history file") ?? "";
   if (journal !== undefined) {
     const kept = new TextEncoder().encode(historyText).subarray(
       0,

@@ -129,8 +129,8 @@ function describeTlsError(
   if (problem) {
     return `Refusing the server's certificate: ${problem}; nothing was sent`;
   }
-  if (/InvalidData|invalid ?certificate|No certificates|pem/i.test(message)) {
-    return `Cannot use CA certificate "${caPath}": it is not a PEM certificate`;
+  if (/unexpected end of file|reset|broken pipe/i.test(message)) {
+    return `TLS handshake with ${host} failed: the server closed the connection (is this the booth's port?)`;
   }
   return `TLS handshake with ${host} failed: ${message.split("\n")[0]}`;
 }

@@ -1,0 +1,412 @@
+/**
+ * The command lines as a person meets them: help, versions, bad flags and
+ * every error a person can cause or meet, each one plain line on stderr,
+ * never a stack trace.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { compileCommands, TARGETS } from "../tools/build.ts";
+import {
+  ALICE,
+  initElection,
+  lines,
+  ROOT,
+  runClient,
+  runProgram,
+  startServer,
+  taskFlags,
+  testCerts,
+} from "./helpers.ts";
+
+/** One plain line: no stack trace, no "error:" prefix from Deno. */
+function assertOneLine(stderr: string, pattern: RegExp): void {
+  const all = lines(stderr);
+  assert.equal(all.length, 1, `expected one line, got:\n${stderr}`);
+  assert.match(all[0], pattern);
+  assert.ok(!/^\s+at |Stack backtrace|Uncaught/m.test(stderr), stderr);
+}
+
+Deno.test("--help and -h of the server show every option of serve with its default, and the subcommands", async () => {
+  for (const flag of ["--help", "-h"]) {
+    const out = await runProgram("server", [flag]);
+    assert.equal(out.code, 0);
+    for (
+      const option of [
+        "--hostname HOST",
+        "(default 127.0.0.1)",
+        "--port PORT",
+        "(default 4443)",
+        "--data DIR",
+        "--cert FILE",
+        "--key FILE",
+        "--tls-engine node|deno",
+        "--login-grace SECONDS",
+        "--idle-timeout SECONDS",
+        "--max-connections N",
+        "--lockout-threshold N",
+        "--lockout-seconds S",
+        "--quiet",
+        "init [options]",
+        "verify [options]",
+      ]
+    ) {
+      assert.ok(out.stdout.includes(option), `${flag} lacks ${option}`);
+    }
+  }
+});
+
+Deno.test("each server subcommand and the client have --help and --version", async () => {
+  const cases: [("server" | "client"), string[], string[]][] = [
+    ["server", ["serve", "--help"], ["--port PORT"]],
+    ["server", ["init", "--help"], [
+      "--data DIR",
+      "--voters FILE",
+      "--candidates A,B,...",
+      "(default Chris,Linda)",
+      "--force",
+    ]],
+    ["server", ["verify", "-h"], ["--data DIR", "(default data)"]],
+    ["client", ["--help"], [
+      "--host HOST",
+      "(default localhost)",
+      "--port PORT",
+      "(default 4443)",
+      "--ca FILE",
+      "(default certs/ca.crt)",
+    ]],
+  ];
+  for (const [program, args, expected] of cases) {
+    const out = await runProgram(program, args);
+    assert.equal(out.code, 0, args.join(" "));
+    for (const text of expected) {
+      assert.ok(out.stdout.includes(text), `${args.join(" ")} lacks ${text}`);
+    }
+  }
+  for (
+    const [program, args] of [
+      ["server", []],
+      ["server", ["init"]],
+      ["server", ["verify"]],
+      ["server", ["serve"]],
+      ["client", []],
+    ] as const
+  ) {
+    const out = await runProgram(program, [...args, "--version"]);
+    assert.equal(out.code, 0);
+    assert.match(out.stdout, /^election-(server|client) \d+\.\d+\.\d+\n$/);
+  }
+});
+
+Deno.test("a bad flag or value is one line naming it, pointing to --help, exit 2", async () => {
+  const cases: [("server" | "client"), string[], RegExp][] = [
+    ["server", ["--bogus"], /^Unknown option "--bogus" \(see --help\)$/],
+    [
+      "server",
+      ["--port", "99999"],
+      /^Option "--port" takes a whole number from 0 to 65535, not "99999" \(see --help\)$/,
+    ],
+    ["server", ["--port"], /^Option "--port" needs a value \(see --help\)$/],
+    [
+      "server",
+      ["--tls-engine", "openssl"],
+      /^Option "--tls-engine" takes node or deno, not "openssl" \(see --help\)$/,
+    ],
+    [
+      "server",
+      ["--login-grace", "soon"],
+      /^Option "--login-grace" takes a whole number/,
+    ],
+    ["server", ["stray"], /^Unexpected argument "stray" \(see --help\)$/],
+    [
+      "server",
+      ["init", "--candidates", "Ada,Ada"],
+      /repeats candidate "Ada" \(see --help\)$/,
+    ],
+    [
+      "server",
+      ["verify", "--force"],
+      /^Unknown option "--force" \(see --help\)$/,
+    ],
+    [
+      "client",
+      ["--port", "0"],
+      /^Option "--port" takes a whole number from 1 to 65535, not "0" \(see --help\)$/,
+    ],
+    ["client", ["--insecure"], /^Unknown option "--insecure" \(see --help\)$/],
+  ];
+  for (const [program, args, pattern] of cases) {
+    const out = await runProgram(program, args);
+    assert.equal(out.code, 2, `${program} ${args.join(" ")}: ${out.stderr}`);
+    assertOneLine(out.stderr, pattern);
+  }
+});
+
+Deno.test("the client when no server is running: connection refused, what to do next", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const out = await runClient(port, ALICE);
+  assert.equal(out.code, 1);
+  assertOneLine(
+    out.stderr,
+    new RegExp(
+      `^Cannot connect to localhost:${port}: connection refused \\(is the server running\\? start it with \`make run\`\\)$`,
+    ),
+  );
+});
+
+Deno.test("the client when the connection is reset during the handshake", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const resetter = (async () => {
+    const conn = await listener.accept();
+    conn.close();
+  })();
+  const out = await runClient(port, ALICE);
+  await resetter;
+  listener.close();
+  assert.equal(out.code, 1);
+  assertOneLine(
+    out.stderr,
+    /^TLS handshake with localhost failed: the server closed the connection \(is this the booth's port\?\)$/,
+  );
+});
+
+Deno.test("the client when the server goes away mid-session", async () => {
+  const data = await initElection();
+  const server = await startServer(data);
+  const certs = await testCerts();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...taskFlags("client"),
+      join(ROOT, "client.ts"),
+      "--port",
+      String(server.port),
+      "--ca",
+      join(certs, "ca.crt"),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(ALICE.join("\n") + "\n"));
+  await new Promise((r) => setTimeout(r, 1000));
+  await server.kill();
+  await writer.write(new TextEncoder().encode("3\n")).catch(() => {});
+  await writer.close().catch(() => {});
+  const out = await child.output();
+  assert.equal(out.code, 1);
+  assert.match(new TextDecoder().decode(out.stdout), /Welcome Alice!/);
+  assertOneLine(
+    new TextDecoder().decode(out.stderr),
+    /^The server closed the connection; please log in again$/,
+  );
+});
+
+Deno.test("the client with a CA file that is missing or not a certificate", async () => {
+  const missing = await runProgram("client", ["--ca", "/nonexistent/ca.crt"]);
+  assert.equal(missing.code, 1);
+  assertOneLine(
+    missing.stderr,
+    /^Cannot read CA certificate "\/nonexistent\/ca.crt": it does not exist \(ask the election official for it, or run `make certs`\)$/,
+  );
+
+  const data = await initElection();
+  const server = await startServer(data);
+  try {
+    const notPem = join(await Deno.makeTempDir(), "ca.crt");
+    await Deno.writeTextFile(notPem, "this is not a certificate\n");
+    const out = await runProgram("client", [
+      "--port",
+      String(server.port),
+      "--ca",
+      notPem,
+    ], { stdin: "" });
+    assert.equal(out.code, 1);
+    assertOneLine(
+      out.stderr,
+      /^Cannot use CA certificate ".*ca\.crt": it is not a PEM certificate$/,
+    );
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("the server with no election, a missing certificate, an unreadable file, a busy port", async () => {
+  const empty = await Deno.makeTempDir();
+  const certs = await testCerts();
+  const tls = [
+    "--cert",
+    join(certs, "server.crt"),
+    "--key",
+    join(certs, "server.key"),
+    "--port",
+    "0",
+  ];
+  const noElection = await runProgram("server", ["--data", empty, ...tls]);
+  assert.equal(noElection.code, 1);
+  assertOneLine(
+    noElection.stderr,
+    new RegExp(`^No election in ${empty}/: run \`deno task server init\`$`),
+  );
+
+  const noCert = await runProgram("server", ["--cert", "/nonexistent.crt"]);
+  assert.equal(noCert.code, 1);
+  assertOneLine(
+    noCert.stderr,
+    /^Cannot read TLS certificate "\/nonexistent.crt": it does not exist \(run `make certs` to create one\)$/,
+  );
+
+  const data = await initElection();
+  await Deno.remove(join(data, "candidates"));
+  await Deno.mkdir(join(data, "candidates"));
+  const unreadable = await runProgram("server", ["--data", data, ...tls]);
+  assert.equal(unreadable.code, 1);
+  assertOneLine(
+    unreadable.stderr,
+    /^Cannot read candidates file ".*candidates": it is a directory$/,
+  );
+
+  const good = await initElection();
+  const running = await startServer(good);
+  try {
+    const busy = await runProgram("server", [
+      "--data",
+      good,
+      ...tls.slice(0, 4),
+      "--port",
+      String(running.port),
+    ]);
+    assert.equal(busy.code, 1);
+    assertOneLine(
+      busy.stderr,
+      new RegExp(
+        `^Cannot listen on 127\\.0\\.0\\.1:${running.port}: the address is already in use`,
+      ),
+    );
+  } finally {
+    await running.stop();
+  }
+});
+
+Deno.test("server init: an existing election is kept without --force; a bad roll writes nothing", async () => {
+  const data = await initElection();
+  const before = await Deno.readTextFile(join(data, "passwords"));
+  const again = await runProgram("server", ["init", "--data", data]);
+  assert.equal(again.code, 1);
+  assertOneLine(
+    again.stderr,
+    /^An election already exists in .*: use --force to replace it$/,
+  );
+  assert.equal(await Deno.readTextFile(join(data, "passwords")), before);
+
+  const roll = join(await Deno.makeTempDir(), "roll.txt");
+  await Deno.writeTextFile(roll, "Ann 1 a\n# ok\nBen 2\n");
+  const fresh = join(await Deno.makeTempDir(), "data");
+  const bad = await runProgram("server", [
+    "init",
+    "--data",
+    fresh,
+    "--voters",
+    roll,
+  ]);
+  assert.equal(bad.code, 1);
+  assertOneLine(
+    bad.stderr,
+    /^Cannot read voter roll ".*roll\.txt": line 3 has 2 fields/,
+  );
+  await assert.rejects(
+    Deno.stat(fresh),
+    Deno.errors.NotFound,
+    "nothing written",
+  );
+
+  const forced = await runProgram("server", [
+    "init",
+    "--data",
+    data,
+    "--force",
+  ]);
+  assert.equal(forced.code, 0);
+  assert.notEqual(await Deno.readTextFile(join(data, "passwords")), before);
+});
+
+Deno.test("make demo runs a whole election and its transcript shows every step", async () => {
+  const { code, stdout, stderr } = await new Deno.Command("make", {
+    args: ["--no-print-directory", "demo"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(stdout);
+  assert.equal(code, 0, text + new TextDecoder().decode(stderr));
+  for (
+    const expected of [
+      "== Alice votes for Chris and asks for the result too early",
+      "The result is not available",
+      "Invalid name, registration number, or password",
+      "== Alice tries to vote a second time, then reads her history",
+      "you have already voted",
+      "Chris Win\nChris 2\nLinda 1\n",
+      "== The server stopped (exit 0)",
+      "turnout 3/3\nconsistent",
+      "demo finished: every step printed what it should",
+    ]
+  ) {
+    assert.ok(
+      text.includes(expected),
+      `the transcript lacks ${JSON.stringify(expected)}`,
+    );
+  }
+  assert.equal((text.match(/Your vote has been recorded\./g) ?? []).length, 3);
+});
+
+Deno.test("make build compiles both programs with the tasks' permission flags, for every release target", async () => {
+  const config = await Deno.readTextFile(join(ROOT, "deno.json"));
+  const [server, client] = compileCommands(config);
+  assert.deepEqual(server, [
+    "compile",
+    ...taskFlags("server"),
+    "--output",
+    "dist/election-server",
+    "server.ts",
+  ]);
+  assert.deepEqual(client, [
+    "compile",
+    ...taskFlags("client"),
+    "--output",
+    "dist/election-client",
+    "client.ts",
+  ]);
+  for (const target of TARGETS) {
+    const [s] = compileCommands(config, { target, suffix: true });
+    assert.ok(s.includes("--target") && s.includes(target));
+    assert.ok(
+      s.includes(
+        `dist/election-server-${target}${
+          target.includes("windows") ? ".exe" : ""
+        }`,
+      ),
+    );
+  }
+  const dry = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-run",
+      "--allow-write",
+      "tools/build.ts",
+      "--dry-run",
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+  }).output();
+  assert.equal(dry.code, 0);
+  assert.deepEqual(lines(new TextDecoder().decode(dry.stdout)), [
+    `deno ${server.join(" ")}`,
+    `deno ${client.join(" ")}`,
+  ]);
+});
