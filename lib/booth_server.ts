@@ -52,7 +52,7 @@ export interface BoothServer {
   readonly hostname: string;
   /** The real port (useful after asking for port 0). */
   readonly port: number;
-  /** Stops accepting, closes every connection, waits for pending commits. */
+  /** Stops accepting, closes every connection, finishes pending commits and closes the store. */
   close(): Promise<void>;
 }
 
@@ -66,7 +66,7 @@ export interface BoothServer {
  * unusable.
  */
 export async function startBoothServer(
-  store: BoothStore & { idle(): Promise<void> },
+  store: BoothStore & { close(): Promise<void> },
   options: BoothServerOptions,
 ): Promise<BoothServer> {
   const throttle = new LoginThrottle({
@@ -98,7 +98,7 @@ export async function startBoothServer(
     async close() {
       await listener.close();
       await Promise.allSettled([...sessions]);
-      await store.idle();
+      await store.close();
     },
   };
 }

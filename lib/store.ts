@@ -5,15 +5,20 @@
  *
  * A commit is crash-safe through an undo journal, as SQLite's rollback
  * journal: before anything changes, `journal` durably records what `result`
- * was and how long `history` was. Then `history` is appended and fsynced,
- * `result` is replaced atomically, and removing the journal is the commit
- * point; only after it is a vote acknowledged. Start-up (and any failed
- * commit) rolls a journal back. The journal holds old totals and an old
- * length, never a voter together with a choice.
+ * was and how long `history` was, with a SHA-256 checksum. Then `history` is
+ * appended and synced, `result` is overwritten in place and synced (safe:
+ * the journal holds the old copy), and emptying the journal is the commit
+ * point (SQLite's `journal_mode=TRUNCATE`); only after it is a vote
+ * acknowledged. Start-up, and any failed commit, rolls a journal back. A
+ * journal whose checksum fails was torn by a crash while it was being
+ * written, before `history` or `result` were touched, and is discarded. The
+ * journal holds old totals and an old length, never a voter together with
+ * a choice.
  *
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { auditElection, Election } from "./booth.ts";
 import type { ElectionState, PendingBallot } from "./booth.ts";
@@ -126,7 +131,7 @@ export async function createElection(
   dir: string,
   options: CreateElectionOptions,
 ): Promise<void> {
-  const ops = options.ops ?? denoFileOps;
+  const ops = options.ops ?? denoFileOps();
   const paths = electionPaths(dir);
   if (!options.force) {
     for (const path of [paths.symkey, paths.passwords, paths.history]) {
@@ -165,6 +170,7 @@ export async function createElection(
     paths.result,
     formatResult(options.candidates, options.candidates.map(() => 0)),
   );
+  ops.close();
 }
 
 /** An election as read from disk, without changing anything. */
@@ -189,16 +195,21 @@ export interface ElectionReport {
  */
 export async function inspectElection(
   dir: string,
-  ops: FileOps = denoFileOps,
+  ops: FileOps = denoFileOps(),
 ): Promise<ElectionReport> {
   const paths = electionPaths(dir);
   const journal = await readJournal(paths, ops);
-  const state = await readState(paths, ops, journal);
-  return {
-    state,
-    problems: auditElection(state, paths),
-    interruptedVote: journal !== undefined,
-  };
+  const valid = journal.kind === "valid" ? journal.journal : undefined;
+  try {
+    const state = await readState(paths, ops, valid);
+    return {
+      state,
+      problems: auditElection(state, paths),
+      interruptedVote: journal.kind !== "empty",
+    };
+  } finally {
+    ops.close();
+  }
 }
 
 /** Options of {@linkcode ElectionStore.open}. */
@@ -244,13 +255,14 @@ export class ElectionStore {
     election: Election,
     paths: ElectionPaths,
     historyBytes: number | undefined,
-    options: StoreOptions,
+    ops: FileOps,
+    now: () => Date,
   ) {
     this.election = election;
     this.#paths = paths;
     this.#historyBytes = historyBytes;
-    this.#ops = options.ops ?? denoFileOps;
-    this.#now = options.now ?? (() => new Date());
+    this.#ops = ops;
+    this.#now = now;
   }
 
   /**
@@ -268,18 +280,31 @@ export class ElectionStore {
     dir: string,
     options: StoreOptions = {},
   ): Promise<ElectionStore> {
-    const ops = options.ops ?? denoFileOps;
+    const ops = options.ops ?? denoFileOps();
     const paths = electionPaths(dir);
-    await rollBackInterruptedVote(paths, ops);
-    const state = await readState(paths, ops, undefined);
-    const problems = auditElection(state, paths);
-    if (problems.length > 0) throw new ElectionInconsistentError(problems);
-    return new ElectionStore(
-      new Election(state),
-      paths,
-      await ops.size(paths.history),
-      options,
-    );
+    try {
+      const [symkey, passwords] = await Promise.all([
+        ops.size(paths.symkey),
+        ops.size(paths.passwords),
+      ]);
+      if (symkey === undefined && passwords === undefined) {
+        throw new NoElectionError(dir);
+      }
+      await rollBackInterruptedVote(paths, ops);
+      const state = await readState(paths, ops, undefined);
+      const problems = auditElection(state, paths);
+      if (problems.length > 0) throw new ElectionInconsistentError(problems);
+      return new ElectionStore(
+        new Election(state),
+        paths,
+        await ops.size(paths.history),
+        ops,
+        options.now ?? (() => new Date()),
+      );
+    } catch (error) {
+      ops.close();
+      throw error;
+    }
   }
 
   /**
@@ -303,6 +328,12 @@ export class ElectionStore {
   /** Resolves once every ballot handed to {@linkcode recordVote} is settled. */
   async idle(): Promise<void> {
     while (this.#writing) await this.#writing;
+  }
+
+  /** Waits for pending ballots, then closes the files kept open. */
+  async close(): Promise<void> {
+    await this.idle();
+    this.#ops.close();
   }
 
   async #drain(): Promise<void> {
@@ -357,20 +388,23 @@ export class ElectionStore {
       await rollBackInterruptedVote(paths, ops);
       this.#needsRollback = false;
     }
-    const journal: Journal = {
-      historyBytes: this.#historyBytes ?? null,
-      result: formatResult(this.election.candidates, this.election.totals),
-    };
-    await replaceFileDurably(ops, paths.journal, JSON.stringify(journal));
-    await ops.appendSynced(paths.history, appended);
-    if (this.#historyBytes === undefined) await ops.syncDir(paths.dir);
-    await replaceFileDurably(
-      ops,
-      paths.result,
-      formatResult(this.election.candidates, totals),
+    ops.overwrite(
+      paths.journal,
+      formatJournal({
+        historyBytes: this.#historyBytes ?? null,
+        result: formatResult(this.election.candidates, this.election.totals),
+      }),
     );
-    await ops.remove(paths.journal);
-    await ops.syncDir(paths.dir);
+    await ops.sync(paths.journal);
+    ops.append(paths.history, appended);
+    await ops.sync(paths.history);
+    // The first vote creates history: its directory entry must be durable.
+    if (this.#historyBytes === undefined) await ops.syncDir(paths.dir);
+    ops.overwrite(paths.result, formatResult(this.election.candidates, totals));
+    await ops.sync(paths.result);
+    // The commit point: an empty journal.
+    ops.overwrite(paths.journal, "");
+    await ops.sync(paths.journal);
   }
 
   async #tryRollBack(): Promise<void> {
@@ -392,19 +426,36 @@ interface Journal {
   result: string;
 }
 
+/** `<SHA-256 of the JSON, hex> <JSON>\n`: a torn write fails the checksum. */
+function formatJournal(journal: Journal): string {
+  const body = JSON.stringify(journal);
+  return `${sha256(body)} ${body}\n`;
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex");
+}
+
+/** What the journal file holds. */
+type JournalState =
+  | { kind: "empty" }
+  | { kind: "torn" }
+  | { kind: "valid"; journal: Journal };
+
 async function readJournal(
   paths: ElectionPaths,
   ops: FileOps,
-): Promise<Journal | undefined> {
+): Promise<JournalState> {
   const text = await ops.readText(paths.journal);
-  if (text === undefined) return undefined;
-  let journal: unknown;
+  if (text === undefined || text === "") return { kind: "empty" };
+  const match = text.match(/^([0-9a-f]{64}) (.*)\n$/s);
+  if (!match || sha256(match[2]) !== match[1]) return { kind: "torn" };
+  let value: Partial<Journal> | undefined;
   try {
-    journal = JSON.parse(text);
+    value = JSON.parse(match[2]);
   } catch {
-    journal = undefined;
+    value = undefined;
   }
-  const value = journal as Partial<Journal> | undefined;
   if (
     typeof value !== "object" || value === null ||
     typeof value.result !== "string" ||
@@ -417,22 +468,26 @@ async function readJournal(
       "it is not a journal this booth wrote; restore the election from a backup",
     );
   }
-  return value as Journal;
+  return { kind: "valid", journal: value as Journal };
 }
 
 /**
  * Start-up recovery: undoes a commit that a crash or an I/O error left half
  * done, restoring `history`'s length and `result`'s text from the journal,
- * then forgets the journal and any temporary files.
+ * then empties the journal. A torn journal is simply emptied: it was being
+ * written when the crash came, before anything else changed.
  */
 async function rollBackInterruptedVote(
   paths: ElectionPaths,
   ops: FileOps,
 ): Promise<void> {
-  const journal = await readJournal(paths, ops);
-  if (journal !== undefined) {
+  const state = await readJournal(paths, ops);
+  const journalExisted = await ops.size(paths.journal) !== undefined;
+  if (state.kind === "valid") {
+    const { journal } = state;
     if (journal.historyBytes === null) {
       await ops.remove(paths.history);
+      await ops.syncDir(paths.dir);
     } else {
       const size = await ops.size(paths.history);
       if (size === undefined || size < journal.historyBytes) {
@@ -443,19 +498,22 @@ async function rollBackInterruptedVote(
         );
       }
       if (size > journal.historyBytes) {
-        await ops.truncateSynced(paths.history, journal.historyBytes);
+        ops.truncate(paths.history, journal.historyBytes);
+        await ops.sync(paths.history);
       }
     }
-    // Rewritten only if the commit got as far as replacing it: on a full disk
+    // Rewritten only if the commit got as far as changing it: on a full disk
     // the rollback must succeed without needing new space.
     if (await ops.readText(paths.result) !== journal.result) {
-      await replaceFileDurably(ops, paths.result, journal.result);
+      ops.overwrite(paths.result, journal.result);
+      await ops.sync(paths.result);
     }
-    await ops.remove(paths.journal);
   }
-  await ops.remove(`${paths.journal}.tmp`);
-  await ops.remove(`${paths.result}.tmp`);
-  await ops.syncDir(paths.dir);
+  if (state.kind !== "empty" || !journalExisted) {
+    ops.overwrite(paths.journal, "");
+    await ops.sync(paths.journal);
+    if (!journalExisted) await ops.syncDir(paths.dir);
+  }
 }
 
 async function readState(
