@@ -99,19 +99,37 @@ export interface ServerProcess {
  * Starts `server.ts` and waits for its `listening on` line.
  *
  * @param args Serve options (add `--port 0` for a free port).
+ * @param options `discardLog` sends the security log to /dev/null rather
+ * than keeping it (long benchmark runs).
  * @returns The running server.
  * @throws {Error} With the server's output when it exits or does not
  * listen within 20 s.
  */
-export async function startServerProcess(
+export function startServerProcess(
   args: string[],
+  options: { discardLog?: boolean } = {},
+): Promise<ServerProcess> {
+  return startListeningProcess(programArgs("server", args), options);
+}
+
+/**
+ * Starts any Deno program that prints `listening on <host>:<port>` once it
+ * accepts connections (the booth's server, the benchmark's echo server).
+ *
+ * @param denoArgs Arguments for `Deno.execPath()`.
+ * @param options `discardLog` sends stderr to /dev/null.
+ * @returns The running process and its port.
+ */
+export async function startListeningProcess(
+  denoArgs: string[],
+  options: { discardLog?: boolean } = {},
 ): Promise<ServerProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: programArgs("server", args),
+    args: denoArgs,
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
-    stderr: "piped",
+    stderr: options.discardLog ? "null" : "piped",
   }).spawn();
   let out = "";
   let err = "";
@@ -123,7 +141,9 @@ export async function startServerProcess(
     for await (const chunk of stream) append(decoder.decode(chunk));
   };
   const stdoutDone = pump(child.stdout, (t) => out += t);
-  const stderrDone = pump(child.stderr, (t) => err += t);
+  const stderrDone = options.discardLog
+    ? Promise.resolve()
+    : pump(child.stderr, (t) => err += t);
   const listening = /listening on .*:(\d+)\n/;
   const deadline = Date.now() + 20_000;
   while (!listening.test(out)) {
