@@ -6,6 +6,7 @@
  */
 
 import { startBoothServer } from "./lib/booth_server.ts";
+import { colorEnabled, paint } from "./lib/colors.ts";
 import {
   ExitCode,
   integerFlag,
@@ -286,10 +287,14 @@ async function serve(args: string[]): Promise<number> {
   await checkPrivateFile(paths.passwords, "voter file");
 
   const quiet = flags.quiet === true;
+  const securityLog = batchedLines(Deno.stderr);
   const log = (peer: string, event: string) => {
     const warning = isWarning(event);
     if (quiet && !warning) return;
-    printError(`${timestamp()} ${peer} ${event}`, warning ? "yellow" : "none");
+    const line = `${timestamp()} ${peer} ${event}`;
+    securityLog.write(
+      paint(line, "yellow", warning && colorEnabled(Deno.stderr)),
+    );
   };
   let server;
   try {
@@ -315,6 +320,7 @@ async function serve(args: string[]): Promise<number> {
   }
   const signal = await stopped.promise;
   await server.close();
+  securityLog.flush();
   if (!quiet) printError(`${timestamp()} server stopped (${signal})`, "none");
   return ExitCode.Ok;
 }
@@ -366,6 +372,31 @@ function isWarning(event: string): boolean {
   return /failed|refused|lockout|error|lost|timed out|Idle|No login/.test(
     event,
   );
+}
+
+/**
+ * Lines written together, at most 10 ms late: under load one write carries
+ * dozens of log lines instead of one system call each.
+ */
+function batchedLines(stream: { writeSync(bytes: Uint8Array): number }) {
+  let pending = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    const bytes = new TextEncoder().encode(pending);
+    pending = "";
+    for (let written = 0; written < bytes.length;) {
+      written += stream.writeSync(bytes.subarray(written));
+    }
+  };
+  return {
+    write(line: string) {
+      pending += `${line}\n`;
+      timer ??= setTimeout(flush, 10);
+    },
+    flush,
+  };
 }
 
 function timestamp(): string {

@@ -137,22 +137,29 @@ export async function serveConnection(
   const send = (message: ServerMessage) =>
     connection.write(encodeFrame(encodeMessage(message)));
   let reason = "peer closed the connection";
+  // One timer per connection, pushed back by activity rather than re-armed
+  // per message: the deadline moves, and the timer re-arms itself only when
+  // it fires early.
+  let deadline = connection.openedAt + options.loginGraceSeconds * 1000;
+  let expiry = `No login within ${options.loginGraceSeconds} seconds`;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const closeAfter = (seconds: number, why: string) => {
+  let timerAt = 0;
+  const armFor = (at: number) => {
     clearTimeout(timer);
-    timer = setTimeout(() => {
-      reason = why;
-      send({ type: "error", message: `${why}; connection closed` })
-        .catch(() => {})
-        .finally(() => connection.close());
-    }, seconds * 1000);
+    timerAt = at;
+    timer = setTimeout(checkDeadline, Math.max(0, at - Date.now()));
   };
-  const graceLeft = options.loginGraceSeconds -
-    (Date.now() - connection.openedAt) / 1000;
-  closeAfter(
-    Math.max(0, graceLeft),
-    `No login within ${options.loginGraceSeconds} seconds`,
-  );
+  const checkDeadline = () => {
+    if (deadline > Date.now()) {
+      armFor(deadline);
+      return;
+    }
+    reason = expiry;
+    send({ type: "error", message: `${expiry}; connection closed` })
+      .catch(() => {})
+      .finally(() => connection.close());
+  };
+  armFor(deadline);
   try {
     reading: while (true) {
       const chunk = await connection.read();
@@ -184,10 +191,9 @@ export async function serveConnection(
           break reading;
         }
         if (session.voter !== undefined) {
-          closeAfter(
-            options.idleTimeoutSeconds,
-            `Idle for ${options.idleTimeoutSeconds} seconds`,
-          );
+          deadline = Date.now() + options.idleTimeoutSeconds * 1000;
+          expiry = `Idle for ${options.idleTimeoutSeconds} seconds`;
+          if (deadline < timerAt) armFor(deadline);
         }
       }
     }

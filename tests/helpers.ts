@@ -270,3 +270,23 @@ export async function readUntilClosed(
     total += n;
   }
 }
+
+/**
+ * Waits until `condition` holds, for output that arrives asynchronously
+ * (the server's log is written in batches at most 10 ms late).
+ *
+ * @param condition Checked every 10 ms.
+ * @param what Named in the error when the time runs out.
+ * @param timeoutMs How long to wait.
+ */
+export async function eventually(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = 3000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

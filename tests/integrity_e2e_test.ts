@@ -9,6 +9,7 @@ import {
   ALICE,
   closeVoters,
   connectVoter,
+  eventually,
   initElection,
   lines,
   logIn,
@@ -232,9 +233,11 @@ Deno.test("a full disk refuses the vote cleanly, changes nothing, and the server
         Deno.errors.NotFound,
       );
       assert.equal(await Deno.readTextFile(join(data, "journal")), "");
-      assert.match(
-        server.stderr(),
-        /vote refused: Alice \(Cannot record a vote .*No space left on device/,
+      const refusal =
+        /vote refused: Alice \(Cannot record a vote .*No space left on device/;
+      await eventually(
+        () => refusal.test(server.stderr()),
+        "the refusal in the log",
       );
 
       await Deno.remove(join(mountPoint, "filler"));
