@@ -71,11 +71,14 @@ export function denoFileOps(): FileOps {
     }
     return file;
   };
+  // Length of what `overwrite` last wrote, per file: unknown until then.
+  const lengths = new Map<string, number>();
   const forget = (path: string) => {
     for (const key of [`a:${path}`, `w:${path}`]) {
       handles.get(key)?.close();
       handles.delete(key);
     }
+    lengths.delete(path);
   };
   const encoder = new TextEncoder();
   return {
@@ -100,13 +103,20 @@ export function denoFileOps(): FileOps {
       const bytes = encoder.encode(text);
       file.seekSync(0, Deno.SeekMode.Start);
       writeAllSync(file, bytes);
-      file.truncateSync(bytes.length);
+      // Totals only grow and the journal is written over an empty file, so
+      // the cut is rarely needed: skip the system call when it is not.
+      if ((lengths.get(path) ?? Infinity) > bytes.length) {
+        file.truncateSync(bytes.length);
+      }
+      lengths.set(path, bytes.length);
     },
     append(path, text) {
       writeAllSync(handle(path, true), encoder.encode(text));
+      lengths.delete(path);
     },
     truncate(path, bytes) {
       handle(path, false).truncateSync(bytes);
+      lengths.delete(path);
     },
     async sync(path) {
       await handle(path, false).syncData();
@@ -142,6 +152,7 @@ export function denoFileOps(): FileOps {
     close() {
       for (const file of handles.values()) file.close();
       handles.clear();
+      lengths.clear();
     },
   };
 }

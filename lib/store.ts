@@ -396,12 +396,16 @@ export class ElectionStore {
       }),
     );
     await ops.sync(paths.journal);
+    // With the journal durable, history and result may reach the disk in
+    // either order: they are synced together.
     ops.append(paths.history, appended);
-    await ops.sync(paths.history);
-    // The first vote creates history: its directory entry must be durable.
-    if (this.#historyBytes === undefined) await ops.syncDir(paths.dir);
     ops.overwrite(paths.result, formatResult(this.election.candidates, totals));
-    await ops.sync(paths.result);
+    await Promise.all([
+      ops.sync(paths.history),
+      ops.sync(paths.result),
+      // The first vote creates history: its directory entry must be durable.
+      this.#historyBytes === undefined ? ops.syncDir(paths.dir) : undefined,
+    ]);
     // The commit point: an empty journal.
     ops.overwrite(paths.journal, "");
     await ops.sync(paths.journal);

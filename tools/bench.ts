@@ -49,6 +49,7 @@ const MODE = values.smoke
   ? {
     name: "smoke",
     seconds: 0.3,
+    repeats: 1,
     concurrency: [1, 4],
     mainVoters: 2_000,
     sweep: [200, 1_000],
@@ -58,7 +59,8 @@ const MODE = values.smoke
   : values.quick
   ? {
     name: "quick",
-    seconds: 2,
+    seconds: 1.5,
+    repeats: 3,
     concurrency: [1, 32],
     mainVoters: 40_000,
     sweep: [1_000, 10_000, 100_000],
@@ -67,7 +69,8 @@ const MODE = values.smoke
   }
   : {
     name: "full",
-    seconds: 6,
+    seconds: 5,
+    repeats: 5,
     concurrency: [1, 32],
     mainVoters: 100_000,
     sweep: [1_000, 10_000, 100_000],
@@ -116,35 +119,60 @@ const elections = {
 const nextVoter = { node: 0, deno: 0 };
 for (const concurrency of MODE.concurrency) {
   for (const engine of ["node", "deno"] as const) {
-    // Bare and booth run back to back, so both see the same machine.
-    const bare = await startListeningProcess([
-      "run",
-      "--allow-net",
-      "--allow-read",
-      join(ROOT, "tools/bench_echo.ts"),
-      "--engine",
-      engine,
-      ...tlsFiles,
-    ]);
-    rows.push(
-      await measure(
-        "bare",
-        engine,
-        concurrency,
-        bare,
-        () => bareSession(bare.port),
-      ),
+    // Bare and booth run back to back, so both see the same machine; at the
+    // top concurrency the pair runs several times and the median pair (by
+    // ratio) is reported, since this machine is shared and noisy.
+    const repeats = concurrency === Math.max(...MODE.concurrency)
+      ? MODE.repeats
+      : 1;
+    const pairs: [Row, Row][] = [];
+    for (let repeat = 0; repeat < repeats; repeat++) {
+      pairs.push([
+        await measureBare(engine, concurrency),
+        await measureBooth(engine, concurrency),
+      ]);
+    }
+    pairs.sort((a, b) =>
+      a[1].sessionsPerSecond / a[0].sessionsPerSecond -
+      b[1].sessionsPerSecond / b[0].sessionsPerSecond
     );
-    const booth = await startBooth(elections[engine].dir, engine);
-    const voters = elections[engine].count;
-    rows.push(
-      await measure("booth", engine, concurrency, booth, () => {
-        const i = nextVoter[engine]++;
-        if (i >= voters) throw new Error("the benchmark ran out of voters");
-        return boothSession(booth.port, i);
-      }),
-    );
+    rows.push(...pairs[Math.floor(pairs.length / 2)]);
   }
+}
+
+async function measureBare(
+  engine: "node" | "deno",
+  concurrency: number,
+): Promise<Row> {
+  const bare = await startListeningProcess([
+    "run",
+    "--allow-net",
+    "--allow-read",
+    join(ROOT, "tools/bench_echo.ts"),
+    "--engine",
+    engine,
+    ...tlsFiles,
+  ]);
+  return await measure(
+    "bare",
+    engine,
+    concurrency,
+    bare,
+    () => bareSession(bare.port),
+  );
+}
+
+async function measureBooth(
+  engine: "node" | "deno",
+  concurrency: number,
+): Promise<Row> {
+  const booth = await startBooth(elections[engine].dir, engine);
+  const voters = elections[engine].count;
+  return await measure("booth", engine, concurrency, booth, () => {
+    const i = nextVoter[engine]++;
+    if (i >= voters) throw new Error("the benchmark ran out of voters");
+    return boothSession(booth.port, i);
+  });
 }
 
 console.log("");
@@ -172,7 +200,10 @@ const ratioOf = (engine: "node" | "deno") => {
   return find("booth").sessionsPerSecond / find("bare").sessionsPerSecond;
 };
 console.log(
-  `\nbooth/bare in sessions/s at concurrency ${top}: node:tls ${
+  `\nconcurrency ${top}: the median of ${MODE.repeats} bare/booth pairs run back to back`,
+);
+console.log(
+  `booth/bare in sessions/s at concurrency ${top}: node:tls ${
     ratioOf("node").toFixed(2)
   }, Deno.listenTls ${ratioOf("deno").toFixed(2)}`,
 );
