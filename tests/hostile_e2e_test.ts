@@ -18,9 +18,11 @@ import {
   makeLeafCert,
   MENU,
   readUntilClosed,
+  ROOT,
   runClient,
   runProgram,
   startServer,
+  taskFlags,
   testCerts,
   TOM,
 } from "./helpers.ts";
@@ -69,9 +71,8 @@ Deno.test("an idle logged-in session is closed and the client says why", async (
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
-        "--allow-net",
-        "--allow-read",
-        "client.ts",
+        ...taskFlags("client"),
+        join(ROOT, "client.ts"),
         "--port",
         String(server.port),
         "--ca",
@@ -94,6 +95,22 @@ Deno.test("an idle logged-in session is closed and the client says why", async (
   } finally {
     await server.stop();
   }
+});
+
+Deno.test("--quiet logs only failures, lockouts and refusals", async () => {
+  const data = await initElection();
+  const server = await startServer(data, ["--quiet"]);
+  try {
+    await runClient(server.port, ["Tom", "1154571", "0000", ...TOM, "3", "4"]);
+  } finally {
+    await server.stop();
+  }
+  const log = lines(server.stderr());
+  assert.equal(log.length, 1, server.stderr());
+  assert.match(
+    log[0],
+    /127\.0\.0\.1:\d+ login failed for registration number "1154571"$/,
+  );
 });
 
 Deno.test("300 idle and half-open sockets do not hold up an honest voter", async () => {
@@ -528,7 +545,7 @@ Deno.test("the security log: time and peer on every event, never a password", as
   const data = await initElection();
   const server = await startServer(data, ["--lockout-threshold", "2"]);
   try {
-    await runClient(server.port, [
+    const client = await runClient(server.port, [
       "Alice",
       "1123456",
       "secret-guess",
@@ -537,6 +554,16 @@ Deno.test("the security log: time and peer on every event, never a password", as
       "other-guess",
       ...ALICE,
       "4",
+    ]);
+    // The third login on one connection was the last: the client says so.
+    assert.equal(client.code, 1);
+    assert.deepEqual(lines(client.stdout).filter((l) => !l.endsWith(":")), [
+      "Invalid name, registration number, or password",
+      "Invalid name, registration number, or password",
+      "Too many failed attempts; try again in 30 seconds",
+    ]);
+    assert.deepEqual(lines(client.stderr), [
+      "Too many failed logins on this connection; the server closed it",
     ]);
   } finally {
     await server.stop();

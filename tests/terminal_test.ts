@@ -188,6 +188,40 @@ Deno.test("Ctrl-C at a line prompt exits 130; Ctrl-D at any prompt ends cleanly"
   });
 });
 
+Deno.test("server init of a large roll shows a progress bar on a terminal", async () => {
+  const dir = await Deno.makeTempDir();
+  const roll = join(dir, "roll.txt");
+  await Deno.writeTextFile(
+    roll,
+    Array.from({ length: 6000 }, (_, i) => `V${i} ${100000 + i} p${i}\n`).join(
+      "",
+    ),
+  );
+  const server = [
+    Deno.execPath(),
+    "run",
+    ...taskFlags("server"),
+    join(ROOT, "server.ts"),
+  ]
+    .map((word) => `'${word}'`).join(" ");
+  const { code, stdout } = await new Deno.Command("python3", {
+    args: [
+      "-c",
+      DRIVER,
+      `${server} init --data '${
+        join(dir, "data")
+      }' --voters '${roll}'; echo EXIT=$?`,
+      "[]",
+    ],
+    stdout: "piped",
+  }).output();
+  const screen = new TextDecoder().decode(stdout);
+  assert.equal(code, 0);
+  assert.match(screen, /encrypting passwords \[#{30}\] 100% \(6000\/6000\)/);
+  assert.match(screen, /created an election in .*: 6000 voters, 2 candidates/);
+  assert.match(screen, /EXIT=0/);
+});
+
 Deno.test("errors are red at a terminal, plain with NO_COLOR", async () => {
   const args = ["--port", "1", "--ca", join(await testCerts(), "ca.crt")];
   // Unset explicitly: the test runner itself may run with NO_COLOR (CI does).

@@ -1,8 +1,8 @@
 /**
  * `make build`: compiles `dist/election-server` and `dist/election-client`
- * with `deno compile`, using the permission flags of the `server` and
- * `client` tasks in deno.json — the one place they are written, and the flags
- * the tests run the entry points with.
+ * with `deno compile`, using the runtime flags (permissions, V8 flags) of the
+ * `server` and `client` tasks in deno.json — the one place they are written,
+ * and the flags the tests run the entry points with.
  *
  * Usage: deno run --allow-read --allow-run --allow-write tools/build.ts
  *          [--target TRIPLE] [--suffix] [--dry-run]
@@ -14,6 +14,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { runtimeFlags } from "./processes.ts";
 
 /** The targets `deno compile` supports, as the release workflow builds them. */
 export const TARGETS = [
@@ -43,9 +44,7 @@ export function compileCommands(
 ): string[][] {
   const tasks = JSON.parse(config).tasks as Record<string, string>;
   return PROGRAMS.map(({ task, entry, output }) => {
-    const flags = tasks[task].split(/\s+/).filter((w) =>
-      w.startsWith("--allow-")
-    );
+    const flags = runtimeFlags(tasks[task]);
     let name = `dist/${output}`;
     if (options.suffix && options.target) name += `-${options.target}`;
     if (options.target?.includes("windows")) name += ".exe";

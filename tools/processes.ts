@@ -13,15 +13,26 @@ import { fileURLToPath } from "node:url";
 export const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 /**
- * The permission flags a task runs its program with, from deno.json.
+ * The runtime flags a task runs its program with, from deno.json: the
+ * permissions, and for the server `--v8-flags=--optimize-for-size` (measured:
+ * RSS after 60,000 votes 141 MB instead of 459 MB, at the same throughput).
  *
  * @param task `server` or `client`.
  * @returns The flags, e.g. `["--allow-net", "--allow-read"]`.
  */
 export function taskFlags(task: "server" | "client"): string[] {
   const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
-  const words = (config.tasks[task] as string).split(/\s+/);
-  return words.filter((word) => word.startsWith("--allow-"));
+  return runtimeFlags(config.tasks[task]);
+}
+
+/**
+ * The flags in a `deno run` task command: the words starting with `--`.
+ *
+ * @param command The task, e.g. `deno run --allow-net client.ts`.
+ * @returns The flags in order.
+ */
+export function runtimeFlags(command: string): string[] {
+  return command.split(/\s+/).filter((word) => word.startsWith("--"));
 }
 
 /**
