@@ -17,6 +17,7 @@ import {
   startServer,
   taskFlags,
   testCerts,
+  typingClient,
 } from "./helpers.ts";
 
 /** One plain line: no stack trace, no "error:" prefix from Deno. */
@@ -176,32 +177,16 @@ Deno.test("the client when the connection is reset during the handshake", async 
 Deno.test("the client when the server goes away mid-session", async () => {
   const data = await initElection();
   const server = await startServer(data);
-  const certs = await testCerts();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...taskFlags("client"),
-      join(ROOT, "client.ts"),
-      "--port",
-      String(server.port),
-      "--ca",
-      join(certs, "ca.crt"),
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(ALICE.join("\n") + "\n"));
+  const client = await typingClient(server.port);
+  await client.type(...ALICE);
   await new Promise((r) => setTimeout(r, 1000));
   await server.kill();
-  await writer.write(new TextEncoder().encode("3\n")).catch(() => {});
-  await writer.close().catch(() => {});
-  const out = await child.output();
+  await client.type("3");
+  const out = await client.finish();
   assert.equal(out.code, 1);
-  assert.match(new TextDecoder().decode(out.stdout), /Welcome Alice!/);
+  assert.match(out.stdout, /Welcome Alice!/);
   assertOneLine(
-    new TextDecoder().decode(out.stderr),
+    out.stderr,
     /^The server closed the connection; please log in again$/,
   );
 });

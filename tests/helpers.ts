@@ -11,7 +11,12 @@ import type { ServerMessage } from "../lib/protocol.ts";
 import { connectTls } from "../lib/tls_client.ts";
 import type { Connection } from "../lib/transport.ts";
 import { ServerChannel } from "../lib/voter_client.ts";
-import { ROOT, runProgram, startServerProcess } from "../tools/processes.ts";
+import {
+  ROOT,
+  runProgram,
+  startServerProcess,
+  taskFlags,
+} from "../tools/processes.ts";
 import type { Output, ServerProcess } from "../tools/processes.ts";
 
 export { ROOT, runProgram, taskFlags } from "../tools/processes.ts";
@@ -289,4 +294,56 @@ export async function eventually(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A client process whose input the test types over time. */
+export interface TypingClient {
+  /** Types lines, each followed by Enter. */
+  type(...answers: string[]): Promise<void>;
+  /** Ends the input and waits for the client to exit. */
+  finish(): Promise<Output>;
+}
+
+/**
+ * Starts the real client against a test server with its stdin held open, so
+ * a test can let time pass (timeouts) or change the world (a killed server)
+ * between answers.
+ *
+ * @param port The server's port.
+ * @returns The running client.
+ */
+export async function typingClient(port: number): Promise<TypingClient> {
+  const certs = await testCerts();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...taskFlags("client"),
+      join(ROOT, "client.ts"),
+      "--port",
+      String(port),
+      "--ca",
+      join(certs, "ca.crt"),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const encoder = new TextEncoder();
+  return {
+    async type(...answers) {
+      const text = answers.map((answer) => `${answer}\n`).join("");
+      await writer.write(encoder.encode(text)).catch(() => {});
+    },
+    async finish() {
+      await writer.close().catch(() => {});
+      const { code, stdout, stderr } = await child.output();
+      const decoder = new TextDecoder();
+      return {
+        code,
+        stdout: decoder.decode(stdout),
+        stderr: decoder.decode(stderr),
+      };
+    },
+  };
 }

@@ -18,13 +18,12 @@ import {
   makeLeafCert,
   MENU,
   readUntilClosed,
-  ROOT,
   runClient,
   runProgram,
   startServer,
-  taskFlags,
   testCerts,
   TOM,
+  typingClient,
 } from "./helpers.ts";
 
 const LOOPBACK = { hostname: "127.0.0.1" };
@@ -67,29 +66,13 @@ Deno.test("an idle logged-in session is closed and the client says why", async (
   const data = await initElection();
   const server = await startServer(data, ["--idle-timeout", "1"]);
   try {
-    const certs = await testCerts();
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...taskFlags("client"),
-        join(ROOT, "client.ts"),
-        "--port",
-        String(server.port),
-        "--ca",
-        join(certs, "ca.crt"),
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(ALICE.join("\n") + "\n"));
+    const client = await typingClient(server.port);
+    await client.type(...ALICE);
     await new Promise((r) => setTimeout(r, 2500));
-    await writer.write(new TextEncoder().encode("3\n"));
-    await writer.close();
-    const out = await child.output();
+    await client.type("3");
+    const out = await client.finish();
     assert.equal(out.code, 1);
-    assert.deepEqual(lines(new TextDecoder().decode(out.stderr)), [
+    assert.deepEqual(lines(out.stderr), [
       "The server ended the session: Idle for 1 seconds; connection closed",
     ]);
   } finally {
