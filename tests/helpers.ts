@@ -14,8 +14,8 @@ import { ServerChannel } from "../lib/voter_client.ts";
 import {
   ROOT,
   runProgram,
+  spawnProgram,
   startServerProcess,
-  taskFlags,
 } from "../tools/processes.ts";
 import type { Output, ServerProcess } from "../tools/processes.ts";
 
@@ -314,36 +314,15 @@ export interface TypingClient {
  */
 export async function typingClient(port: number): Promise<TypingClient> {
   const certs = await testCerts();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...taskFlags("client"),
-      join(ROOT, "client.ts"),
-      "--port",
-      String(port),
-      "--ca",
-      join(certs, "ca.crt"),
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  const encoder = new TextEncoder();
+  const client = spawnProgram("client", [
+    "--port",
+    String(port),
+    "--ca",
+    join(certs, "ca.crt"),
+  ]);
   return {
-    async type(...answers) {
-      const text = answers.map((answer) => `${answer}\n`).join("");
-      await writer.write(encoder.encode(text)).catch(() => {});
-    },
-    async finish() {
-      await writer.close().catch(() => {});
-      const { code, stdout, stderr } = await child.output();
-      const decoder = new TextDecoder();
-      return {
-        code,
-        stdout: decoder.decode(stdout),
-        stderr: decoder.decode(stderr),
-      };
-    },
+    type: (...answers) =>
+      client.write(answers.map((answer) => `${answer}\n`).join("")),
+    finish: () => client.finish(),
   };
 }

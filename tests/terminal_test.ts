@@ -13,7 +13,6 @@ import {
   taskFlags,
   testCerts,
 } from "./helpers.ts";
-import type { ServerProcess } from "./helpers.ts";
 
 const DRIVER = `
 import json, os, pty, select, sys, time
@@ -90,25 +89,20 @@ function assertTerminalRestored(stty: string): void {
   assert.match(stty, /(^|\s)echo(\s|$)/m, stty);
 }
 
-async function withServer(
-  run: (server: ServerProcess, ca: string) => Promise<void>,
-) {
+/** Runs `use` with the client arguments for a fresh test server. */
+async function withServer(use: (clientArgs: string[]) => Promise<void>) {
   const server = await startServer(await initElection());
   try {
-    await run(server, join(await testCerts(), "ca.crt"));
+    const ca = join(await testCerts(), "ca.crt");
+    await use(["--port", String(server.port), "--ca", ca]);
   } finally {
     await server.stop();
   }
 }
 
 Deno.test("at a terminal the password is masked and Backspace corrects it", async () => {
-  await withServer(async (server, ca) => {
-    const { screen, exit, stty } = await atTerminal([
-      "--port",
-      String(server.port),
-      "--ca",
-      ca,
-    ], [
+  await withServer(async (args) => {
+    const { screen, exit, stty } = await atTerminal(args, [
       ["Name: ", "Alice\r"],
       ["Registration number: ", "1123456\r"],
       ["Password: ", "12x\x7f34\r"],
@@ -139,13 +133,8 @@ Deno.test("at a terminal the password is masked and Backspace corrects it", asyn
 });
 
 Deno.test("Ctrl-C at the password prompt restores the terminal and exits 130", async () => {
-  await withServer(async (server, ca) => {
-    const { screen, exit, stty } = await atTerminal([
-      "--port",
-      String(server.port),
-      "--ca",
-      ca,
-    ], [
+  await withServer(async (args) => {
+    const { screen, exit, stty } = await atTerminal(args, [
       ["Name: ", "Alice\r"],
       ["Registration number: ", "1123456\r"],
       ["Password: ", "12\x03"],
@@ -156,8 +145,7 @@ Deno.test("Ctrl-C at the password prompt restores the terminal and exits 130", a
 });
 
 Deno.test("Ctrl-C at a line prompt exits 130; Ctrl-D at any prompt ends cleanly", async () => {
-  await withServer(async (server, ca) => {
-    const args = ["--port", String(server.port), "--ca", ca];
+  await withServer(async (args) => {
     const interrupted = await atTerminal(args, [["Name: ", "\x03"]]);
     assert.equal(interrupted.exit, 130, interrupted.screen);
     assertTerminalRestored(interrupted.stty);

@@ -56,6 +56,56 @@ export interface Output {
   stderr: string;
 }
 
+/** A program started by {@linkcode spawnProgram}, its stdin held open. */
+export interface RunningProgram {
+  /** Writes to the program's stdin. */
+  write(text: string): Promise<void>;
+  /** Ends stdin and waits for the program to exit. */
+  finish(): Promise<Output>;
+}
+
+/**
+ * Starts `server.ts` or `client.ts` with its stdin held open, so a caller
+ * can write to it over time.
+ *
+ * @param program `server` or `client`.
+ * @param args Arguments after the program.
+ * @param options Working directory and environment.
+ * @returns The running program.
+ */
+export function spawnProgram(
+  program: "server" | "client",
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): RunningProgram {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: programArgs(program, args),
+    cwd: options.cwd ?? ROOT,
+    env: options.env,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const encoder = new TextEncoder();
+  return {
+    async write(text) {
+      // The program may have exited already; its output says why.
+      await writer.write(encoder.encode(text)).catch(() => {});
+    },
+    async finish() {
+      await writer.close().catch(() => {});
+      const { code, stdout, stderr } = await child.output();
+      const decoder = new TextDecoder();
+      return {
+        code,
+        stdout: decoder.decode(stdout),
+        stderr: decoder.decode(stderr),
+      };
+    },
+  };
+}
+
 /**
  * Runs `server.ts` or `client.ts` to completion.
  *
@@ -69,26 +119,9 @@ export async function runProgram(
   args: string[],
   options: { stdin?: string; cwd?: string; env?: Record<string, string> } = {},
 ): Promise<Output> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: programArgs(program, args),
-    cwd: options.cwd ?? ROOT,
-    env: options.env,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(options.stdin ?? "")).catch(
-    () => {},
-  );
-  await writer.close().catch(() => {});
-  const { code, stdout, stderr } = await child.output();
-  const decoder = new TextDecoder();
-  return {
-    code,
-    stdout: decoder.decode(stdout),
-    stderr: decoder.decode(stderr),
-  };
+  const running = spawnProgram(program, args, options);
+  await running.write(options.stdin ?? "");
+  return await running.finish();
 }
 
 /** A server process started by {@linkcode startServerProcess}. */
