@@ -132,6 +132,9 @@ Deno.test("10,000 random and mutated frames into the decoder: frames or a FrameE
       refused++;
     }
   }
+  console.log(
+    `decoder fuzz (seed ${SEED}): 10000 streams, ${frames} frames decoded, ${refused} streams refused`,
+  );
   assert.ok(
     frames > 10_000 && refused > 500,
     `frames ${frames}, refused ${refused}`,
@@ -183,6 +186,11 @@ Deno.test("4,000 fuzzed sessions (over 10,000 frames): valid replies or a clean 
       `seed ${SEED + 1}, case ${i}: a torn reply`,
     );
   }
+  console.log(
+    `session fuzz (seed ${
+      SEED + 1
+    }): 4000 connections, ${sent} fuzzed frames, ${replies} valid replies, votes cast ${store.election.votesCast}`,
+  );
   assert.ok(sent >= 10_000, `only ${sent} frames sent`);
   assert.ok(replies > 1000, `only ${replies} replies`);
   // Votes may have been cast by fuzzed valid ballots, but never more than one per voter.
