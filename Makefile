@@ -42,6 +42,7 @@ check: $(DENO)
 	$(DENO) fmt --check
 	$(DENO) lint
 	$(DENO) check server.ts client.ts mod.ts tests/ tools/
+	$(DENO) doc --lint mod.ts
 
 fmt: $(DENO)
 	$(DENO) fmt

@@ -6,25 +6,35 @@
  * @module
  */
 
-import { entryAuthenticates, passwordMatches, sealPassword } from "./crypto.ts";
-import { decodeBase64 } from "./crypto.ts";
+import {
+  decodeBase64,
+  entryAuthenticates,
+  passwordMatches,
+  sealPassword,
+} from "./crypto.ts";
 import { historyLine } from "./election_files.ts";
 import type { HistoryEntry, VoterEntry } from "./election_files.ts";
 import type { CandidateTotal, ResultReply } from "./protocol.ts";
 
 /** What the booth is built from: the contents of the election files. */
 export interface ElectionState {
+  /** The election key K, from `symkey`. */
   key: Uint8Array;
+  /** The voter roll, from `passwords`. */
   voters: VoterEntry[];
+  /** The ballot, from `candidates`. */
   candidates: string[];
   /** Votes per candidate, index-aligned with `candidates`. */
   totals: number[];
+  /** Who voted and when, from `history`. */
   history: HistoryEntry[];
 }
 
 /** A ballot waiting to be committed: who, and the 1-based candidate number. */
 export interface PendingBallot {
+  /** The logged-in voter's name. */
   voter: string;
+  /** The 1-based candidate number. */
   choice: number;
 }
 
@@ -52,6 +62,8 @@ export class Election {
   #totals: number[];
 
   /**
+   * Builds the in-memory indexes from the files' contents.
+   *
    * @param state The election files' contents, already parsed and checked
    * with {@linkcode auditElection}.
    */

@@ -26,8 +26,11 @@ import type { Connection, TlsEngine, TlsListener } from "./transport.ts";
 
 /** Options of {@linkcode startBoothServer}. */
 export interface BoothServerOptions {
+  /** Address to listen on. */
   hostname: string;
+  /** TCP port; 0 takes a free one. */
   port: number;
+  /** Which TLS implementation to listen with. */
   engine: TlsEngine;
   /** PEM certificate chain. */
   cert: string;
@@ -49,6 +52,7 @@ export interface BoothServerOptions {
 
 /** A running voting server. */
 export interface BoothServer {
+  /** The address listened on. */
   readonly hostname: string;
   /** The real port (useful after asking for port 0). */
   readonly port: number;

@@ -30,7 +30,7 @@ export const TAG_BYTES = 16;
 /** Bytes in H(password), a SHA-1 digest. */
 export const DIGEST_BYTES = 20;
 /** Bytes in a decoded encrypted password: nonce ‖ ciphertext ‖ tag. */
-export const SEALED_BYTES = NONCE_BYTES + DIGEST_BYTES + TAG_BYTES;
+export const SEALED_BYTES: number = NONCE_BYTES + DIGEST_BYTES + TAG_BYTES;
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 

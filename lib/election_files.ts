@@ -32,14 +32,19 @@ const ISO_TIME =
 
 /** A line of the voter roll given to `server init --voters`. */
 export interface RollEntry {
+  /** The voter's name: no whitespace. */
   name: string;
+  /** The voter registration number: no whitespace. */
   number: string;
+  /** The password, in clear: only `server init` reads it. */
   password: string;
 }
 
 /** A line of `passwords`. */
 export interface VoterEntry {
+  /** The voter's name. */
   name: string;
+  /** The voter registration number. */
   number: string;
   /** The decoded encrypted password: nonce ‖ ciphertext ‖ tag. */
   sealed: Uint8Array;
@@ -49,7 +54,9 @@ export interface VoterEntry {
 
 /** A line of `history`. */
 export interface HistoryEntry {
+  /** The voter's name. */
   name: string;
+  /** When the vote was recorded, ISO 8601 with an offset. */
   time: string;
   /** 1-based line number in the file. */
   line: number;
@@ -63,6 +70,8 @@ export class ElectionFileError extends Error {
   readonly line?: number;
 
   /**
+   * Creates the error, naming the file.
+   *
    * @param what The kind of file, e.g. `voter file`.
    * @param path The file's path.
    * @param detail What is wrong, e.g. `line 4 has 2 fields`.

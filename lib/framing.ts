@@ -25,6 +25,8 @@ export const MAX_SERVER_FRAME_BYTES = 256 * 1024;
 /** Thrown when bytes on the wire cannot be frames. */
 export class FrameError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What was wrong with the bytes.
    */
   constructor(message: string) {
@@ -79,6 +81,8 @@ export class FrameDecoder {
   #buffer: Uint8Array = new Uint8Array(0);
 
   /**
+   * Creates a decoder with an empty buffer.
+   *
    * @param maxBytes The largest payload accepted; a larger length prefix is
    * an error as soon as it is read.
    */

@@ -34,11 +34,13 @@ export interface LineInput {
 
 /** The stdin and stdout a {@linkcode LineInput} works on (Deno's or a test's). */
 export interface InputStreams {
+  /** Where keystrokes come from. */
   stdin: {
     read(buffer: Uint8Array): Promise<number | null>;
     isTerminal(): boolean;
     setRaw(raw: boolean): void;
   };
+  /** Where prompts and masks are written. */
   stdout: { writeSync(bytes: Uint8Array): number };
 }
 

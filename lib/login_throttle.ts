@@ -40,13 +40,18 @@ interface Failures {
  * ```
  */
 export class LoginThrottle {
+  /** Consecutive failures that lock a number. */
   readonly threshold: number;
+  /** Seconds of the first lock. */
   readonly lockSeconds: number;
+  /** Seconds of the longest lock. */
   readonly maxLockSeconds: number;
   readonly #maxTracked: number;
   readonly #failures = new Map<string, Failures>();
 
   /**
+   * Creates a throttle that remembers no failure yet.
+   *
    * @param options Threshold and lock durations.
    */
   constructor(options: LoginThrottleOptions = {}) {

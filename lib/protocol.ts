@@ -33,22 +33,31 @@ export type MenuChoice = typeof MenuChoice[keyof typeof MenuChoice];
 
 /** Step 2: the voter's credentials. */
 export interface LoginRequest {
+  /** Always `login`. */
   type: "login";
+  /** The protocol version the client speaks: {@linkcode PROTOCOL_VERSION}. */
   version: number;
+  /** The voter's name as typed. */
   name: string;
+  /** The voter registration number as typed. */
   number: string;
+  /** The password as typed. */
   password: string;
 }
 
 /** Steps 4, 6, 7, 8: the main-menu number the voter typed. */
 export interface MenuRequest {
+  /** Always `menu`. */
   type: "menu";
+  /** The main-menu number the voter typed. */
   choice: MenuChoice;
 }
 
 /** Step 5: the candidate number (1-based, in ballot order) the voter typed. */
 export interface BallotRequest {
+  /** Always `ballot`. */
   type: "ballot";
+  /** The candidate's 1-based position on the ballot. */
   choice: number;
 }
 
@@ -84,7 +93,9 @@ export type BallotReply =
 
 /** One candidate's total in a result. */
 export interface CandidateTotal {
+  /** The candidate's name. */
   candidate: string;
+  /** Votes the candidate received. */
   votes: number;
 }
 
@@ -105,12 +116,15 @@ export type HistoryReply =
 
 /** Answer to menu choice 4; the server closes the connection after it. */
 export interface ByeReply {
+  /** Always `bye`. */
   type: "bye";
 }
 
 /** Why the server is ending a session; it closes the connection after it. */
 export interface ErrorReply {
+  /** Always `error`. */
   type: "error";
+  /** Why the session ends, for the voter. */
   message: string;
 }
 
@@ -127,6 +141,8 @@ export type ServerMessage =
 /** Thrown when a payload is not a valid message. */
 export class ProtocolError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What was wrong with the message.
    */
   constructor(message: string) {

@@ -16,7 +16,9 @@ import type { VoteOutcome } from "./store.ts";
 
 /** What a session needs of the election: its rules and its one writer. */
 export interface BoothStore {
+  /** The election's rules and state. */
   readonly election: Election;
+  /** Records a ballot durably; see {@linkcode ElectionStore.recordVote}. */
   recordVote(voter: string, choice: number): Promise<VoteOutcome>;
 }
 
@@ -32,6 +34,7 @@ export type SessionEvent =
 
 /** Options of {@linkcode VoterSession}. */
 export interface SessionOptions {
+  /** The server-wide failed-login counter. */
   throttle: LoginThrottle;
   /** Logins one connection may try before it is closed (default 3). */
   maxLoginAttempts?: number;
@@ -43,6 +46,7 @@ export interface SessionOptions {
 
 /** The answer to one client message. */
 export interface SessionStep {
+  /** The message to send. */
   reply: ServerMessage;
   /** Close the connection after sending the reply. */
   close: boolean;
@@ -73,6 +77,8 @@ export class VoterSession {
   #loginAttempts = 0;
 
   /**
+   * Starts a session waiting for a login.
+   *
    * @param store The election and its writer.
    * @param options Throttle, limits, clock and event sink.
    */

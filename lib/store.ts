@@ -43,12 +43,19 @@ import type { FileOps } from "./file_ops.ts";
 
 /** Paths of an election's files. */
 export interface ElectionPaths {
+  /** The election directory itself. */
   dir: string;
+  /** `symkey`: the election key K. */
   symkey: string;
+  /** `passwords`: the voter file. */
   passwords: string;
+  /** `candidates`: the ballot. */
   candidates: string;
+  /** `result`: totals per candidate. */
   result: string;
+  /** `history`: who voted when. */
   history: string;
+  /** `journal`: the undo journal of the commit in progress. */
   journal: string;
 }
 
@@ -73,6 +80,8 @@ export function electionPaths(dir: string): ElectionPaths {
 /** Thrown when a directory holds no election at all. */
 export class NoElectionError extends Error {
   /**
+   * Creates the error for `dir`.
+   *
    * @param dir The directory.
    */
   constructor(dir: string) {
@@ -87,6 +96,8 @@ export class ElectionInconsistentError extends Error {
   readonly problems: string[];
 
   /**
+   * Creates the error from every problem found.
+   *
    * @param problems The problems, the first of which becomes the message.
    */
   constructor(problems: string[]) {
@@ -99,6 +110,8 @@ export class ElectionInconsistentError extends Error {
 /** Thrown when a vote cannot be made durable (disk full, I/O error, ...). */
 export class StorageError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What failed.
    * @param options The underlying error.
    */
@@ -110,12 +123,15 @@ export class StorageError extends Error {
 
 /** Options of {@linkcode createElection}. */
 export interface CreateElectionOptions {
+  /** The voter roll, with passwords in clear. */
   voters: RollEntry[];
+  /** The candidates in ballot order. */
   candidates: string[];
   /** Replace an existing election in the directory. */
   force?: boolean;
   /** Called now and then while passwords are encrypted. */
   onProgress?: (done: number, total: number) => void;
+  /** File operations (tests substitute their own). */
   ops?: FileOps;
 }
 
@@ -175,6 +191,7 @@ export async function createElection(
 
 /** An election as read from disk, without changing anything. */
 export interface ElectionReport {
+  /** The files' contents as the server would load them. */
   state: ElectionState;
   /** Inconsistencies found; empty when the files agree. */
   problems: string[];

@@ -12,6 +12,7 @@ import type { Connection } from "./transport.ts";
 export interface ConnectOptions {
   /** Host name or address; the certificate must be valid for it. */
   host: string;
+  /** The server's TCP port. */
   port: number;
   /** PEM of the CA that signed the server's certificate. */
   ca: string;

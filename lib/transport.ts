@@ -36,7 +36,9 @@ export type TlsEngine = "node" | "deno";
 
 /** Options of {@linkcode listenTls}. */
 export interface ListenOptions {
+  /** Which TLS implementation to listen with. */
   engine: TlsEngine;
+  /** Address to listen on. */
   hostname: string;
   /** 0 takes a free port. */
   port: number;
@@ -60,6 +62,7 @@ export interface ListenOptions {
 export interface TlsListener {
   /** The address actually bound (the real port when 0 was asked for). */
   readonly hostname: string;
+  /** The port actually bound. */
   readonly port: number;
   /** Open connections, including those still in their handshake. */
   readonly openConnections: number;

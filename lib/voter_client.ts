@@ -59,6 +59,8 @@ export function winnerLine(winners: readonly string[]): string {
 /** Thrown when the server ends the session or the connection drops. */
 export class SessionEndedError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What happened, as shown to the voter.
    */
   constructor(message: string) {
@@ -74,6 +76,8 @@ export class ServerChannel {
   readonly #received: Uint8Array[] = [];
 
   /**
+   * Wraps a connection.
+   *
    * @param connection A connection to the server.
    */
   constructor(connection: Connection) {
