@@ -27,6 +27,7 @@ import { progressBar } from "./lib/progress.ts";
 import {
   createElection,
   ElectionInconsistentError,
+  ElectionLockedError,
   electionPaths,
   ElectionStore,
   inspectElection,
@@ -335,7 +336,9 @@ async function openStore(dir: string): Promise<ElectionStore> {
       );
     }
     if (
-      error instanceof NoElectionError || error instanceof ElectionFileError
+      error instanceof NoElectionError ||
+      error instanceof ElectionFileError ||
+      error instanceof ElectionLockedError
     ) {
       throw error;
     }

@@ -41,9 +41,20 @@ export interface FileOps {
   remove(path: string): Promise<void>;
   /** Fsyncs a directory, making renames, creations and removals in it durable. */
   syncDir(dir: string): Promise<void>;
-  /** Closes the files kept open. */
+  /**
+   * Takes an exclusive lock on `path` (created, mode 0600, when missing),
+   * held until {@linkcode FileOps.close}: only one process may write an
+   * election.
+   *
+   * @returns False when another process holds the lock.
+   */
+  lock(path: string): Promise<boolean>;
+  /** Closes the files kept open, releasing any lock. */
   close(): void;
 }
+
+/** How long to wait for an election's lock before giving up. */
+const LOCK_WAIT_MS = 500;
 
 /**
  * File operations on the real file system through Deno, keeping one open
@@ -148,6 +159,26 @@ export function denoFileOps(): FileOps {
     async syncDir(dir) {
       using handle = await Deno.open(dir, { read: true });
       await handle.sync();
+    },
+    async lock(path) {
+      const file = await Deno.open(path, {
+        read: true,
+        write: true,
+        create: true,
+        mode: 0o600,
+      });
+      // Deno has no try-lock: wait briefly. A lock that is not granted in
+      // time is held by another process; this one is about to exit anyway.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const acquired = await Promise.race([
+        file.lock(true).then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), LOCK_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (acquired) handles.set(`l:${path}`, file);
+      return acquired;
     },
     close() {
       for (const file of handles.values()) file.close();

@@ -57,6 +57,8 @@ export interface ElectionPaths {
   history: string;
   /** `journal`: the undo journal of the commit in progress. */
   journal: string;
+  /** `lock`: held by the one process writing the election. */
+  lock: string;
 }
 
 /**
@@ -74,6 +76,7 @@ export function electionPaths(dir: string): ElectionPaths {
     result: join(dir, "result"),
     history: join(dir, "history"),
     journal: join(dir, "journal"),
+    lock: join(dir, "lock"),
   };
 }
 
@@ -87,6 +90,21 @@ export class NoElectionError extends Error {
   constructor(dir: string) {
     super(`No election in ${dir}/: run \`deno task server init\``);
     this.name = "NoElectionError";
+  }
+}
+
+/** Thrown when another process is already writing the election. */
+export class ElectionLockedError extends Error {
+  /**
+   * Creates the error for `dir`.
+   *
+   * @param dir The election directory.
+   */
+  constructor(dir: string) {
+    super(
+      `Another server is serving the election in ${dir}/: stop it first (only one process may write an election)`,
+    );
+    this.name = "ElectionLockedError";
   }
 }
 
@@ -159,34 +177,41 @@ export async function createElection(
     }
   }
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  const key = generateKey();
-  const total = options.voters.length;
-  const lines = options.voters.map((voter, i) => {
-    if (i % 1000 === 0) options.onProgress?.(i, total);
-    return {
-      name: voter.name,
-      number: voter.number,
-      encrypted: sealPassword(key, voter, voter.password),
-    };
-  });
-  options.onProgress?.(total, total);
-  // The history goes first: a half-done re-initialisation must never pair
-  // an old history with a new voter roll.
-  await ops.remove(paths.journal);
-  await ops.remove(paths.history);
-  await replaceFileDurably(ops, paths.symkey, formatKey(key));
-  await replaceFileDurably(ops, paths.passwords, formatPasswords(lines));
-  await replaceFileDurably(
-    ops,
-    paths.candidates,
-    formatCandidates(options.candidates),
-  );
-  await replaceFileDurably(
-    ops,
-    paths.result,
-    formatResult(options.candidates, options.candidates.map(() => 0)),
-  );
-  ops.close();
+  if (!await ops.lock(paths.lock)) {
+    ops.close();
+    throw new ElectionLockedError(dir);
+  }
+  try {
+    const key = generateKey();
+    const total = options.voters.length;
+    const lines = options.voters.map((voter, i) => {
+      if (i % 1000 === 0) options.onProgress?.(i, total);
+      return {
+        name: voter.name,
+        number: voter.number,
+        encrypted: sealPassword(key, voter, voter.password),
+      };
+    });
+    options.onProgress?.(total, total);
+    // The history goes first: a half-done re-initialisation must never pair
+    // an old history with a new voter roll.
+    await ops.remove(paths.journal);
+    await ops.remove(paths.history);
+    await replaceFileDurably(ops, paths.symkey, formatKey(key));
+    await replaceFileDurably(ops, paths.passwords, formatPasswords(lines));
+    await replaceFileDurably(
+      ops,
+      paths.candidates,
+      formatCandidates(options.candidates),
+    );
+    await replaceFileDurably(
+      ops,
+      paths.result,
+      formatResult(options.candidates, options.candidates.map(() => 0)),
+    );
+  } finally {
+    ops.close();
+  }
 }
 
 /** An election as read from disk, without changing anything. */
@@ -307,6 +332,9 @@ export class ElectionStore {
       if (symkey === undefined && passwords === undefined) {
         throw new NoElectionError(dir);
       }
+      // Two servers on one election would each keep their own "already
+      // voted?" index: a voter could vote once on each.
+      if (!await ops.lock(paths.lock)) throw new ElectionLockedError(dir);
       await rollBackInterruptedVote(paths, ops);
       const state = await readState(paths, ops, undefined);
       const problems = auditElection(state, paths);

@@ -255,12 +255,12 @@ Deno.test("the server with no election, a missing certificate, an unreadable fil
     /^Cannot read candidates file ".*candidates": it is a directory$/,
   );
 
-  const good = await initElection();
-  const running = await startServer(good);
+  const running = await startServer(await initElection());
   try {
+    // Another election, so that the port, not the election's lock, is busy.
     const busy = await runProgram("server", [
       "--data",
-      good,
+      await initElection(),
       ...tls.slice(0, 4),
       "--port",
       String(running.port),

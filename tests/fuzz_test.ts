@@ -195,6 +195,8 @@ Deno.test("4,000 fuzzed sessions (over 10,000 frames): valid replies or a clean 
   assert.ok(replies > 1000, `only ${replies} replies`);
   // Votes may have been cast by fuzzed valid ballots, but never more than one per voter.
   assert.ok(store.election.votesCast <= 2);
+  await store.close();
   const reopened = await ElectionStore.open(dir);
   assert.equal(reopened.election.votesCast, store.election.votesCast);
+  await reopened.close();
 });

@@ -277,6 +277,46 @@ async function command(
   }
 }
 
+Deno.test("one election, one server: a second server and init --force are refused while it runs", async () => {
+  const data = await initElection();
+  const first = await startServer(data);
+  try {
+    const second = await runProgram("server", ["--data", data, "--port", "0"]);
+    assert.equal(second.code, 1);
+    assert.equal(second.stdout, "", "the second server never listened");
+    assert.deepEqual(lines(second.stderr), [
+      `Another server is serving the election in ${data}/: stop it first (only one process may write an election)`,
+    ]);
+    const before = await Deno.readTextFile(join(data, "passwords"));
+    const init = await runProgram("server", [
+      "init",
+      "--data",
+      data,
+      "--force",
+    ]);
+    assert.equal(init.code, 1);
+    assert.match(
+      init.stderr,
+      /^Another server is serving the election in .*: stop it first/,
+    );
+    assert.equal(
+      await Deno.readTextFile(join(data, "passwords")),
+      before,
+      "nothing replaced",
+    );
+    const vote = await runClient(first.port, [...ALICE, "1", "1", "4"]);
+    assert.deepEqual(lines(vote.stdout).slice(-6), [
+      "Your vote has been recorded.",
+      ...MENU,
+    ]);
+  } finally {
+    assert.equal(await first.stop(), 0);
+  }
+  // Once it stops, the election is free again.
+  const next = await startServer(data);
+  assert.equal(await next.stop(), 0);
+});
+
 /** Each kind of damage, what verify reports, and the line start-up refuses with. */
 const DAMAGE: {
   name: string;

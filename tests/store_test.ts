@@ -174,6 +174,7 @@ function dyingOps(survive: number): FileOps & { count: number } {
       alive();
       await real.syncDir(dir);
     },
+    lock: (path) => real.lock(path),
     close: () => real.close(),
   };
 }
