@@ -190,7 +190,7 @@ export function decodeClientMessage(payload: Uint8Array): ClientMessage {
     case "login": {
       if (value.version !== PROTOCOL_VERSION) {
         throw new ProtocolError(
-          `Unsupported protocol version ${JSON.stringify(value.version)}`,
+          `Unsupported protocol version ${quote(value.version)}`,
         );
       }
       return {
@@ -205,7 +205,7 @@ export function decodeClientMessage(payload: Uint8Array): ClientMessage {
       const choice = value.choice;
       if (!isCount(choice) || choice < 1 || choice > 4) {
         throw new ProtocolError(
-          `Menu choice must be 1 to 4, got ${JSON.stringify(choice)}`,
+          `Menu choice must be 1 to 4, got ${quote(choice)}`,
         );
       }
       return { type: "menu", choice: choice as MenuChoice };
@@ -214,16 +214,14 @@ export function decodeClientMessage(payload: Uint8Array): ClientMessage {
       const choice = value.choice;
       if (!isCount(choice) || choice < 1) {
         throw new ProtocolError(
-          `Ballot choice must be a positive integer, got ${
-            JSON.stringify(choice)
-          }`,
+          `Ballot choice must be a positive integer, got ${quote(choice)}`,
         );
       }
       return { type: "ballot", choice };
     }
     default:
       throw new ProtocolError(
-        `Unknown client message type ${JSON.stringify(value.type)}`,
+        `Unknown client message type ${quote(value.type)}`,
       );
   }
 }
@@ -303,7 +301,7 @@ export function decodeServerMessage(payload: Uint8Array): ServerMessage {
       break;
   }
   throw new ProtocolError(
-    `Malformed server message of type ${JSON.stringify(value.type)}${
+    `Malformed server message of type ${quote(value.type)}${
       answered ? "" : " (no answer 0 or 1)"
     }`,
   );
@@ -330,6 +328,16 @@ function credential(value: Record<string, unknown>, field: string): string {
     );
   }
   return text;
+}
+
+/**
+ * A value from the wire, for an error message: JSON-escaped (no control
+ * characters reach a log) and at most 40 characters, so a hostile peer
+ * cannot fill the log with its own text.
+ */
+function quote(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
 }
 
 function isCount(value: unknown): value is number {

@@ -120,3 +120,23 @@ Deno.test("malformed server messages are refused with a ProtocolError", () => {
     assert.throws(() => decodeServerMessage(raw(text)), ProtocolError, text);
   }
 });
+
+Deno.test("a hostile value in an error message is escaped and cut short", () => {
+  const hostile = "\u001b[31m\n" + "x".repeat(3000);
+  assert.throws(
+    () => decodeClientMessage(raw(JSON.stringify({ type: hostile }))),
+    (error: Error) => {
+      assert.ok(error instanceof ProtocolError);
+      assert.ok(error.message.length < 100, error.message);
+      assert.ok(
+        ![...error.message].some((c) => c.charCodeAt(0) < 0x20),
+        "control characters escaped",
+      );
+      assert.match(
+        error.message,
+        /^Unknown client message type "\\u001b\[31m\\nx+\.\.\.$/,
+      );
+      return true;
+    },
+  );
+});
