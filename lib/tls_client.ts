@@ -6,6 +6,7 @@
  * @module
  */
 
+import { denoTlsConnection } from "./transport.ts";
 import type { Connection } from "./transport.ts";
 
 /** Options of {@linkcode connectTls}. */
@@ -62,40 +63,7 @@ export async function connectTls(
     }
     throw new Error(describeTlsError(error, host, caPath));
   }
-  return tlsConnection(tls, `${host}:${port}`);
-}
-
-function tlsConnection(conn: Deno.TlsConn, peer: string): Connection {
-  let closed = false;
-  return {
-    peer,
-    openedAt: Date.now(),
-    async read() {
-      if (closed) return null;
-      const buffer = new Uint8Array(16 * 1024);
-      try {
-        const n = await conn.read(buffer);
-        return n === null ? null : buffer.subarray(0, n);
-      } catch {
-        return null;
-      }
-    },
-    async write(bytes) {
-      let written = 0;
-      while (written < bytes.length) {
-        written += await conn.write(bytes.subarray(written));
-      }
-    },
-    close() {
-      if (closed) return;
-      closed = true;
-      try {
-        conn.close();
-      } catch {
-        // The server closed first.
-      }
-    },
-  };
+  return denoTlsConnection(tls, `${host}:${port}`);
 }
 
 function describeConnectError(error: unknown): string {

@@ -64,8 +64,6 @@ export interface TlsListener {
   readonly hostname: string;
   /** The port actually bound. */
   readonly port: number;
-  /** Open connections, including those still in their handshake. */
-  readonly openConnections: number;
   /** Stops accepting and closes every open connection. */
   close(): Promise<void>;
 }
@@ -140,9 +138,6 @@ async function listenNodeTls(options: ListenOptions): Promise<TlsListener> {
   return {
     hostname: options.hostname,
     port: address.port,
-    get openConnections() {
-      return sockets.size;
-    },
     close() {
       const closed = new Promise<void>((resolve) =>
         server.close(() => resolve())
@@ -275,9 +270,6 @@ async function listenDenoTls(options: ListenOptions): Promise<TlsListener> {
   return {
     hostname: options.hostname,
     port: listener.addr.port,
-    get openConnections() {
-      return open.size;
-    },
     async close() {
       closeQuietly(listener);
       for (const conn of open) closeQuietly(conn);
@@ -311,6 +303,29 @@ function startDenoConnection(
       onClose();
     },
   ).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A `Deno.TlsConn`, server or client side, whose handshake is complete, as
+ * a {@linkcode Connection}.
+ *
+ * @param conn The TLS connection.
+ * @param peer The peer's address, for messages.
+ * @param options When the TCP connection was accepted, and a callback for
+ * when it is closed.
+ * @returns The connection.
+ */
+export function denoTlsConnection(
+  conn: Deno.TlsConn,
+  peer: string,
+  options: { openedAt?: number; onClose?: () => void } = {},
+): Connection {
+  return new DenoTlsConnection(
+    conn,
+    peer,
+    options.openedAt ?? Date.now(),
+    options.onClose ?? (() => {}),
+  );
 }
 
 /** A `Deno.TlsConn` seen through {@linkcode Connection}. */
