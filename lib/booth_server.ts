@@ -173,7 +173,7 @@ export async function serveConnection(
         frames = decoder.push(chunk);
       } catch (error) {
         const step = session.protocolError((error as Error).message);
-        reason = step.reply.type === "error" ? step.reply.message : reason;
+        reason = closeReason(step.reply);
         await send(step.reply);
         break;
       }
@@ -187,11 +187,7 @@ export async function serveConnection(
         }
         await send(step.reply);
         if (step.close) {
-          reason = step.reply.type === "error"
-            ? step.reply.message
-            : step.reply.type === "bye"
-            ? "voter exited"
-            : "too many failed logins on this connection";
+          reason = closeReason(step.reply);
           break reading;
         }
         if (session.voter !== undefined) {
@@ -208,6 +204,13 @@ export async function serveConnection(
     connection.close();
     log(`connection closed (${reason})`);
   }
+}
+
+/** Why a session ended, for the log, from the last reply it sent. */
+function closeReason(reply: ServerMessage): string {
+  if (reply.type === "error") return reply.message;
+  if (reply.type === "bye") return "voter exited";
+  return "too many failed logins on this connection";
 }
 
 function describeEvent(event: SessionEvent): string {
