@@ -64,7 +64,7 @@ Options of serve:
   --max-connections N      open connections at most (default 1000)
   --lockout-threshold N    failed logins that lock a registration number (default 5)
   --lockout-seconds S      first lockout; doubles up to 900 (default 30)
-  --quiet                  log only failures, lockouts and refusals
+  --quiet                  log only failures, lockouts, refusals and abnormal ends
   -h, --help               show this help
   --version                show the version
 
@@ -289,8 +289,7 @@ async function serve(args: string[]): Promise<number> {
 
   const quiet = flags.quiet === true;
   const securityLog = batchedLines(Deno.stderr);
-  const log = (peer: string, event: string) => {
-    const warning = isWarning(event);
+  const log = (peer: string, event: string, warning: boolean) => {
     if (quiet && !warning) return;
     const line = `${timestamp()} ${peer} ${event}`;
     securityLog.write(
@@ -369,12 +368,6 @@ function describeListenError(error: unknown): string {
     return "permission denied (ports below 1024 need privileges)";
   }
   return message;
-}
-
-function isWarning(event: string): boolean {
-  return /failed|refused|lockout|error|lost|timed out|Idle|No login/.test(
-    event,
-  );
 }
 
 /**

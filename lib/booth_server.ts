@@ -46,8 +46,12 @@ export interface BoothServerOptions {
   lockoutThreshold: number;
   /** First lockout in seconds; doubles per lockout up to 15 minutes. */
   lockoutSeconds: number;
-  /** Receives one line per security event: `<peer> <what happened>`. */
-  log: (peer: string, event: string) => void;
+  /**
+   * Receives one line per security event: `<peer> <what happened>`, and
+   * whether it is a warning (a failure, lockout, refusal or an abnormal end)
+   * rather than routine.
+   */
+  log: (peer: string, event: string, warning: boolean) => void;
 }
 
 /** A running voting server. */
@@ -87,9 +91,13 @@ export async function startBoothServer(
     handshakeTimeoutMs: options.loginGraceSeconds * 1000,
     maxConnections: options.maxConnections,
     onRefused: (peer) =>
-      options.log(peer, "connection refused (too many open connections)"),
+      options.log(
+        peer,
+        "connection refused (too many open connections)",
+        true,
+      ),
     onHandshakeFailure: (peer, reason) =>
-      options.log(peer, `TLS handshake failed: ${reason}`),
+      options.log(peer, `TLS handshake failed: ${reason}`, true),
     onConnection: (connection) => {
       const running = serveConnection(connection, store, throttle, options);
       sessions.add(running);
@@ -131,16 +139,18 @@ export async function serveConnection(
   options: ConnectionOptions,
 ): Promise<void> {
   const peer = connection.peer;
-  const log = (event: string) => options.log(peer, event);
+  const log = (event: string, warning = false) =>
+    options.log(peer, event, warning);
   log("connection opened");
   const session = new VoterSession(store, {
     throttle,
-    onEvent: (event) => log(describeEvent(event)),
+    onEvent: (event) =>
+      log(describeEvent(event), !ROUTINE_EVENTS.has(event.kind)),
   });
   const decoder = new FrameDecoder(MAX_CLIENT_FRAME_BYTES);
   const send = (message: ServerMessage) =>
     connection.write(encodeFrame(encodeMessage(message)));
-  let reason = "peer closed the connection";
+  let reason = PEER_CLOSED;
   // One timer per connection, pushed back by activity rather than re-armed
   // per message: the deadline moves, and the timer re-arms itself only when
   // it fires early.
@@ -202,14 +212,26 @@ export async function serveConnection(
   } finally {
     clearTimeout(timer);
     connection.close();
-    log(`connection closed (${reason})`);
+    log(
+      `connection closed (${reason})`,
+      reason !== PEER_CLOSED && reason !== VOTER_EXITED,
+    );
   }
 }
+
+const PEER_CLOSED = "peer closed the connection";
+const VOTER_EXITED = "voter exited";
+
+/** Session events that are routine; every other kind is a warning. */
+const ROUTINE_EVENTS = new Set<SessionEvent["kind"]>([
+  "login-ok",
+  "vote-recorded",
+]);
 
 /** Why a session ended, for the log, from the last reply it sent. */
 function closeReason(reply: ServerMessage): string {
   if (reply.type === "error") return reply.message;
-  if (reply.type === "bye") return "voter exited";
+  if (reply.type === "bye") return VOTER_EXITED;
   return "too many failed logins on this connection";
 }
 
