@@ -13,11 +13,11 @@ import {
   printError,
   UsageError,
   VERSION,
-} from "./lib/cli.ts";
-import { describeFsError } from "./lib/file_ops.ts";
-import { InterruptedError, lineInput } from "./lib/line_input.ts";
-import { connectTls } from "./lib/tls_client.ts";
-import { runVoterSession } from "./lib/voter_client.ts";
+} from "./lib/terminal/cli.ts";
+import { describeFsError } from "./lib/store/file_ops.ts";
+import { InterruptedError, lineInput } from "./lib/client/line_input.ts";
+import { connectTls } from "./lib/client/tls_client.ts";
+import { runVoterSession } from "./lib/client/voter_client.ts";
 
 const HELP =
   `election-client ${VERSION}: the secure election booth's voter's program

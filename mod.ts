@@ -6,17 +6,17 @@
  * @module
  */
 
-export * from "./lib/framing.ts";
-export * from "./lib/protocol.ts";
-export * from "./lib/crypto.ts";
-export * from "./lib/election_files.ts";
-export * from "./lib/booth.ts";
-export * from "./lib/file_ops.ts";
-export * from "./lib/store.ts";
-export * from "./lib/login_throttle.ts";
-export * from "./lib/session.ts";
-export * from "./lib/transport.ts";
-export * from "./lib/booth_server.ts";
-export * from "./lib/line_input.ts";
-export * from "./lib/voter_client.ts";
-export * from "./lib/tls_client.ts";
+export * from "./lib/wire/framing.ts";
+export * from "./lib/wire/protocol.ts";
+export * from "./lib/election/crypto.ts";
+export * from "./lib/election/election_files.ts";
+export * from "./lib/election/booth.ts";
+export * from "./lib/store/file_ops.ts";
+export * from "./lib/store/store.ts";
+export * from "./lib/server/login_throttle.ts";
+export * from "./lib/server/session.ts";
+export * from "./lib/wire/transport.ts";
+export * from "./lib/server/booth_server.ts";
+export * from "./lib/client/line_input.ts";
+export * from "./lib/client/voter_client.ts";
+export * from "./lib/client/tls_client.ts";

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { startBoothServer } from "./lib/booth_server.ts";
-import { colorEnabled, paint } from "./lib/colors.ts";
+import { startBoothServer } from "./lib/server/booth_server.ts";
+import { colorEnabled, paint } from "./lib/terminal/colors.ts";
 import {
   ExitCode,
   integerFlag,
@@ -14,16 +14,16 @@ import {
   printError,
   UsageError,
   VERSION,
-} from "./lib/cli.ts";
+} from "./lib/terminal/cli.ts";
 import {
   ElectionFileError,
   parseCandidateList,
   parseVoterRoll,
-} from "./lib/election_files.ts";
-import type { RollEntry } from "./lib/election_files.ts";
-import { describeFsError } from "./lib/file_ops.ts";
-import { checkPrivateFile } from "./lib/private_file.ts";
-import { progressBar } from "./lib/progress.ts";
+} from "./lib/election/election_files.ts";
+import type { RollEntry } from "./lib/election/election_files.ts";
+import { describeFsError } from "./lib/store/file_ops.ts";
+import { checkPrivateFile } from "./lib/store/private_file.ts";
+import { progressBar } from "./lib/terminal/progress.ts";
 import {
   createElection,
   ElectionInconsistentError,
@@ -32,8 +32,8 @@ import {
   ElectionStore,
   inspectElection,
   NoElectionError,
-} from "./lib/store.ts";
-import type { TlsEngine } from "./lib/transport.ts";
+} from "./lib/store/store.ts";
+import type { TlsEngine } from "./lib/wire/transport.ts";
 
 /** The seed's voters, the default roll of `server init`. */
 const SEED_VOTERS: RollEntry[] = [

@@ -1,12 +1,16 @@
 /** The booth's rules, in memory: login, one vote each, result visibility. */
 
 import assert from "node:assert/strict";
-import { auditElection, Election, winnersOf } from "../lib/booth.ts";
-import type { ElectionState } from "../lib/booth.ts";
-import { decodeBase64, generateKey, sealPassword } from "../lib/crypto.ts";
-import type { VoterEntry } from "../lib/election_files.ts";
-import { winnerLine } from "../lib/voter_client.ts";
-import { ballotHeading } from "../lib/voter_client.ts";
+import { auditElection, Election, winnersOf } from "../lib/election/booth.ts";
+import type { ElectionState } from "../lib/election/booth.ts";
+import {
+  decodeBase64,
+  generateKey,
+  sealPassword,
+} from "../lib/election/crypto.ts";
+import type { VoterEntry } from "../lib/election/election_files.ts";
+import { winnerLine } from "../lib/client/voter_client.ts";
+import { ballotHeading } from "../lib/client/voter_client.ts";
 
 const key = generateKey();
 function voter(

@@ -11,7 +11,7 @@ import {
   passwordMatches,
   SEALED_BYTES,
   sealPassword,
-} from "../lib/crypto.ts";
+} from "../lib/election/crypto.ts";
 
 const hex = (bytes: Uint8Array) =>
   Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

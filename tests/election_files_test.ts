@@ -11,8 +11,8 @@ import {
   parsePasswords,
   parseResult,
   parseVoterRoll,
-} from "../lib/election_files.ts";
-import { generateKey, sealPassword } from "../lib/crypto.ts";
+} from "../lib/election/election_files.ts";
+import { generateKey, sealPassword } from "../lib/election/crypto.ts";
 
 const sealed = sealPassword(
   generateKey(),

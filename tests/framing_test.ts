@@ -1,7 +1,7 @@
 /** Length-prefixed frames: split and merged reads, oversize, garbage. */
 
 import assert from "node:assert/strict";
-import { encodeFrame, FrameDecoder, FrameError } from "../lib/framing.ts";
+import { encodeFrame, FrameDecoder, FrameError } from "../lib/wire/framing.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 const frame = (s: string) => encodeFrame(new TextEncoder().encode(s));

@@ -7,18 +7,18 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { serveConnection } from "../lib/booth_server.ts";
+import { serveConnection } from "../lib/server/booth_server.ts";
 import {
   encodeFrame,
   FrameDecoder,
   FrameError,
   MAX_CLIENT_FRAME_BYTES,
-} from "../lib/framing.ts";
-import { LoginThrottle } from "../lib/login_throttle.ts";
-import { decodeServerMessage, encodeMessage } from "../lib/protocol.ts";
-import type { ClientMessage } from "../lib/protocol.ts";
-import { createElection, ElectionStore } from "../lib/store.ts";
-import { memoryPipe } from "../lib/transport.ts";
+} from "../lib/wire/framing.ts";
+import { LoginThrottle } from "../lib/server/login_throttle.ts";
+import { decodeServerMessage, encodeMessage } from "../lib/wire/protocol.ts";
+import type { ClientMessage } from "../lib/wire/protocol.ts";
+import { createElection, ElectionStore } from "../lib/store/store.ts";
+import { memoryPipe } from "../lib/wire/transport.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20261126);
 

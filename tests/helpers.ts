@@ -6,11 +6,11 @@
  */
 
 import { join } from "node:path";
-import { PROTOCOL_VERSION } from "../lib/protocol.ts";
-import type { ServerMessage } from "../lib/protocol.ts";
-import { connectTls } from "../lib/tls_client.ts";
-import type { Connection } from "../lib/transport.ts";
-import { ServerChannel } from "../lib/voter_client.ts";
+import { PROTOCOL_VERSION } from "../lib/wire/protocol.ts";
+import type { ServerMessage } from "../lib/wire/protocol.ts";
+import { connectTls } from "../lib/client/tls_client.ts";
+import type { Connection } from "../lib/wire/transport.ts";
+import { ServerChannel } from "../lib/client/voter_client.ts";
 import {
   ROOT,
   runProgram,

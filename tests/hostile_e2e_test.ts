@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { encodeFrame } from "../lib/framing.ts";
+import { encodeFrame } from "../lib/wire/framing.ts";
 import {
   ALICE,
   closeVoters,

@@ -7,8 +7,8 @@ import {
   encodeMessage,
   PAD_BLOCK_BYTES,
   ProtocolError,
-} from "../lib/protocol.ts";
-import type { ServerMessage } from "../lib/protocol.ts";
+} from "../lib/wire/protocol.ts";
+import type { ServerMessage } from "../lib/wire/protocol.ts";
 
 const raw = (s: string) => new TextEncoder().encode(s);
 

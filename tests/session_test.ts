@@ -5,10 +5,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { LoginThrottle } from "../lib/login_throttle.ts";
-import { VoterSession } from "../lib/session.ts";
-import type { SessionEvent } from "../lib/session.ts";
-import { createElection, ElectionStore } from "../lib/store.ts";
+import { LoginThrottle } from "../lib/server/login_throttle.ts";
+import { VoterSession } from "../lib/server/session.ts";
+import type { SessionEvent } from "../lib/server/session.ts";
+import { createElection, ElectionStore } from "../lib/store/store.ts";
 
 const SEED = [
   { name: "Alice", number: "1123456", password: "1234" },

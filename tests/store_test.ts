@@ -5,14 +5,14 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { denoFileOps } from "../lib/file_ops.ts";
-import type { FileOps } from "../lib/file_ops.ts";
+import { denoFileOps } from "../lib/store/file_ops.ts";
+import type { FileOps } from "../lib/store/file_ops.ts";
 import {
   createElection,
   ElectionStore,
   inspectElection,
   StorageError,
-} from "../lib/store.ts";
+} from "../lib/store/store.ts";
 
 const SEED = [
   { name: "Alice", number: "1123456", password: "1234" },

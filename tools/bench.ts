@@ -25,12 +25,12 @@
 import { join } from "node:path";
 import tls from "node:tls";
 import { parseArgs } from "node:util";
-import { encodeFrame } from "../lib/framing.ts";
-import { encodeMessage, PROTOCOL_VERSION } from "../lib/protocol.ts";
-import type { ClientMessage, ServerMessage } from "../lib/protocol.ts";
-import { nodeTlsConnection } from "../lib/transport.ts";
-import type { Connection } from "../lib/transport.ts";
-import { ServerChannel } from "../lib/voter_client.ts";
+import { encodeFrame } from "../lib/wire/framing.ts";
+import { encodeMessage, PROTOCOL_VERSION } from "../lib/wire/protocol.ts";
+import type { ClientMessage, ServerMessage } from "../lib/wire/protocol.ts";
+import { nodeTlsConnection } from "../lib/wire/transport.ts";
+import type { Connection } from "../lib/wire/transport.ts";
+import { ServerChannel } from "../lib/client/voter_client.ts";
 import {
   ROOT,
   runProgram,

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { denoTlsConnection } from "./transport.ts";
-import type { Connection } from "./transport.ts";
+import { denoTlsConnection } from "../wire/transport.ts";
+import type { Connection } from "../wire/transport.ts";
 
 /** Options of {@linkcode connectTls}. */
 export interface ConnectOptions {

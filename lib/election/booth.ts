@@ -14,7 +14,7 @@ import {
 } from "./crypto.ts";
 import { historyLine } from "./election_files.ts";
 import type { HistoryEntry, VoterEntry } from "./election_files.ts";
-import type { CandidateTotal, ResultReply } from "./protocol.ts";
+import type { CandidateTotal, ResultReply } from "../wire/protocol.ts";
 
 /** What the booth is built from: the contents of the election files. */
 export interface ElectionState {

@@ -6,13 +6,13 @@
  * @module
  */
 
-import { isValidChoice } from "./booth.ts";
-import type { Election } from "./booth.ts";
+import { isValidChoice } from "../election/booth.ts";
+import type { Election } from "../election/booth.ts";
 import type { LoginThrottle } from "./login_throttle.ts";
-import { MenuChoice } from "./protocol.ts";
-import type { ClientMessage, ServerMessage } from "./protocol.ts";
-import { StorageError } from "./store.ts";
-import type { VoteOutcome } from "./store.ts";
+import { MenuChoice } from "../wire/protocol.ts";
+import type { ClientMessage, ServerMessage } from "../wire/protocol.ts";
+import { StorageError } from "../store/store.ts";
+import type { VoteOutcome } from "../store/store.ts";
 
 /** What a session needs of the election: its rules and its one writer. */
 export interface BoothStore {

@@ -11,16 +11,16 @@ import {
   encodeFrame,
   FrameDecoder,
   MAX_SERVER_FRAME_BYTES,
-} from "./framing.ts";
+} from "../wire/framing.ts";
 import type { LineInput } from "./line_input.ts";
 import {
   decodeServerMessage,
   encodeMessage,
   MenuChoice,
   PROTOCOL_VERSION,
-} from "./protocol.ts";
-import type { ClientMessage, ServerMessage } from "./protocol.ts";
-import type { Connection } from "./transport.ts";
+} from "../wire/protocol.ts";
+import type { ClientMessage, ServerMessage } from "../wire/protocol.ts";
+import type { Connection } from "../wire/transport.ts";
 
 /** The main menu, as printed after login and after every action. */
 export const MAIN_MENU = [

@@ -20,9 +20,14 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { auditElection, Election } from "./booth.ts";
-import type { ElectionState, PendingBallot } from "./booth.ts";
-import { formatKey, generateKey, parseKey, sealPassword } from "./crypto.ts";
+import { auditElection, Election } from "../election/booth.ts";
+import type { ElectionState, PendingBallot } from "../election/booth.ts";
+import {
+  formatKey,
+  generateKey,
+  parseKey,
+  sealPassword,
+} from "../election/crypto.ts";
 import {
   ElectionFileError,
   formatCandidates,
@@ -32,8 +37,8 @@ import {
   parseHistory,
   parsePasswords,
   parseResult,
-} from "./election_files.ts";
-import type { RollEntry } from "./election_files.ts";
+} from "../election/election_files.ts";
+import type { RollEntry } from "../election/election_files.ts";
 import {
   denoFileOps,
   describeFsError,

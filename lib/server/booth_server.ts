@@ -11,18 +11,18 @@ import {
   encodeFrame,
   FrameDecoder,
   MAX_CLIENT_FRAME_BYTES,
-} from "./framing.ts";
+} from "../wire/framing.ts";
 import { LoginThrottle } from "./login_throttle.ts";
 import {
   decodeClientMessage,
   encodeMessage,
   ProtocolError,
-} from "./protocol.ts";
-import type { ServerMessage } from "./protocol.ts";
+} from "../wire/protocol.ts";
+import type { ServerMessage } from "../wire/protocol.ts";
 import { VoterSession } from "./session.ts";
 import type { BoothStore, SessionEvent } from "./session.ts";
-import { listenTls } from "./transport.ts";
-import type { Connection, TlsEngine, TlsListener } from "./transport.ts";
+import { listenTls } from "../wire/transport.ts";
+import type { Connection, TlsEngine, TlsListener } from "../wire/transport.ts";
 
 /** Options of {@linkcode startBoothServer}. */
 export interface BoothServerOptions {
