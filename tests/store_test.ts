@@ -439,3 +439,68 @@ Deno.test("the audit finds every kind of inconsistency, naming file and line", (
     'Result file "data/result": totals add up to 1 votes but history has 3 lines',
   ]);
 });
+
+Deno.test("after 60 votes on an ext4 disk, the raw image holds one set of totals, the final one (root)", async () => {
+  await using temp = await tempDir("booth-image-");
+  const image = join(temp.path, "ext4.img");
+  const mountPoint = join(temp.path, "mnt");
+  await Deno.mkdir(mountPoint);
+  {
+    using file = await Deno.open(image, { write: true, create: true });
+    await file.truncate(16 << 20);
+  }
+  await command("mkfs.ext4", ["-q", "-F", image]);
+  const device = (await command("losetup", ["--find", "--show", image]))
+    .trim();
+  let final: string;
+  try {
+    await command("mount", [device, mountPoint]);
+    try {
+      const dir = join(mountPoint, "data");
+      const voters = Array.from({ length: 60 }, (_, i) => ({
+        name: `Voter${i}`,
+        number: String(1_000_000 + i),
+        password: "1234",
+      }));
+      await createElection(dir, { voters, candidates: ["Chris", "Linda"] });
+      await using store = await FileBoothStore.open(dir);
+      // One commit per vote: 60 different sets of totals pass through
+      // `result` and the journal.
+      for (const [i, voter] of voters.entries()) {
+        await store.recordBallot(voter.name, i % 3 === 0 ? 1 : 2);
+      }
+      await store.close();
+      final = await Deno.readTextFile(join(dir, "result"));
+    } finally {
+      await command("umount", [mountPoint]);
+    }
+  } finally {
+    await command("losetup", ["--detach", device]);
+  }
+  const raw = new TextDecoder("latin1").decode(await Deno.readFile(image));
+  const results = [...raw.matchAll(/Chris \d+\nLinda \d+\n/g)].map((m) => m[0]);
+  // The journal holds `result` as a JSON string: newlines escaped.
+  const journals = [...raw.matchAll(/Chris \d+\\nLinda \d+\\n/g)];
+  console.log(
+    `ext4 image after 60 votes: ${results.length} copy of result's totals, ${journals.length} journal copies`,
+  );
+  assert.equal(final, "Chris 20\nLinda 40\n");
+  assert.deepEqual(results, [final]);
+  assert.equal(journals.length, 0, "earlier totals left in the journal");
+});
+
+/** Runs a system command; returns its stdout, throws with its stderr. */
+async function command(program: string, args: string[]): Promise<string> {
+  const { code, stdout, stderr } = await new Deno.Command(program, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  if (code !== 0) {
+    throw new Error(
+      `${program} ${args.join(" ")} failed: ${decoder.decode(stderr)}`,
+    );
+  }
+  return decoder.decode(stdout);
+}
