@@ -12,7 +12,21 @@ export * from "./lib/election/crypto.ts";
 export * from "./lib/election/election_files.ts";
 export * from "./lib/election/booth.ts";
 export * from "./lib/store/file_ops.ts";
-export * from "./lib/store/store.ts";
+export * from "./lib/store/booth_store.ts";
+export * from "./lib/store/election_dir.ts";
+export {
+  auditElection,
+  inspectElection,
+  readElectionKey,
+} from "./lib/store/election_state.ts";
+export type {
+  ElectionReport,
+  ElectionState,
+} from "./lib/store/election_state.ts";
+export * from "./lib/store/create_election.ts";
+export * from "./lib/store/file_store.ts";
+export { describeRollback } from "./lib/store/journal.ts";
+export type { Rollback } from "./lib/store/journal.ts";
 export * from "./lib/server/login_throttle.ts";
 export * from "./lib/server/session.ts";
 export * from "./lib/wire/transport.ts";

@@ -24,15 +24,20 @@ import type { RollEntry } from "./lib/election/election_files.ts";
 import { describeFsError } from "./lib/store/file_ops.ts";
 import { checkPrivateFile } from "./lib/store/private_file.ts";
 import { progressBar } from "./lib/terminal/progress.ts";
+import { PasswordVerifier } from "./lib/election/booth.ts";
+import { createElection } from "./lib/store/create_election.ts";
 import {
-  createElection,
   ElectionInconsistentError,
   ElectionLockedError,
   electionPaths,
-  ElectionStore,
-  inspectElection,
   NoElectionError,
-} from "./lib/store/store.ts";
+} from "./lib/store/election_dir.ts";
+import {
+  inspectElection,
+  readElectionKey,
+} from "./lib/store/election_state.ts";
+import { FileBoothStore } from "./lib/store/file_store.ts";
+import { describeRollback } from "./lib/store/journal.ts";
 import type { TlsEngine } from "./lib/wire/transport.ts";
 
 /** The seed's voters, the default roll of `server init`. */
@@ -283,11 +288,12 @@ async function serve(args: string[]): Promise<number> {
   const cert = await readTlsFile(certPath, "TLS certificate");
   await checkPrivateFile(keyPath, "TLS private key");
   const key = await readTlsFile(keyPath, "TLS private key");
-  const store = await openStore(dir);
+  const quiet = flags.quiet === true;
+  await using store = await openStore(dir);
   await checkPrivateFile(paths.symkey, "key file");
   await checkPrivateFile(paths.passwords, "voter file");
+  const verifier = new PasswordVerifier(await readElectionKey(dir));
 
-  const quiet = flags.quiet === true;
   const securityLog = batchedLines(Deno.stderr);
   const log = (peer: string, event: string, warning: boolean) => {
     if (quiet && !warning) return;
@@ -296,20 +302,21 @@ async function serve(args: string[]): Promise<number> {
       paint(line, "yellow", warning && colorEnabled(Deno.stderr)),
     );
   };
-  let server;
-  try {
-    server = await startBoothServer(store, { ...options, cert, key, log });
-  } catch (error) {
+  // Declared after the store, the server is disposed of before it.
+  await using server = await startBoothServer(
+    store,
+    { ...options, cert, key, verifier, log },
+  ).catch((error) => {
     throw new Error(
       `Cannot listen on ${options.hostname}:${options.port}: ${
         describeListenError(error)
       }`,
     );
-  }
-  const election = store.election;
+  });
+  const tally = await store.tally();
   if (!quiet) {
     printError(
-      `election in ${dir}/: ${election.voterCount} voters, ${election.candidates.length} candidates, turnout ${election.votesCast}/${election.voterCount}; TLS engine ${options.engine}`,
+      `election in ${dir}/: ${tally.registered} voters, ${store.candidates.length} candidates, turnout ${tally.voted}/${tally.registered}; TLS engine ${options.engine}`,
       "green",
     );
   }
@@ -320,14 +327,18 @@ async function serve(args: string[]): Promise<number> {
   }
   const signal = await stopped.promise;
   await server.close();
+  await store.close();
   securityLog.flush();
   if (!quiet) printError(`${timestamp()} server stopped (${signal})`, "none");
   return ExitCode.Ok;
 }
 
-async function openStore(dir: string): Promise<ElectionStore> {
+async function openStore(dir: string): Promise<FileBoothStore> {
   try {
-    return await ElectionStore.open(dir);
+    return await FileBoothStore.open(dir, {
+      onRollback: (rollback) =>
+        printError(`${timestamp()} ${describeRollback(rollback)}`, "yellow"),
+    });
   } catch (error) {
     if (error instanceof ElectionInconsistentError) {
       throw new Error(

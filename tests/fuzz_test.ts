@@ -17,7 +17,10 @@ import {
 import { LoginThrottle } from "../lib/server/login_throttle.ts";
 import { decodeServerMessage, encodeMessage } from "../lib/wire/protocol.ts";
 import type { ClientMessage } from "../lib/wire/protocol.ts";
-import { createElection, ElectionStore } from "../lib/store/store.ts";
+import { PasswordVerifier } from "../lib/election/booth.ts";
+import { createElection } from "../lib/store/create_election.ts";
+import { readElectionKey } from "../lib/store/election_state.ts";
+import { FileBoothStore } from "../lib/store/file_store.ts";
 import { memoryPipe } from "../lib/wire/transport.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20261126);
@@ -151,7 +154,8 @@ Deno.test("4,000 fuzzed sessions (over 10,000 frames): valid replies or a clean 
     }],
     candidates: ["Chris", "Linda"],
   });
-  const store = await ElectionStore.open(dir);
+  const store = await FileBoothStore.open(dir);
+  const verifier = new PasswordVerifier(await readElectionKey(dir));
   const throttle = new LoginThrottle({ threshold: 1_000_000 });
   const r = random(SEED + 1);
   let sent = 0;
@@ -161,6 +165,7 @@ Deno.test("4,000 fuzzed sessions (over 10,000 frames): valid replies or a clean 
     const serving = serveConnection(server, store, throttle, {
       loginGraceSeconds: 60,
       idleTimeoutSeconds: 60,
+      verifier,
       log: () => {},
     });
     const { chunks, frames } = fuzzStream(r);
@@ -186,17 +191,18 @@ Deno.test("4,000 fuzzed sessions (over 10,000 frames): valid replies or a clean 
       `seed ${SEED + 1}, case ${i}: a torn reply`,
     );
   }
+  const { voted } = await store.tally();
   console.log(
     `session fuzz (seed ${
       SEED + 1
-    }): 4000 connections, ${sent} fuzzed frames, ${replies} valid replies, votes cast ${store.election.votesCast}`,
+    }): 4000 connections, ${sent} fuzzed frames, ${replies} valid replies, votes cast ${voted}`,
   );
   assert.ok(sent >= 10_000, `only ${sent} frames sent`);
   assert.ok(replies > 1000, `only ${replies} replies`);
   // Votes may have been cast by fuzzed valid ballots, but never more than one per voter.
-  assert.ok(store.election.votesCast <= 2);
+  assert.ok(voted <= 2);
   await store.close();
-  const reopened = await ElectionStore.open(dir);
-  assert.equal(reopened.election.votesCast, store.election.votesCast);
+  const reopened = await FileBoothStore.open(dir);
+  assert.equal((await reopened.tally()).voted, voted);
   await reopened.close();
 });

@@ -1,45 +1,86 @@
 /**
- * The one writer: votes are never lost and never doubled, whatever happens
- * to the process or the disk during a commit.
+ * The file store: the store contract, then what only files can go through:
+ * votes are never lost and never doubled, whatever happens to the process or
+ * the disk during a commit.
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import {
+  decodeBase64,
+  generateKey,
+  sealPassword,
+} from "../lib/election/crypto.ts";
+import { StorageError } from "../lib/store/booth_store.ts";
+import type { BallotOutcome } from "../lib/store/booth_store.ts";
+import { JOURNAL_BLOCK_BYTES } from "../lib/election/journal_format.ts";
+import { ElectionLockedError } from "../lib/store/election_dir.ts";
+import { createElection } from "../lib/store/create_election.ts";
+import {
+  auditElection,
+  inspectElection,
+  readElectionKey,
+} from "../lib/store/election_state.ts";
+import type { ElectionState } from "../lib/store/election_state.ts";
 import { denoFileOps } from "../lib/store/file_ops.ts";
 import type { FileOps } from "../lib/store/file_ops.ts";
-import {
-  createElection,
-  ElectionStore,
-  inspectElection,
-  StorageError,
-} from "../lib/store/store.ts";
+import { FileBoothStore } from "../lib/store/file_store.ts";
+import { storeContract } from "./store_contract.ts";
+import { tempDir } from "./temp_dir.ts";
+
+storeContract("file store", async ({ voters, candidates }) => {
+  const temp = await tempDir("booth-contract-");
+  const dir = join(temp.path, "data");
+  try {
+    await createElection(dir, { voters, candidates });
+    return {
+      store: await FileBoothStore.open(dir),
+      key: await readElectionKey(dir),
+      reopen: () => FileBoothStore.open(dir),
+      cleanup: () => temp[Symbol.asyncDispose](),
+    };
+  } catch (error) {
+    await temp[Symbol.asyncDispose]();
+    throw error;
+  }
+});
 
 const SEED = [
   { name: "Alice", number: "1123456", password: "1234" },
   { name: "Bob", number: "1138765", password: "5678" },
   { name: "Tom", number: "1154571", password: "9012" },
 ];
-const clock = () => new Date("2026-11-26T03:40:12Z");
+const clock = () => new Date("2026-11-26T03:40:12.789Z");
 
-async function newElection(): Promise<string> {
-  const dir = join(await Deno.makeTempDir({ prefix: "booth-store-" }), "data");
+/** The seed's election in a temporary directory, removed on disposal. */
+async function newElection(): Promise<{ dir: string } & AsyncDisposable> {
+  const temp = await tempDir("booth-store-");
+  const dir = join(temp.path, "data");
   await createElection(dir, { voters: SEED, candidates: ["Chris", "Linda"] });
-  return dir;
+  return { dir, [Symbol.asyncDispose]: () => temp[Symbol.asyncDispose]() };
 }
 
+/** Every file's text; the journal's padding is left out. */
 async function snapshot(dir: string): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
   for await (const entry of Deno.readDir(dir)) {
-    files[entry.name] = await Deno.readTextFile(join(dir, entry.name));
+    const text = await Deno.readTextFile(join(dir, entry.name));
+    files[entry.name] = entry.name === "journal" ? text.trimEnd() : text;
   }
   return files;
 }
 
-Deno.test("a vote appends one history line and rewrites result; a restart keeps both", async () => {
-  const dir = await newElection();
-  const store = await ElectionStore.open(dir, { now: clock });
-  assert.equal(await store.recordVote("Alice", 2), "recorded");
-  await store.close();
+async function outcomeOf(ballot: Promise<BallotOutcome>): Promise<string> {
+  return (await ballot).kind;
+}
+
+Deno.test("a vote appends one history line and rewrites result; the journal is blanked in place", async () => {
+  await using election = await newElection();
+  const { dir } = election;
+  {
+    await using store = await FileBoothStore.open(dir, { now: clock });
+    assert.equal(await outcomeOf(store.recordBallot("Alice", 2)), "recorded");
+  }
   assert.equal(
     await Deno.readTextFile(join(dir, "result")),
     "Chris 0\nLinda 1\n",
@@ -47,42 +88,20 @@ Deno.test("a vote appends one history line and rewrites result; a restart keeps 
   assert.equal(
     await Deno.readTextFile(join(dir, "history")),
     "Alice 2026-11-26T03:40:12Z\n",
+    "history keeps whole seconds",
   );
   assert.equal((await Deno.stat(join(dir, "history"))).mode! & 0o777, 0o600);
-  assert.equal(
-    await Deno.readTextFile(join(dir, "journal")),
-    "",
-    "the journal is empty after a commit",
-  );
-  const reopened = await ElectionStore.open(dir);
-  assert.equal(reopened.election.hasVoted("Alice"), true);
-  assert.deepEqual(reopened.election.totals, [0, 1]);
-  assert.equal(await reopened.recordVote("Alice", 1), "already-voted");
-  await reopened.close();
-  assert.equal(
-    await Deno.readTextFile(join(dir, "result")),
-    "Chris 0\nLinda 1\n",
-  );
-});
-
-Deno.test("twenty racing ballots of one voter give exactly one vote", async () => {
-  const dir = await newElection();
-  const store = await ElectionStore.open(dir);
-  const outcomes = await Promise.all(
-    Array.from({ length: 20 }, (_, i) => store.recordVote("Bob", 1 + (i % 2))),
-  );
-  await store.close();
-  assert.equal(outcomes.filter((o) => o === "recorded").length, 1);
-  assert.equal(outcomes.filter((o) => o === "already-voted").length, 19);
-  const history = await Deno.readTextFile(join(dir, "history"));
-  assert.equal(history.split("\n").filter(Boolean).length, 1);
-  const { problems, state } = await inspectElection(dir);
-  assert.deepEqual(problems, []);
-  assert.equal(state.totals[0] + state.totals[1], 1);
+  const journal = await Deno.readTextFile(join(dir, "journal"));
+  assert.equal(journal, " ".repeat(JOURNAL_BLOCK_BYTES), "a blank journal");
+  await using reopened = await FileBoothStore.open(dir);
+  assert.deepEqual(await reopened.voteOf("Alice"), {
+    voter: "Alice",
+    time: new Date("2026-11-26T03:40:12Z"),
+  });
 });
 
 Deno.test("ballots waiting together are committed in one group, each voter once", async () => {
-  const dir = await newElection();
+  await using election = await newElection();
   const real = denoFileOps();
   let appends = 0;
   const ops: FileOps = {
@@ -92,12 +111,13 @@ Deno.test("ballots waiting together are committed in one group, each voter once"
       real.append(path, text);
     },
   };
-  const store = await ElectionStore.open(dir, { ops });
+  const store = await FileBoothStore.open(election.dir, { ops });
   const outcomes = await Promise.all([
-    store.recordVote("Alice", 1),
-    store.recordVote("Bob", 2),
-    store.recordVote("Tom", 1),
-    store.recordVote("Tom", 2),
+    outcomeOf(store.recordBallot("Alice", 1)),
+    outcomeOf(store.recordBallot("Bob", 2)),
+    outcomeOf(store.recordBallot("Tom", 1)),
+    outcomeOf(store.recordBallot("Tom", 2)),
+    outcomeOf(store.recordBallot("Tom", 3)),
   ]);
   await store.close();
   assert.deepEqual(outcomes, [
@@ -105,12 +125,21 @@ Deno.test("ballots waiting together are committed in one group, each voter once"
     "recorded",
     "recorded",
     "already-voted",
+    "not-on-ballot",
   ]);
   assert.ok(appends <= 2, `expected group commits, saw ${appends} appends`);
   assert.equal(
-    await Deno.readTextFile(join(dir, "result")),
+    await Deno.readTextFile(join(election.dir, "result")),
     "Chris 2\nLinda 1\n",
   );
+});
+
+Deno.test("a store holds the election's lock until it is closed", async () => {
+  await using election = await newElection();
+  const first = await FileBoothStore.open(election.dir);
+  await assert.rejects(FileBoothStore.open(election.dir), ElectionLockedError);
+  await first.close();
+  await (await FileBoothStore.open(election.dir)).close();
 });
 
 /** Thrown by a {@linkcode dyingOps} that has reached its crash point. */
@@ -138,12 +167,10 @@ function dyingOps(survive: number): FileOps & { count: number } {
     size: (path) => real.size(path),
     overwrite(path, text) {
       // Torn: the first half lands over the old content, nothing is cut.
-      alive(() =>
-        Deno.writeTextFileSync(path, half(text), {
-          create: true,
-          append: false,
-        })
-      );
+      alive(() => {
+        using file = Deno.openSync(path, { write: true, create: true });
+        file.writeSync(new TextEncoder().encode(half(text)));
+      });
       real.overwrite(path, text);
     },
     append(path, text) {
@@ -186,41 +213,45 @@ for (const earlierVote of [false, true]) {
     })`,
     async () => {
       const castEarlierVote = async (dir: string) => {
-        const store = await ElectionStore.open(dir);
-        await store.recordVote("Bob", 2);
-        await store.close();
+        await using store = await FileBoothStore.open(dir);
+        await store.recordBallot("Bob", 2);
       };
       // How many operations a whole commit takes, measured, not assumed.
-      const probe = await newElection();
-      if (earlierVote) await castEarlierVote(probe);
+      await using probe = await newElection();
+      if (earlierVote) await castEarlierVote(probe.dir);
       const opening = dyingOps(Infinity);
-      await (await ElectionStore.open(probe, { ops: opening })).close();
+      await (await FileBoothStore.open(probe.dir, { ops: opening })).close();
       const counting = dyingOps(Infinity);
-      const probeStore = await ElectionStore.open(probe, { ops: counting });
+      const probeStore = await FileBoothStore.open(probe.dir, {
+        ops: counting,
+      });
       const opensOps = counting.count;
-      await probeStore.recordVote("Alice", 1);
+      await probeStore.recordBallot("Alice", 1);
       await probeStore.close();
       const commitOps = counting.count - opensOps;
       assert.ok(commitOps >= 8, `a commit takes ${commitOps} operations`);
 
       for (let crashAt = 0; crashAt <= commitOps; crashAt++) {
-        const dir = await newElection();
+        await using election = await newElection();
+        const { dir } = election;
         if (earlierVote) await castEarlierVote(dir);
-        await (await ElectionStore.open(dir)).close();
+        await (await FileBoothStore.open(dir)).close();
         const before = await snapshot(dir);
         const ops = dyingOps(opensOps + crashAt);
-        const store = await ElectionStore.open(dir, { ops });
+        const store = await FileBoothStore.open(dir, { ops });
         let acknowledged = false;
         try {
-          acknowledged = await store.recordVote("Alice", 1) === "recorded";
+          acknowledged =
+            await outcomeOf(store.recordBallot("Alice", 1)) === "recorded";
         } catch (error) {
           assert.ok(error instanceof StorageError, String(error));
         }
+        // The process died: its files close, nothing more is written.
         ops.close();
         // Restart: recovery runs on the real file system.
-        const restarted = await ElectionStore.open(dir);
+        await using restarted = await FileBoothStore.open(dir);
         const after = await snapshot(dir);
-        const aliceCounted = restarted.election.hasVoted("Alice");
+        const aliceCounted = await restarted.hasVoted("Alice");
         const where = `crash after ${crashAt} of ${commitOps} operations`;
         if (acknowledged) {
           assert.ok(aliceCounted, `${where}: an acknowledged vote was lost`);
@@ -244,8 +275,16 @@ for (const earlierVote of [false, true]) {
         // After recovery the store keeps working: Alice's vote counts once,
         // Tom votes, and the files still agree line for line.
         const expected = aliceCounted ? "already-voted" : "recorded";
-        assert.equal(await restarted.recordVote("Alice", 2), expected, where);
-        assert.equal(await restarted.recordVote("Tom", 2), "recorded", where);
+        assert.equal(
+          await outcomeOf(restarted.recordBallot("Alice", 2)),
+          expected,
+          where,
+        );
+        assert.equal(
+          await outcomeOf(restarted.recordBallot("Tom", 2)),
+          "recorded",
+          where,
+        );
         await restarted.close();
         const final = await inspectElection(dir);
         assert.deepEqual(final.problems, [], `${where}, after more votes`);
@@ -260,10 +299,12 @@ for (const earlierVote of [false, true]) {
 }
 
 Deno.test("a write failure refuses the vote, changes no file, and the store keeps serving", async () => {
-  const dir = await newElection();
-  const setup = await ElectionStore.open(dir);
-  await setup.recordVote("Bob", 2);
-  await setup.close();
+  await using election = await newElection();
+  const { dir } = election;
+  {
+    await using setup = await FileBoothStore.open(dir);
+    await setup.recordBallot("Bob", 2);
+  }
   const real = denoFileOps();
   let failing: "journal" | "history" | "result" | "sync" | undefined;
   const diskFull = () => {
@@ -272,7 +313,8 @@ Deno.test("a write failure refuses the vote, changes no file, and the store keep
   const ops: FileOps = {
     ...real,
     overwrite: (path, text) =>
-      (failing === "journal" && path.endsWith("journal") && text !== "") ||
+      (failing === "journal" && path.endsWith("journal") &&
+          text.trim() !== "") ||
         (failing === "result" && path.endsWith("result"))
         ? diskFull()
         : real.overwrite(path, text),
@@ -288,11 +330,11 @@ Deno.test("a write failure refuses the vote, changes no file, and the store keep
       return real.sync(path);
     },
   };
-  const store = await ElectionStore.open(dir, { ops });
+  await using store = await FileBoothStore.open(dir, { ops });
   const before = await snapshot(dir);
   for (const where of ["journal", "history", "result", "sync"] as const) {
     failing = where;
-    await assert.rejects(store.recordVote("Alice", 1), (error: Error) => {
+    await assert.rejects(store.recordBallot("Alice", 1), (error: Error) => {
       assert.ok(error instanceof StorageError);
       assert.match(
         error.message,
@@ -305,10 +347,10 @@ Deno.test("a write failure refuses the vote, changes no file, and the store keep
       before,
       `files changed after a failed ${where}`,
     );
-    assert.equal(store.election.hasVoted("Alice"), false);
+    assert.equal(await store.hasVoted("Alice"), false);
   }
   failing = undefined;
-  assert.equal(await store.recordVote("Alice", 1), "recorded");
+  assert.equal(await outcomeOf(store.recordBallot("Alice", 1)), "recorded");
   await store.close();
   assert.equal(
     await Deno.readTextFile(join(dir, "result")),
@@ -317,45 +359,148 @@ Deno.test("a write failure refuses the vote, changes no file, and the store keep
 });
 
 Deno.test("a failed rollback is finished before the next commit writes anything", async () => {
-  const dir = await newElection();
+  await using election = await newElection();
+  const { dir } = election;
   const real = denoFileOps();
   let broken = false;
   const ops: FileOps = {
     ...real,
-    // Emptying the journal (the commit point, and rollback's last step) fails.
+    // Blanking the journal (the commit point, and rollback's last step) fails.
     overwrite: (path, text) => {
-      if (broken && path.endsWith("journal") && text === "") {
+      if (broken && path.endsWith("journal") && text.trim() === "") {
         throw new Error("Input/output error (os error 5)");
       }
       real.overwrite(path, text);
     },
   };
-  const store = await ElectionStore.open(dir, { ops });
+  await using store = await FileBoothStore.open(dir, { ops });
   broken = true;
-  await assert.rejects(store.recordVote("Tom", 1), StorageError);
+  await assert.rejects(store.recordBallot("Tom", 1), StorageError);
   assert.notEqual(
     (await snapshot(dir)).journal,
     "",
     "the journal stays for recovery",
   );
   broken = false;
-  assert.equal(await store.recordVote("Alice", 2), "recorded");
+  assert.equal(await outcomeOf(store.recordBallot("Alice", 2)), "recorded");
   await store.close();
   assert.equal(
     await Deno.readTextFile(join(dir, "result")),
     "Chris 0\nLinda 1\n",
   );
-  assert.equal(store.election.hasVoted("Tom"), false);
+  assert.equal(await store.hasVoted("Tom"), false);
   assert.deepEqual((await inspectElection(dir)).problems, []);
 });
 
 Deno.test("a torn journal, written when a crash came, is discarded at start", async () => {
-  const dir = await newElection();
-  await (await ElectionStore.open(dir)).close();
+  await using election = await newElection();
+  const { dir } = election;
+  await (await FileBoothStore.open(dir)).close();
   const before = await snapshot(dir);
   await Deno.writeTextFile(join(dir, "journal"), '3f2a {"historyBytes":nu');
   assert.equal((await inspectElection(dir)).interruptedVote, true);
-  const store = await ElectionStore.open(dir);
-  await store.close();
+  await (await FileBoothStore.open(dir)).close();
   assert.deepEqual(await snapshot(dir), before);
 });
+
+Deno.test("the audit finds every kind of inconsistency, naming file and line", () => {
+  const key = generateKey();
+  const voter = (name: string, number: string, line: number) => ({
+    name,
+    number,
+    sealed: decodeBase64(sealPassword(key, { name, number }, "1234"))!,
+    line,
+  });
+  const paths = {
+    passwords: "data/passwords",
+    result: "data/result",
+    history: "data/history",
+  };
+  const consistent: ElectionState = {
+    key,
+    voters: [voter("Alice", "1123456", 1), voter("Bob", "1138765", 2)],
+    candidates: ["Chris", "Linda"],
+    totals: [0, 0],
+    history: [],
+  };
+  assert.deepEqual(auditElection(consistent, paths), []);
+  const state = structuredClone(consistent);
+  state.voters[1].sealed = state.voters[0].sealed;
+  state.history = [
+    { name: "Alice", time: "2026-11-26T03:40:12Z", line: 1 },
+    { name: "Alice", time: "2026-11-26T03:41:12Z", line: 2 },
+    { name: "Eve", time: "2026-11-26T03:42:12Z", line: 3 },
+  ];
+  state.totals = [1, 0];
+  assert.deepEqual(auditElection(state, paths), [
+    'Voter file "data/passwords": line 2 ("Bob") does not authenticate under the key in symkey',
+    'History file "data/history": line 2 records a second vote by "Alice" (first on line 1)',
+    'History file "data/history": line 3 names "Eve", who is not in passwords',
+    'Result file "data/result": totals add up to 1 votes but history has 3 lines',
+  ]);
+});
+
+Deno.test("after 60 votes on an ext4 disk, the raw image holds one set of totals, the final one (root)", async () => {
+  await using temp = await tempDir("booth-image-");
+  const image = join(temp.path, "ext4.img");
+  const mountPoint = join(temp.path, "mnt");
+  await Deno.mkdir(mountPoint);
+  {
+    using file = await Deno.open(image, { write: true, create: true });
+    await file.truncate(16 << 20);
+  }
+  await command("mkfs.ext4", ["-q", "-F", image]);
+  const device = (await command("losetup", ["--find", "--show", image]))
+    .trim();
+  let final: string;
+  try {
+    await command("mount", [device, mountPoint]);
+    try {
+      const dir = join(mountPoint, "data");
+      const voters = Array.from({ length: 60 }, (_, i) => ({
+        name: `Voter${i}`,
+        number: String(1_000_000 + i),
+        password: "1234",
+      }));
+      await createElection(dir, { voters, candidates: ["Chris", "Linda"] });
+      await using store = await FileBoothStore.open(dir);
+      // One commit per vote: 60 different sets of totals pass through
+      // `result` and the journal.
+      for (const [i, voter] of voters.entries()) {
+        await store.recordBallot(voter.name, i % 3 === 0 ? 1 : 2);
+      }
+      await store.close();
+      final = await Deno.readTextFile(join(dir, "result"));
+    } finally {
+      await command("umount", [mountPoint]);
+    }
+  } finally {
+    await command("losetup", ["--detach", device]);
+  }
+  const raw = new TextDecoder("latin1").decode(await Deno.readFile(image));
+  const results = [...raw.matchAll(/Chris \d+\nLinda \d+\n/g)].map((m) => m[0]);
+  // The journal holds `result` as a JSON string: newlines escaped.
+  const journals = [...raw.matchAll(/Chris \d+\\nLinda \d+\\n/g)];
+  console.log(
+    `ext4 image after 60 votes: ${results.length} copy of result's totals, ${journals.length} journal copies`,
+  );
+  assert.equal(final, "Chris 20\nLinda 40\n");
+  assert.deepEqual(results, [final]);
+  assert.equal(journals.length, 0, "earlier totals left in the journal");
+});
+
+/** Runs a system command; returns its stdout, throws with its stderr. */
+async function command(program: string, args: string[]): Promise<string> {
+  const { code, stdout, stderr } = await new Deno.Command(program, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  if (code !== 0) {
+    throw new Error(
+      `${program} ${args.join(" ")} failed: ${decoder.decode(stderr)}`,
+    );
+  }
+  return decoder.decode(stdout);
+}

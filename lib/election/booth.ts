@@ -1,214 +1,203 @@
 /**
- * The booth's rules over in-memory state: who may log in, who may vote, when
- * the result is visible and what it says. No sockets, files or clocks: the
- * store feeds it and persists what it decides.
+ * The booth's rules, as plain functions over the state a store hands them:
+ * who may log in, whether a ballot counts, and what the result says. No
+ * sockets, files or clocks: the store supplies the state and the time, the
+ * session translates each answer into a reply. Every rule returns its own
+ * type, never a wire message or a file line.
  *
  * @module
  */
 
-import {
-  decodeBase64,
-  entryAuthenticates,
-  passwordMatches,
-  sealPassword,
-} from "./crypto.ts";
-import { historyLine } from "./election_files.ts";
-import type { HistoryEntry, VoterEntry } from "./election_files.ts";
-import type { CandidateTotal, ResultReply } from "../wire/protocol.ts";
+import { decodeBase64, passwordMatches, sealPassword } from "./crypto.ts";
 
-/** What the booth is built from: the contents of the election files. */
-export interface ElectionState {
-  /** The election key K, from `symkey`. */
-  key: Uint8Array;
-  /** The voter roll, from `passwords`. */
-  voters: VoterEntry[];
-  /** The ballot, from `candidates`. */
-  candidates: string[];
-  /** Votes per candidate, index-aligned with `candidates`. */
-  totals: number[];
-  /** Who voted and when, from `history`. */
-  history: HistoryEntry[];
+/** A registered voter as the login rule needs them. */
+export interface RegisteredVoter {
+  /** The voter's name. */
+  name: string;
+  /** The voter registration number. */
+  number: string;
+  /** E(K, H(password)): nonce ‖ ciphertext ‖ tag. */
+  sealed: Uint8Array;
 }
 
-/** A ballot waiting to be committed: who, and the 1-based candidate number. */
-export interface PendingBallot {
+/** One ballot as cast: who, and the 1-based candidate number they chose. */
+export interface Ballot {
   /** The logged-in voter's name. */
   voter: string;
-  /** The 1-based candidate number. */
+  /** The 1-based candidate number, as sent (not yet checked). */
   choice: number;
 }
 
-/** What committing a group of ballots would do. */
-export interface BallotPlan {
-  /** Per ballot, in order: whether it is counted. */
-  accepted: boolean[];
-  /** Totals after the plan. */
-  totals: number[];
-  /** `history` lines to append, one per accepted ballot, in order. */
-  historyLines: string[];
+/** A recorded vote as `history` shows it: who and when, never for whom. */
+export interface VoteRecord {
+  /** The voter's name. */
+  voter: string;
+  /** When the vote was committed. */
+  time: Date;
 }
 
 /**
- * The election in memory: the voter roll indexed by registration number, the
- * totals, and who has voted (from `history`), so no request rescans a file.
+ * What became of one ballot, decided once by {@linkcode decideBallots} and
+ * passed on unchanged by the store. Each kind maps to exactly one reply.
  */
-export class Election {
-  /** Candidates in ballot order. */
-  readonly candidates: readonly string[];
+export type BallotOutcome =
+  | { kind: "recorded"; record: VoteRecord }
+  | { kind: "already-voted" }
+  | { kind: "not-on-ballot" };
+
+/** What {@linkcode decideBallots} needs to know of the election. */
+export interface BallotStanding {
+  /** Candidates on the ballot. */
+  candidateCount: number;
+  /**
+   * Whether the voter has a committed vote.
+   *
+   * @param voter A registered voter's name.
+   * @returns True once a vote of theirs is committed.
+   */
+  hasVoted(voter: string): boolean;
+}
+
+/** Turnout and totals, as a store reports them. */
+export interface Tally {
+  /** Registered voters. */
+  registered: number;
+  /** Votes committed so far. */
+  voted: number;
+  /** Votes per candidate, index-aligned with the ballot. */
+  totals: number[];
+}
+
+/** One candidate's total in a result. */
+export interface CandidateTally {
+  /** The candidate's name. */
+  candidate: string;
+  /** Votes the candidate received. */
+  votes: number;
+}
+
+/** The election's result, or that it is not available yet. */
+export type ElectionResult =
+  | { available: false }
+  | {
+    available: true;
+    /** The candidates with the most votes, in ballot order. */
+    winners: string[];
+    /** Every candidate's total, in ballot order. */
+    totals: CandidateTally[];
+  };
+
+/**
+ * Step 3, the login rule: checks name, registration number and password
+ * together with the election key K. K stays in this object, in the server
+ * process; stores only hand over the sealed entries.
+ *
+ * @example
+ * ```ts
+ * import { generateKey } from "./crypto.ts";
+ *
+ * const verifier = new PasswordVerifier(generateKey());
+ * verifier.verify(undefined, "Alice", "1234"); // undefined: no such number
+ * ```
+ */
+export class PasswordVerifier {
   readonly #key: Uint8Array;
-  readonly #votersByNumber = new Map<string, VoterEntry>();
-  readonly #historyByVoter = new Map<string, string>();
-  readonly #decoy: VoterEntry;
-  #totals: number[];
+  readonly #decoy: RegisteredVoter;
 
   /**
-   * Builds the in-memory indexes from the files' contents.
+   * Creates the verifier for one election.
    *
-   * @param state The election files' contents, already parsed and checked
-   * with {@linkcode auditElection}.
+   * @param key The election key K, from `symkey`.
    */
-  constructor(state: ElectionState) {
-    this.candidates = [...state.candidates];
-    this.#key = state.key;
-    this.#totals = [...state.totals];
-    for (const voter of state.voters) {
-      this.#votersByNumber.set(voter.number, voter);
-    }
-    for (const entry of state.history) {
-      this.#historyByVoter.set(entry.name, `${entry.name} ${entry.time}`);
-    }
+  constructor(key: Uint8Array) {
+    this.#key = key;
     // An unknown registration number is checked against this decoy so that it
     // costs the same work as a known one: timing does not tell who is
     // registered.
     const decoy = { name: "\u0000", number: "\u0000" };
     this.#decoy = {
       ...decoy,
-      sealed: decodeBase64(
-        sealPassword(state.key, decoy, crypto.randomUUID()),
-      )!,
-      line: 0,
+      sealed: decodeBase64(sealPassword(key, decoy, crypto.randomUUID()))!,
     };
   }
 
-  /** Registered voters. */
-  get voterCount(): number {
-    return this.#votersByNumber.size;
-  }
-
-  /** Votes cast so far (the sum of the totals). */
-  get votesCast(): number {
-    return this.#historyByVoter.size;
-  }
-
-  /** Votes per candidate, index-aligned with {@linkcode candidates}. */
-  get totals(): readonly number[] {
-    return this.#totals;
-  }
-
   /**
-   * Step 3: checks name, registration number and password together. Unknown
-   * numbers and wrong names do the same work as a wrong password.
+   * Checks a login against the voter registered under the number typed.
+   * Unknown numbers and wrong names do the same work as a wrong password.
    *
+   * @param registered The voter registered under the number typed, if any.
    * @param name The name typed.
-   * @param number The registration number typed.
    * @param password The password typed.
-   * @returns The voter's name when all three are right.
+   * @returns The voter's name when name, number and password are all right.
    */
-  login(name: string, number: string, password: string): string | undefined {
-    const voter = this.#votersByNumber.get(number) ?? this.#decoy;
+  verify(
+    registered: RegisteredVoter | undefined,
+    name: string,
+    password: string,
+  ): string | undefined {
+    const voter = registered ?? this.#decoy;
     const matches = passwordMatches(this.#key, voter, voter.sealed, password);
     return matches && voter !== this.#decoy && voter.name === name
       ? voter.name
       : undefined;
   }
-
-  /**
-   * Step 4: whether this voter has voted.
-   *
-   * @param voter A registered voter's name.
-   * @returns True once a vote of theirs is committed.
-   */
-  hasVoted(voter: string): boolean {
-    return this.#historyByVoter.has(voter);
-  }
-
-  /**
-   * Step 7: the voter's own `history` line.
-   *
-   * @param voter A registered voter's name.
-   * @returns `<name> <time>`, or undefined before they vote.
-   */
-  historyEntry(voter: string): string | undefined {
-    return this.#historyByVoter.get(voter);
-  }
-
-  /**
-   * Step 6: the result, available only once every registered voter has voted.
-   *
-   * @returns The answer the server sends.
-   */
-  result(): ResultReply {
-    if (this.votesCast !== this.voterCount) {
-      return { type: "result", answer: 0 };
-    }
-    const totals: CandidateTotal[] = this.candidates.map((candidate, i) => ({
-      candidate,
-      votes: this.#totals[i],
-    }));
-    return {
-      type: "result",
-      answer: 1,
-      winners: winnersOf(totals),
-      totals,
-    };
-  }
-
-  /**
-   * Decides a group of ballots without changing anything: a ballot counts
-   * when its voter has not voted, before or earlier in the group, and its
-   * choice is on the ballot.
-   *
-   * @param ballots The ballots, in arrival order.
-   * @param time The time written to `history` for this group.
-   * @returns What {@linkcode apply} would do.
-   */
-  plan(ballots: readonly PendingBallot[], time: Date): BallotPlan {
-    const totals = [...this.#totals];
-    const votedNow = new Set<string>();
-    const historyLines: string[] = [];
-    const accepted = ballots.map(({ voter, choice }) => {
-      if (this.hasVoted(voter) || votedNow.has(voter)) return false;
-      if (!isValidChoice(choice, this.candidates.length)) return false;
-      votedNow.add(voter);
-      totals[choice - 1]++;
-      historyLines.push(historyLine(voter, time));
-      return true;
-    });
-    return { accepted, totals, historyLines };
-  }
-
-  /**
-   * Applies a plan made by {@linkcode plan} once it is durable.
-   *
-   * @param plan The plan.
-   */
-  apply(plan: BallotPlan): void {
-    this.#totals = [...plan.totals];
-    for (const line of plan.historyLines) {
-      this.#historyByVoter.set(line.slice(0, line.indexOf(" ")), line);
-    }
-  }
 }
 
 /**
- * Whether a typed candidate number is on a ballot of `count` candidates.
+ * Step 5, the one place a ballot is judged: it counts when its choice is on
+ * the ballot and its voter has not voted, before or earlier in the same
+ * group. A choice off the ballot is refused whoever sends it.
  *
- * @param choice The number typed (1-based).
- * @param count Candidates on the ballot.
- * @returns True for an integer from 1 to `count`.
+ * @example
+ * ```ts
+ * const outcomes = decideBallots(
+ *   [{ voter: "Alice", choice: 1 }, { voter: "Alice", choice: 2 }],
+ *   { candidateCount: 2, hasVoted: () => false },
+ *   new Date(),
+ * );
+ * // outcomes[0].kind === "recorded", outcomes[1].kind === "already-voted"
+ * ```
+ *
+ * @param ballots The ballots committed together, in arrival order.
+ * @param standing The ballot's size and who has voted before this group.
+ * @param time The time a recorded vote gets.
+ * @returns One outcome per ballot, in order.
  */
-export function isValidChoice(choice: number, count: number): boolean {
-  return Number.isInteger(choice) && choice >= 1 && choice <= count;
+export function decideBallots(
+  ballots: readonly Ballot[],
+  standing: BallotStanding,
+  time: Date,
+): BallotOutcome[] {
+  const votedNow = new Set<string>();
+  return ballots.map(({ voter, choice }): BallotOutcome => {
+    const onBallot = Number.isInteger(choice) && choice >= 1 &&
+      choice <= standing.candidateCount;
+    if (!onBallot) return { kind: "not-on-ballot" };
+    if (standing.hasVoted(voter) || votedNow.has(voter)) {
+      return { kind: "already-voted" };
+    }
+    votedNow.add(voter);
+    return { kind: "recorded", record: { voter, time } };
+  });
+}
+
+/**
+ * Step 6: the result, available only once every registered voter has voted.
+ *
+ * @param candidates The ballot, in order.
+ * @param tally Turnout and totals, index-aligned with `candidates`.
+ * @returns The winners and totals, or that the result is not available.
+ */
+export function resultOf(
+  candidates: readonly string[],
+  tally: Tally,
+): ElectionResult {
+  if (tally.voted !== tally.registered) return { available: false };
+  const totals = candidates.map((candidate, i) => ({
+    candidate,
+    votes: tally.totals[i],
+  }));
+  return { available: true, winners: winnersOf(totals), totals };
 }
 
 /**
@@ -217,54 +206,7 @@ export function isValidChoice(choice: number, count: number): boolean {
  * @param totals Each candidate's total.
  * @returns The winners' names.
  */
-export function winnersOf(totals: readonly CandidateTotal[]): string[] {
+export function winnersOf(totals: readonly CandidateTally[]): string[] {
   const top = Math.max(...totals.map((t) => t.votes));
   return totals.filter((t) => t.votes === top).map((t) => t.candidate);
-}
-
-/**
- * Checks that the election files agree with each other: what start-up refuses
- * to serve with and what `server verify` reports.
- *
- * @param state The parsed files.
- * @param paths Paths of `passwords`, `result` and `history`, for messages.
- * @returns One line per problem, each naming the file and line; empty when
- * consistent.
- */
-export function auditElection(
-  state: ElectionState,
-  paths: { passwords: string; result: string; history: string },
-): string[] {
-  const problems: string[] = [];
-  for (const voter of state.voters) {
-    if (!entryAuthenticates(state.key, voter, voter.sealed)) {
-      problems.push(
-        `Voter file "${paths.passwords}": line ${voter.line} ("${voter.name}") does not authenticate under the key in symkey`,
-      );
-    }
-  }
-  const registered = new Set(state.voters.map((v) => v.name));
-  const firstLine = new Map<string, number>();
-  for (const entry of state.history) {
-    const earlier = firstLine.get(entry.name);
-    if (earlier !== undefined) {
-      problems.push(
-        `History file "${paths.history}": line ${entry.line} records a second vote by "${entry.name}" (first on line ${earlier})`,
-      );
-    } else {
-      firstLine.set(entry.name, entry.line);
-    }
-    if (!registered.has(entry.name)) {
-      problems.push(
-        `History file "${paths.history}": line ${entry.line} names "${entry.name}", who is not in passwords`,
-      );
-    }
-  }
-  const total = state.totals.reduce((sum, n) => sum + n, 0);
-  if (total !== state.history.length) {
-    problems.push(
-      `Result file "${paths.result}": totals add up to ${total} votes but history has ${state.history.length} lines`,
-    );
-  }
-  return problems;
 }

@@ -1,6 +1,6 @@
 /**
  * The voting server: a TLS listener whose connections each run a
- * {@linkcode VoterSession} against the one {@linkcode ElectionStore}. Many
+ * {@linkcode VoterSession} against one {@linkcode BoothStore}. Many
  * clients are served at once; every change of election state still happens
  * one at a time, inside the store.
  *
@@ -20,7 +20,9 @@ import {
 } from "../wire/protocol.ts";
 import type { ServerMessage } from "../wire/protocol.ts";
 import { VoterSession } from "./session.ts";
-import type { BoothStore, SessionEvent } from "./session.ts";
+import type { SessionEvent } from "./session.ts";
+import type { PasswordVerifier } from "../election/booth.ts";
+import type { BoothStore } from "../store/booth_store.ts";
 import { listenTls } from "../wire/transport.ts";
 import type { Connection, TlsEngine, TlsListener } from "../wire/transport.ts";
 
@@ -36,6 +38,8 @@ export interface BoothServerOptions {
   cert: string;
   /** PEM private key. */
   key: string;
+  /** The login rule, holding the election key K. */
+  verifier: PasswordVerifier;
   /** Seconds a connection has to log in, TLS handshake included. */
   loginGraceSeconds: number;
   /** Seconds a logged-in session may stay silent. */
@@ -54,27 +58,34 @@ export interface BoothServerOptions {
   log: (peer: string, event: string, warning: boolean) => void;
 }
 
-/** A running voting server. */
-export interface BoothServer {
+/**
+ * A running voting server. It does not own the store it serves: whoever
+ * opened the store closes it, after the server.
+ */
+export interface BoothServer extends AsyncDisposable {
   /** The address listened on. */
   readonly hostname: string;
   /** The real port (useful after asking for port 0). */
   readonly port: number;
-  /** Stops accepting, closes every connection, finishes pending commits and closes the store. */
+  /**
+   * Stops accepting, closes every connection and waits for their sessions
+   * (and so their pending ballots) to end. The store stays open. Calling
+   * it again waits for the same close.
+   */
   close(): Promise<void>;
 }
 
 /**
  * Starts serving an election over TLS.
  *
- * @param store The election and its writer.
- * @param options Address, engine, key material, limits and log.
+ * @param store The election's state; the caller closes it after the server.
+ * @param options Address, engine, key material, login rule, limits and log.
  * @returns The server once it accepts connections.
  * @throws {Error} When the address cannot be bound or the key material is
  * unusable.
  */
 export async function startBoothServer(
-  store: BoothStore & { close(): Promise<void> },
+  store: BoothStore,
   options: BoothServerOptions,
 ): Promise<BoothServer> {
   const throttle = new LoginThrottle({
@@ -104,21 +115,24 @@ export async function startBoothServer(
       running.finally(() => sessions.delete(running));
     },
   });
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    closing ??= (async () => {
+      await listener.close();
+      await Promise.allSettled([...sessions]);
+    })();
   return {
     hostname: listener.hostname,
     port: listener.port,
-    async close() {
-      await listener.close();
-      await Promise.allSettled([...sessions]);
-      await store.close();
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
 /** What {@linkcode serveConnection} needs to know. */
 export type ConnectionOptions = Pick<
   BoothServerOptions,
-  "loginGraceSeconds" | "idleTimeoutSeconds" | "log"
+  "loginGraceSeconds" | "idleTimeoutSeconds" | "log" | "verifier"
 >;
 
 /**
@@ -127,9 +141,9 @@ export type ConnectionOptions = Pick<
  * valid frames or messages close this connection only.
  *
  * @param connection The connection (TLS, or an in-memory pipe in tests).
- * @param store The election and its writer.
+ * @param store The election's state.
  * @param throttle The server-wide failed-login counter.
- * @param options Time limits and the security log.
+ * @param options Time limits, login rule and the security log.
  * @returns When the connection is closed.
  */
 export async function serveConnection(
@@ -143,6 +157,7 @@ export async function serveConnection(
     options.log(peer, event, warning);
   log("connection opened");
   const session = new VoterSession(store, {
+    verifier: options.verifier,
     throttle,
     onEvent: (event) =>
       log(describeEvent(event), !ROUTINE_EVENTS.has(event.kind)),

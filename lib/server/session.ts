@@ -6,21 +6,22 @@
  * @module
  */
 
-import { isValidChoice } from "../election/booth.ts";
-import type { Election } from "../election/booth.ts";
+import { resultOf } from "../election/booth.ts";
+import type {
+  BallotOutcome,
+  PasswordVerifier,
+  Tally,
+} from "../election/booth.ts";
+import { historyLine } from "../election/election_files.ts";
 import type { LoginThrottle } from "./login_throttle.ts";
 import { MenuChoice } from "../wire/protocol.ts";
-import type { ClientMessage, ServerMessage } from "../wire/protocol.ts";
-import { StorageError } from "../store/store.ts";
-import type { VoteOutcome } from "../store/store.ts";
-
-/** What a session needs of the election: its rules and its one writer. */
-export interface BoothStore {
-  /** The election's rules and state. */
-  readonly election: Election;
-  /** Records a ballot durably; see {@linkcode ElectionStore.recordVote}. */
-  recordVote(voter: string, choice: number): Promise<VoteOutcome>;
-}
+import type {
+  ClientMessage,
+  ResultReply,
+  ServerMessage,
+} from "../wire/protocol.ts";
+import { StorageError } from "../store/booth_store.ts";
+import type { BoothStore } from "../store/booth_store.ts";
 
 /** A session event worth a line in the security log. Never a password or a choice. */
 export type SessionEvent =
@@ -34,6 +35,8 @@ export type SessionEvent =
 
 /** Options of {@linkcode VoterSession}. */
 export interface SessionOptions {
+  /** The login rule, holding the election key K. */
+  verifier: PasswordVerifier;
   /** The server-wide failed-login counter. */
   throttle: LoginThrottle;
   /** Logins one connection may try before it is closed (default 3). */
@@ -59,7 +62,10 @@ type State = "login" | "menu" | "ballot" | "closed";
  *
  * @example
  * ```ts
- * const session = new VoterSession(store, { throttle: new LoginThrottle() });
+ * const session = new VoterSession(store, {
+ *   verifier: new PasswordVerifier(key),
+ *   throttle: new LoginThrottle(),
+ * });
  * const step = await session.handle({
  *   type: "login", version: 1, name: "Alice", number: "1123456", password: "1234",
  * });
@@ -68,6 +74,7 @@ type State = "login" | "menu" | "ballot" | "closed";
  */
 export class VoterSession {
   readonly #store: BoothStore;
+  readonly #verifier: PasswordVerifier;
   readonly #throttle: LoginThrottle;
   readonly #maxLoginAttempts: number;
   readonly #nowMs: () => number;
@@ -79,11 +86,12 @@ export class VoterSession {
   /**
    * Starts a session waiting for a login.
    *
-   * @param store The election and its writer.
-   * @param options Throttle, limits, clock and event sink.
+   * @param store The election's state, through the store seam.
+   * @param options Login rule, throttle, limits, clock and event sink.
    */
   constructor(store: BoothStore, options: SessionOptions) {
     this.#store = store;
+    this.#verifier = options.verifier;
     this.#throttle = options.throttle;
     this.#maxLoginAttempts = options.maxLoginAttempts ?? 3;
     this.#nowMs = options.nowMs ?? Date.now;
@@ -103,10 +111,10 @@ export class VoterSession {
    */
   async handle(message: ClientMessage): Promise<SessionStep> {
     if (this.#state === "login" && message.type === "login") {
-      return this.#login(message.name, message.number, message.password);
+      return await this.#login(message.name, message.number, message.password);
     }
     if (this.#state === "menu" && message.type === "menu") {
-      return this.#menu(message.choice);
+      return await this.#menu(message.choice);
     }
     if (this.#state === "ballot" && message.type === "ballot") {
       return await this.#ballot(message.choice);
@@ -130,7 +138,11 @@ export class VoterSession {
     return { reply: { type: "error", message: detail }, close: true };
   }
 
-  #login(name: string, number: string, password: string): SessionStep {
+  async #login(
+    name: string,
+    number: string,
+    password: string,
+  ): Promise<SessionStep> {
     this.#loginAttempts++;
     const attemptsLeft = this.#maxLoginAttempts - this.#loginAttempts;
     const close = attemptsLeft <= 0;
@@ -148,7 +160,11 @@ export class VoterSession {
         close,
       };
     }
-    const voter = this.#store.election.login(name, number, password);
+    const voter = this.#verifier.verify(
+      await this.#store.findVoter(number),
+      name,
+      password,
+    );
     if (voter !== undefined) {
       this.#throttle.recordSuccess(number);
       this.#state = "menu";
@@ -162,31 +178,32 @@ export class VoterSession {
     return { reply: { type: "login", answer: 0, attemptsLeft }, close };
   }
 
-  #menu(choice: MenuChoice): SessionStep {
-    const election = this.#store.election;
+  async #menu(choice: MenuChoice): Promise<SessionStep> {
+    const store = this.#store;
     const voter = this.#voter!;
     switch (choice) {
       case MenuChoice.Vote:
-        if (election.hasVoted(voter)) {
+        if (await store.hasVoted(voter)) {
           return { reply: { type: "vote", answer: 0 }, close: false };
         }
         this.#state = "ballot";
         return {
-          reply: {
-            type: "vote",
-            answer: 1,
-            candidates: [...election.candidates],
-          },
+          reply: { type: "vote", answer: 1, candidates: [...store.candidates] },
           close: false,
         };
       case MenuChoice.ViewResult:
-        return { reply: election.result(), close: false };
-      case MenuChoice.MyHistory: {
-        const entry = election.historyEntry(voter);
         return {
-          reply: entry === undefined
-            ? { type: "history", answer: 0 }
-            : { type: "history", answer: 1, entry },
+          reply: resultReply(store.candidates, await store.tally()),
+          close: false,
+        };
+      case MenuChoice.MyHistory: {
+        const record = await store.voteOf(voter);
+        return {
+          reply: record === undefined ? { type: "history", answer: 0 } : {
+            type: "history",
+            answer: 1,
+            entry: historyLine(record.voter, record.time),
+          },
           close: false,
         };
       }
@@ -198,15 +215,10 @@ export class VoterSession {
 
   async #ballot(choice: number): Promise<SessionStep> {
     const voter = this.#voter!;
-    if (!isValidChoice(choice, this.#store.election.candidates.length)) {
-      return this.protocolError(
-        `Ballot choice ${choice} is not on the ballot of ${this.#store.election.candidates.length}`,
-      );
-    }
     this.#state = "menu";
-    let outcome: VoteOutcome;
+    let outcome: BallotOutcome;
     try {
-      outcome = await this.#store.recordVote(voter, choice);
+      outcome = await this.#store.recordBallot(voter, choice);
     } catch (error) {
       if (!(error instanceof StorageError)) throw error;
       this.#onEvent({ kind: "vote-refused", voter, reason: error.message });
@@ -215,14 +227,36 @@ export class VoterSession {
         close: false,
       };
     }
-    if (outcome === "recorded") {
-      this.#onEvent({ kind: "vote-recorded", voter });
-      return { reply: { type: "ballot", answer: 1 }, close: false };
+    switch (outcome.kind) {
+      case "recorded":
+        this.#onEvent({ kind: "vote-recorded", voter });
+        return { reply: { type: "ballot", answer: 1 }, close: false };
+      case "already-voted":
+        this.#onEvent({ kind: "vote-refused", voter, reason: outcome.kind });
+        return {
+          reply: { type: "ballot", answer: 0, reason: "already-voted" },
+          close: false,
+        };
+      case "not-on-ballot":
+        return this.protocolError(
+          `Ballot choice ${choice} is not on the ballot of ${this.#store.candidates.length}`,
+        );
     }
-    this.#onEvent({ kind: "vote-refused", voter, reason: outcome });
-    return {
-      reply: { type: "ballot", answer: 0, reason: "already-voted" },
-      close: false,
-    };
   }
+}
+
+/** The rules' result, as the wire carries it. */
+function resultReply(
+  candidates: readonly string[],
+  tally: Tally,
+): ResultReply {
+  const result = resultOf(candidates, tally);
+  return result.available
+    ? {
+      type: "result",
+      answer: 1,
+      winners: result.winners,
+      totals: result.totals,
+    }
+    : { type: "result", answer: 0 };
 }

@@ -1,72 +1,115 @@
 /**
  * The seam between a voter's session and wherever the election lives. The
- * file store (`data/`, one server) is the embedded default; the PostgreSQL
- * store (any number of booth servers) is the second implementation. Both run
- * the same contract tests (`tests/store_contract.ts`).
+ * file store (`data/`, one server; `file_store.ts`) is the embedded default;
+ * a PostgreSQL store (any number of booth servers) is the second
+ * implementation. Both run the same contract tests (`tests/store_contract.ts`).
  *
- * The election key K never passes through a store's tables: the store hands
- * back a voter's sealed password entry and the booth's rules check it with K,
- * which the server reads from `symkey`.
+ * The election key K never passes through a store: the store hands back a
+ * voter's sealed password entry and the booth's rules
+ * ({@linkcode PasswordVerifier}) check it with K, which the server process
+ * holds. Each ballot is judged by the rules ({@linkcode decideBallots}), inside
+ * the store's one writer, and its outcome returned unchanged.
  *
  * @module
  */
 
-import type { VoterEntry } from "../election/election_files.ts";
+import type {
+  BallotOutcome,
+  RegisteredVoter,
+  Tally,
+  VoteRecord,
+} from "../election/booth.ts";
 
-/** A recorded vote as `history` shows it: who and when, never for whom. */
-export interface VoteRecord {
-  /** The voter's name. */
-  voter: string;
-  /** When the vote was committed. */
-  time: Date;
-}
-
-/**
- * What became of one ballot, decided once by the booth's rules and returned
- * unchanged by the store. Each kind maps to exactly one wire answer.
- */
-export type BallotOutcome =
-  | { kind: "recorded"; record: VoteRecord }
-  | { kind: "already-voted" }
-  | { kind: "not-on-ballot" };
-
-/** Turnout and totals, as the rules need them to answer "view result". */
-export interface Tally {
-  /** Registered voters. */
-  registered: number;
-  /** Votes committed so far. */
-  voted: number;
-  /** Votes per candidate, index-aligned with the ballot. */
-  totals: number[];
-}
+export type {
+  BallotOutcome,
+  RegisteredVoter,
+  Tally,
+  VoteRecord,
+} from "../election/booth.ts";
 
 /**
  * The election's state as a session uses it. Implementations apply changes
- * one at a time (the one writer) and make a recorded ballot durable before
- * its promise resolves.
+ * one at a time (the one writer), judge each ballot with
+ * {@linkcode decideBallots}, and make a recorded ballot durable before its
+ * promise resolves. Whoever opens a store closes it, with
+ * {@linkcode BoothStore.close} or `await using`.
+ *
+ * @example
+ * ```ts
+ * import { PasswordVerifier } from "../election/booth.ts";
+ *
+ * async function castVote(store: BoothStore, verifier: PasswordVerifier) {
+ *   const voter = verifier.verify(
+ *     await store.findVoter("1123456"),
+ *     "Alice",
+ *     "1234",
+ *   );
+ *   if (voter !== undefined) await store.recordBallot(voter, 1);
+ * }
+ * ```
  */
 export interface BoothStore extends AsyncDisposable {
   /** The candidates in ballot order; fixed for the life of the election. */
   readonly candidates: readonly string[];
   /**
-   * The voter registered under `number`, with their sealed password.
+   * The voter registered under a registration number.
    *
+   * @param number The registration number typed.
+   * @returns The voter with their sealed password, or undefined.
    * @throws {StorageError} When the store cannot be reached.
    */
-  findVoter(number: string): Promise<VoterEntry | undefined>;
-  /** Whether `voter` has a committed vote. */
+  findVoter(number: string): Promise<RegisteredVoter | undefined>;
+  /**
+   * Whether a voter has a committed vote.
+   *
+   * @param voter A registered voter's name.
+   * @returns True once a vote of theirs is committed.
+   * @throws {StorageError} When the store cannot be reached.
+   */
   hasVoted(voter: string): Promise<boolean>;
   /**
-   * Decides and, when it counts, durably records one ballot.
+   * Judges one ballot with the booth's rules and, when it counts, records it
+   * durably. Racing ballots of one voter give exactly one `recorded`.
    *
+   * @param voter A logged-in voter's name.
+   * @param choice The 1-based candidate number as sent.
+   * @returns The rules' outcome, once durable when `recorded`.
    * @throws {StorageError} When the vote could not be made durable; nothing
    * was recorded.
    */
   recordBallot(voter: string, choice: number): Promise<BallotOutcome>;
-  /** Turnout and totals. */
+  /**
+   * Turnout and totals.
+   *
+   * @returns Registered voters, votes cast and each candidate's total.
+   * @throws {StorageError} When the store cannot be reached.
+   */
   tally(): Promise<Tally>;
-  /** The voter's own committed vote, or undefined before they vote. */
+  /**
+   * The voter's own committed vote: who and when, never for whom.
+   *
+   * @param voter A registered voter's name.
+   * @returns The record, or undefined before they vote.
+   * @throws {StorageError} When the store cannot be reached.
+   */
   voteOf(voter: string): Promise<VoteRecord | undefined>;
-  /** Finishes pending commits and releases files, locks or connections. */
+  /**
+   * Waits for pending ballots, then releases files, locks or connections.
+   * Calling it again does nothing.
+   */
   close(): Promise<void>;
+}
+
+/** Thrown when a store cannot make a vote durable or cannot be reached. */
+export class StorageError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What failed.
+   * @param options The underlying error.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StorageError";
+  }
 }

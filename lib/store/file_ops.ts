@@ -53,9 +53,6 @@ export interface FileOps {
   close(): void;
 }
 
-/** How long to wait for an election's lock before giving up. */
-const LOCK_WAIT_MS = 500;
-
 /**
  * File operations on the real file system through Deno, keeping one open
  * handle per file written in place.
@@ -167,17 +164,13 @@ export function denoFileOps(): FileOps {
         create: true,
         mode: 0o600,
       });
-      // Deno has no try-lock: wait briefly. A lock that is not granted in
-      // time is held by another process; this one is about to exit anyway.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const acquired = await Promise.race([
-        file.lock(true).then(() => true),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), LOCK_WAIT_MS);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (acquired) handles.set(`l:${path}`, file);
+      let acquired = false;
+      try {
+        acquired = await file.tryLock(true);
+      } finally {
+        if (acquired) handles.set(`l:${path}`, file);
+        else file.close();
+      }
       return acquired;
     },
     close() {

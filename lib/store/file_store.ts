@@ -1,0 +1,314 @@
+/**
+ * The file store: the election in a directory (`data/`), served by one
+ * process, and its one writer. Every change to `history` and `result` goes
+ * through {@linkcode FileBoothStore}, which commits ballots one group at a
+ * time; sessions ask it through {@linkcode BoothStore} and never touch files.
+ *
+ * A commit is crash-safe through the undo journal (`journal.ts`): the
+ * journal durably records what `result` was and how long `history` was;
+ * then `history` is appended and `result` overwritten in place, both synced;
+ * blanking the journal is the commit point, and only after it is a vote
+ * acknowledged. Start-up, and any failed commit, rolls a journal back. The
+ * journal holds old totals and an old length, never a voter together with a
+ * choice.
+ *
+ * @module
+ */
+
+import { decideBallots } from "../election/booth.ts";
+import type {
+  Ballot,
+  BallotOutcome,
+  RegisteredVoter,
+  Tally,
+  VoteRecord,
+} from "../election/booth.ts";
+import { formatResult, historyLine } from "../election/election_files.ts";
+import { StorageError } from "./booth_store.ts";
+import type { BoothStore } from "./booth_store.ts";
+import {
+  ElectionInconsistentError,
+  electionPaths,
+  lockElection,
+  NoElectionError,
+} from "./election_dir.ts";
+import type { ElectionPaths } from "./election_dir.ts";
+import { auditElection, readState } from "./election_state.ts";
+import type { ElectionState } from "./election_state.ts";
+import { denoFileOps } from "./file_ops.ts";
+import type { FileOps } from "./file_ops.ts";
+import { UndoJournal } from "./journal.ts";
+import type { Rollback } from "./journal.ts";
+
+/** Options of {@linkcode FileBoothStore.open}. */
+export interface FileStoreOptions {
+  /** File operations (tests substitute failing or crashing ones). */
+  ops?: FileOps;
+  /** The clock whose time, to the second, a recorded vote gets. */
+  now?: () => Date;
+  /** Told what start-up recovery undid, when it undid anything. */
+  onRollback?: (rollback: Rollback) => void;
+}
+
+interface QueuedBallot extends Ballot {
+  resolve: (outcome: BallotOutcome) => void;
+  reject: (error: StorageError) => void;
+}
+
+/**
+ * The election's one writer on the file system: loads and checks the files
+ * at start, then commits ballots in groups (one set of fsyncs covers every
+ * ballot waiting), each durably and atomically, acknowledging none before it
+ * is durable. It holds the election's lock until closed.
+ *
+ * @example
+ * ```ts
+ * await using store = await FileBoothStore.open("data");
+ * const outcome = await store.recordBallot("Alice", 1);
+ * // outcome.kind: "recorded", "already-voted" or "not-on-ballot"
+ * ```
+ */
+export class FileBoothStore implements BoothStore {
+  /** The candidates in ballot order. */
+  readonly candidates: readonly string[];
+  readonly #paths: ElectionPaths;
+  readonly #ops: FileOps;
+  readonly #now: () => Date;
+  readonly #journal: UndoJournal;
+  readonly #votersByNumber = new Map<string, RegisteredVoter>();
+  readonly #votes = new Map<string, VoteRecord>();
+  #totals: number[];
+  #historyBytes: number | undefined;
+  #queue: QueuedBallot[] = [];
+  #writing: Promise<void> | undefined;
+  #needsRollback = false;
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    state: ElectionState,
+    paths: ElectionPaths,
+    journal: UndoJournal,
+    historyBytes: number | undefined,
+    ops: FileOps,
+    now: () => Date,
+  ) {
+    this.candidates = [...state.candidates];
+    this.#totals = [...state.totals];
+    for (const { name, number, sealed } of state.voters) {
+      this.#votersByNumber.set(number, { name, number, sealed });
+    }
+    for (const entry of state.history) {
+      this.#votes.set(entry.name, {
+        voter: entry.name,
+        time: new Date(entry.time),
+      });
+    }
+    this.#paths = paths;
+    this.#journal = journal;
+    this.#historyBytes = historyBytes;
+    this.#ops = ops;
+    this.#now = now;
+  }
+
+  /**
+   * Opens the election in `dir`: takes its lock, rolls back a vote a crash
+   * interrupted, then loads the files and refuses inconsistent ones.
+   *
+   * @param dir The election directory.
+   * @param options File operations, clock and recovery report.
+   * @returns The store, which the caller closes.
+   * @throws {NoElectionError} When `dir` holds no election.
+   * @throws {ElectionLockedError} When another process serves it.
+   * @throws {ElectionFileError} When a file is missing or malformed.
+   * @throws {ElectionInconsistentError} When the files disagree.
+   */
+  static async open(
+    dir: string,
+    options: FileStoreOptions = {},
+  ): Promise<FileBoothStore> {
+    const ops = options.ops ?? denoFileOps();
+    const paths = electionPaths(dir);
+    try {
+      const [symkey, passwords] = await Promise.all([
+        ops.size(paths.symkey),
+        ops.size(paths.passwords),
+      ]);
+      if (symkey === undefined && passwords === undefined) {
+        throw new NoElectionError(dir);
+      }
+      await lockElection(paths, ops);
+      const journal = await UndoJournal.open(paths, ops);
+      const undone = await journal.rollBack();
+      if (undone !== undefined) options.onRollback?.(undone);
+      const state = await readState(paths, ops, undefined);
+      const problems = auditElection(state, paths);
+      if (problems.length > 0) throw new ElectionInconsistentError(problems);
+      return new FileBoothStore(
+        state,
+        paths,
+        journal,
+        await ops.size(paths.history),
+        ops,
+        options.now ?? (() => new Date()),
+      );
+    } catch (error) {
+      ops.close();
+      throw error;
+    }
+  }
+
+  /** {@inheritDoc BoothStore.findVoter} */
+  findVoter(number: string): Promise<RegisteredVoter | undefined> {
+    return Promise.resolve(this.#votersByNumber.get(number));
+  }
+
+  /** {@inheritDoc BoothStore.hasVoted} */
+  hasVoted(voter: string): Promise<boolean> {
+    return Promise.resolve(this.#votes.has(voter));
+  }
+
+  /** {@inheritDoc BoothStore.voteOf} */
+  voteOf(voter: string): Promise<VoteRecord | undefined> {
+    return Promise.resolve(this.#votes.get(voter));
+  }
+
+  /** {@inheritDoc BoothStore.tally} */
+  tally(): Promise<Tally> {
+    return Promise.resolve({
+      registered: this.#votersByNumber.size,
+      voted: this.#votes.size,
+      totals: [...this.#totals],
+    });
+  }
+
+  /**
+   * Step 5: judges a ballot with {@linkcode decideBallots} inside the
+   * commit, so racing sessions of one voter cast one vote, and records it
+   * durably when it counts.
+   *
+   * @param voter A logged-in voter's name.
+   * @param choice The 1-based candidate number as sent.
+   * @returns The rules' outcome; `recorded` once durable.
+   * @throws {StorageError} When the vote could not be made durable (the
+   * files are then as they were), or the store is closed.
+   */
+  recordBallot(voter: string, choice: number): Promise<BallotOutcome> {
+    if (this.#closing) {
+      return Promise.reject(
+        new StorageError(`The election store of ${this.#paths.dir}/ is closed`),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ voter, choice, resolve, reject });
+      this.#writing ??= this.#drain();
+    });
+  }
+
+  /** Resolves once every ballot handed to {@linkcode recordBallot} is settled. */
+  async idle(): Promise<void> {
+    while (this.#writing) await this.#writing;
+  }
+
+  /**
+   * Refuses new ballots, waits for pending ones, then closes the files kept
+   * open and releases the election's lock. Calling it again does nothing.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.idle().finally(() => this.#ops.close());
+    return this.#closing;
+  }
+
+  /** Same as {@linkcode close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const group = this.#queue;
+        this.#queue = [];
+        await this.#commit(group);
+      }
+    } finally {
+      this.#writing = undefined;
+    }
+  }
+
+  async #commit(group: QueuedBallot[]): Promise<void> {
+    // `history` keeps whole seconds: a vote reads the same before and after
+    // a restart.
+    const time = new Date(Math.floor(this.#now().getTime() / 1000) * 1000);
+    const outcomes = decideBallots(group, {
+      candidateCount: this.candidates.length,
+      hasVoted: (voter) => this.#votes.has(voter),
+    }, time);
+    const totals = [...this.#totals];
+    const records: VoteRecord[] = [];
+    group.forEach((ballot, i) => {
+      const outcome = outcomes[i];
+      if (outcome.kind !== "recorded") return;
+      totals[ballot.choice - 1]++;
+      records.push(outcome.record);
+    });
+    if (records.length > 0) {
+      const appended = records
+        .map((record) => `${historyLine(record.voter, record.time)}\n`)
+        .join("");
+      try {
+        await this.#writeDurably(totals, appended);
+      } catch (error) {
+        const failure = new StorageError(
+          `Cannot record a vote in ${this.#paths.dir}/: ${describe(error)}`,
+          { cause: error },
+        );
+        await this.#tryRollBack();
+        group.forEach((ballot) => ballot.reject(failure));
+        return;
+      }
+      this.#totals = totals;
+      for (const record of records) this.#votes.set(record.voter, record);
+      this.#historyBytes = (this.#historyBytes ?? 0) +
+        new TextEncoder().encode(appended).length;
+    }
+    group.forEach((ballot, i) => ballot.resolve(outcomes[i]));
+  }
+
+  async #writeDurably(totals: number[], appended: string): Promise<void> {
+    const ops = this.#ops;
+    const paths = this.#paths;
+    if (this.#needsRollback) {
+      await this.#journal.rollBack();
+      this.#needsRollback = false;
+    }
+    await this.#journal.record({
+      historyBytes: this.#historyBytes ?? null,
+      result: formatResult(this.candidates, this.#totals),
+    });
+    // With the journal durable, history and result may reach the disk in
+    // either order: they are synced together.
+    ops.append(paths.history, appended);
+    ops.overwrite(paths.result, formatResult(this.candidates, totals));
+    await Promise.all([
+      ops.sync(paths.history),
+      ops.sync(paths.result),
+      // The first vote creates history: its directory entry must be durable.
+      this.#historyBytes === undefined ? ops.syncDir(paths.dir) : undefined,
+    ]);
+    await this.#journal.blank();
+  }
+
+  async #tryRollBack(): Promise<void> {
+    try {
+      await this.#journal.rollBack();
+    } catch {
+      // The disk refuses even the rollback; the journal stays, and the next
+      // commit (or the next start) rolls back before writing anything.
+      this.#needsRollback = true;
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
