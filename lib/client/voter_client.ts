@@ -19,7 +19,11 @@ import {
   MenuChoice,
   PROTOCOL_VERSION,
 } from "../wire/protocol.ts";
-import type { ClientMessage, ServerMessage } from "../wire/protocol.ts";
+import type {
+  ClientMessage,
+  ErrorReply,
+  ServerMessage,
+} from "../wire/protocol.ts";
 import type { Connection } from "../wire/transport.ts";
 
 /** The main menu, as printed after login and after every action. */
@@ -266,11 +270,37 @@ async function castBallot(
 
 function unexpected(reply: ServerMessage): never {
   if (reply.type === "error") {
-    throw new SessionEndedError(
-      `The server ended the session: ${reply.message}`,
-    );
+    throw new SessionEndedError(errorLine(reply));
   }
   throw new SessionEndedError(
     `The server sent an unexpected "${reply.type}" message`,
   );
+}
+
+/**
+ * What the voter reads when the server ends the session: one line per error
+ * code, so the client never parses the server's English.
+ *
+ * @param reply The server's error message.
+ * @returns One line for the voter.
+ */
+export function errorLine(reply: ErrorReply): string {
+  switch (reply.code) {
+    case "login-timeout":
+      return "The server closed the connection because no login arrived in time; please start again";
+    case "idle-timeout":
+      return "The server closed the session after a period of inactivity; please log in again";
+    case "too-many-connections":
+      return "The server is busy; please try again in a few minutes";
+    case "session-replaced":
+      return "This session was closed because you logged in again elsewhere";
+    case "shutdown":
+      return "The server is shutting down; please try again later";
+    case "version":
+      return `The server does not speak protocol version ${PROTOCOL_VERSION} of this client (it speaks ${
+        (reply.supported ?? []).join(", ")
+      }); please update the client`;
+    case "protocol":
+      return `The server refused a message of this client: ${reply.message}`;
+  }
 }

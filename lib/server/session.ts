@@ -9,7 +9,7 @@
 import { isValidChoice } from "../election/booth.ts";
 import type { Election } from "../election/booth.ts";
 import type { LoginThrottle } from "./login_throttle.ts";
-import { MenuChoice } from "../wire/protocol.ts";
+import { MenuChoice, SUPPORTED_VERSIONS } from "../wire/protocol.ts";
 import type { ClientMessage, ServerMessage } from "../wire/protocol.ts";
 import { StorageError } from "../store/store.ts";
 import type { VoteOutcome } from "../store/store.ts";
@@ -122,12 +122,27 @@ export class VoterSession {
    * Ends the session for a message that broke the protocol.
    *
    * @param detail What was wrong (for the log and the client).
+   * @param code `version` for a login in a version the server does not
+   * speak, else `protocol`.
    * @returns An error reply that closes the connection.
    */
-  protocolError(detail: string): SessionStep {
+  protocolError(
+    detail: string,
+    code: "protocol" | "version" = "protocol",
+  ): SessionStep {
     this.#state = "closed";
     this.#onEvent({ kind: "protocol-error", detail });
-    return { reply: { type: "error", message: detail }, close: true };
+    return {
+      reply: code === "version"
+        ? {
+          type: "error",
+          code,
+          message: detail,
+          supported: [...SUPPORTED_VERSIONS],
+        }
+        : { type: "error", code, message: detail },
+      close: true,
+    };
   }
 
   #login(name: string, number: string, password: string): SessionStep {
