@@ -50,6 +50,9 @@ Deno.test("server messages round-trip", () => {
     { type: "vote", answer: 0 },
     { type: "ballot", answer: 1 },
     { type: "ballot", answer: 0, reason: "storage" },
+    { type: "ballot", answer: 0, reason: "already-voted" },
+    { type: "ballot", answer: 0, reason: "polls-not-open" },
+    { type: "ballot", answer: 0, reason: "polls-closed" },
     { type: "result", answer: 0 },
     {
       type: "result",
@@ -243,6 +246,7 @@ Deno.test("malformed server messages are refused with a ProtocolError", () => {
       '{"type":"ballot","answer":1.0}',
       '{"type":"login","answer":0,"attemptsLeft":2,"retryAfterSeconds":0}',
       '{"type":"error","message":"no code"}',
+      '{"type":"ballot","answer":0,"reason":"bored"}',
       '{"type":"error","code":"teapot","message":"unknown code"}',
       '{"type":"error","code":"version","message":"no list"}',
     ]

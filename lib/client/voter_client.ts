@@ -20,6 +20,7 @@ import {
   PROTOCOL_VERSION,
 } from "../wire/protocol.ts";
 import type {
+  BallotRefusal,
   ClientMessage,
   ErrorReply,
   ServerMessage,
@@ -256,9 +257,7 @@ async function castBallot(
       print(
         reply.answer === 1
           ? "Your vote has been recorded."
-          : reply.reason === "already-voted"
-          ? "you have already voted"
-          : "Your vote could not be recorded; please try again later",
+          : BALLOT_REFUSAL_LINES[reply.reason],
       );
       return true;
     }
@@ -267,6 +266,14 @@ async function castBallot(
     );
   }
 }
+
+/** What the voter reads for each reason a ballot was not recorded. */
+const BALLOT_REFUSAL_LINES: Record<BallotRefusal, string> = {
+  "already-voted": "you have already voted",
+  "storage": "Your vote could not be recorded; please try again later",
+  "polls-not-open": "The polls are not open yet",
+  "polls-closed": "The polls are closed",
+};
 
 function unexpected(reply: ServerMessage): never {
   if (reply.type === "error") {

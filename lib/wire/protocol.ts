@@ -83,8 +83,20 @@ export type VoteReply =
   | { type: "vote"; answer: 1; candidates: string[] }
   | { type: "vote"; answer: 0 };
 
-/** Why a ballot was not recorded. */
-export type BallotRefusal = "already-voted" | "storage";
+/**
+ * Why a ballot was not recorded: another session of the voter voted first,
+ * the server could not store it, or (servers with a polls window) the polls
+ * are not open yet or closed.
+ */
+export const BALLOT_REFUSALS = [
+  "already-voted",
+  "storage",
+  "polls-not-open",
+  "polls-closed",
+] as const;
+
+/** Why a ballot was not recorded: one of {@linkcode BALLOT_REFUSALS}. */
+export type BallotRefusal = typeof BALLOT_REFUSALS[number];
 
 /** Answer to a ballot: 1 once the vote is durable, or 0 with the reason. */
 export type BallotReply =
@@ -326,11 +338,9 @@ export function decodeServerMessage(payload: Uint8Array): ServerMessage {
       break;
     case "ballot":
       if (answer === 1) return { type: "ballot", answer: 1 };
-      if (
-        answer === 0 &&
-        (value.reason === "already-voted" || value.reason === "storage")
-      ) {
-        return { type: "ballot", answer: 0, reason: value.reason };
+      if (answer === 0) {
+        const reason = BALLOT_REFUSALS.find((known) => known === value.reason);
+        if (reason !== undefined) return { type: "ballot", answer: 0, reason };
       }
       break;
     case "result": {
