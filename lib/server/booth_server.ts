@@ -268,7 +268,7 @@ export async function serveConnection(
     connection.close();
     log(
       `connection closed (${reason})`,
-      reason !== PEER_CLOSED && reason !== VOTER_EXITED,
+      reason !== PEER_CLOSED && reason !== VOTER_EXITED && reason !== SHUTDOWN,
     );
   }
 }

@@ -1,0 +1,167 @@
+/**
+ * How a session ends, over an in-memory pipe: a stopping server finishes the
+ * request it is answering before it says `shutdown`, requests ahead of a bad
+ * length prefix are answered first, and the client turns each error code into
+ * its own line.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { serveConnection } from "../lib/server/booth_server.ts";
+import { LoginThrottle } from "../lib/server/login_throttle.ts";
+import { errorLine } from "../lib/client/voter_client.ts";
+import { encodeFrame, FrameDecoder } from "../lib/wire/framing.ts";
+import {
+  decodeServerMessage,
+  encodeMessage,
+  ERROR_CODES,
+} from "../lib/wire/protocol.ts";
+import type { ClientMessage, ServerMessage } from "../lib/wire/protocol.ts";
+import type { Connection } from "../lib/wire/transport.ts";
+import { memoryPipe } from "../lib/wire/transport.ts";
+import { createElection, ElectionStore } from "../lib/store/store.ts";
+import type { VoteOutcome } from "../lib/store/store.ts";
+
+async function withStore(
+  run: (store: ElectionStore) => Promise<void>,
+): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix: "booth-session-end-" });
+  const dir = join(root, "data");
+  await createElection(dir, {
+    voters: [{ name: "Alice", number: "1123456", password: "1234" }],
+    candidates: ["Chris", "Linda"],
+  });
+  const store = await ElectionStore.open(dir);
+  try {
+    await run(store);
+  } finally {
+    await store.close();
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+const frame = (message: ClientMessage) => encodeFrame(encodeMessage(message));
+
+/** Reads the client end until the server closes: every message it sent. */
+async function replies(client: Connection): Promise<ServerMessage[]> {
+  const decoder = new FrameDecoder(1 << 20);
+  const messages: ServerMessage[] = [];
+  for (let chunk = await client.read(); chunk; chunk = await client.read()) {
+    messages.push(...decoder.push(chunk).map(decodeServerMessage));
+  }
+  return messages;
+}
+
+const ALICE = {
+  type: "login",
+  version: 1,
+  name: "Alice",
+  number: "1123456",
+  password: "1234",
+} as const;
+
+Deno.test("a server stopping during a ballot records and acknowledges it, then says shutdown", async () => {
+  await withStore(async (store) => {
+    const commit = Promise.withResolvers<void>();
+    const ballotArrived = Promise.withResolvers<void>();
+    const slowStore = {
+      election: store.election,
+      async recordVote(voter: string, choice: number): Promise<VoteOutcome> {
+        ballotArrived.resolve();
+        await commit.promise;
+        return await store.recordVote(voter, choice);
+      },
+    };
+    const [client, server] = memoryPipe();
+    const stopping = new AbortController();
+    const serving = serveConnection(server, slowStore, new LoginThrottle(), {
+      loginGraceSeconds: 60,
+      idleTimeoutSeconds: 60,
+      log: () => {},
+      signal: stopping.signal,
+    });
+    await client.write(frame(ALICE));
+    await client.write(frame({ type: "menu", choice: 1 }));
+    await client.write(frame({ type: "ballot", choice: 2 }));
+    await ballotArrived.promise;
+    stopping.abort();
+    commit.resolve();
+    const received = await replies(client);
+    await serving;
+    assert.deepEqual(received.slice(2), [
+      { type: "ballot", answer: 1 },
+      {
+        type: "error",
+        code: "shutdown",
+        message: "The server is shutting down; connection closed",
+      },
+    ]);
+    assert.equal(store.election.votesCast, 1);
+  });
+});
+
+Deno.test("a session waiting for a request when the server stops gets shutdown at once", async () => {
+  await withStore(async (store) => {
+    const [client, server] = memoryPipe();
+    const stopping = new AbortController();
+    const serving = serveConnection(server, store, new LoginThrottle(), {
+      loginGraceSeconds: 60,
+      idleTimeoutSeconds: 60,
+      log: () => {},
+      signal: stopping.signal,
+    });
+    await client.write(frame(ALICE));
+    const first = await client.read();
+    assert.ok(first !== null);
+    stopping.abort();
+    const rest = await replies(client);
+    await serving;
+    assert.deepEqual(rest.map((m) => m.type === "error" && m.code), [
+      "shutdown",
+    ]);
+  });
+});
+
+Deno.test("requests ahead of an oversize length in the same read are answered, then the error, then nothing", async () => {
+  await withStore(async (store) => {
+    const [client, server] = memoryPipe();
+    const serving = serveConnection(server, store, new LoginThrottle(), {
+      loginGraceSeconds: 60,
+      idleTimeoutSeconds: 60,
+      log: () => {},
+    });
+    await client.write(
+      new Uint8Array([
+        ...frame(ALICE),
+        ...frame({ type: "menu", choice: 3 }),
+        0xff,
+        0xff,
+        0xff,
+        0xff,
+        ...frame({ type: "menu", choice: 4 }),
+      ]),
+    );
+    const received = await replies(client);
+    await serving;
+    assert.deepEqual(received, [
+      { type: "login", answer: 1, name: "Alice" },
+      { type: "history", answer: 0 },
+      {
+        type: "error",
+        code: "protocol",
+        message: "Frame of 4294967295 bytes exceeds the limit of 4096",
+      },
+    ]);
+  });
+});
+
+Deno.test("the client has its own line for every error code, and shows the server's text only for protocol", () => {
+  const lines = ERROR_CODES.map((code) =>
+    errorLine({ type: "error", code, message: "SERVER TEXT", supported: [1] })
+  );
+  assert.equal(new Set(lines).size, ERROR_CODES.length);
+  for (const [i, code] of ERROR_CODES.entries()) {
+    assert.equal(lines[i].includes("SERVER TEXT"), code === "protocol", code);
+    assert.doesNotMatch(lines[i], /\.$/);
+  }
+});
