@@ -241,6 +241,7 @@ Deno.test("malformed server messages are refused with a ProtocolError", () => {
     const text of [
       '{"type":"login"}',
       '{"type":"vote","answer":1}',
+      '{"type":"vote","answer":1,"candidates":[]}',
       '{"type":"result","answer":1,"winners":[],"totals":[{"candidate":"A","votes":-1}]}',
       '{"type":"x"}',
       '{"type":"ballot","answer":1.0}',

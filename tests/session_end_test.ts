@@ -9,8 +9,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { serveConnection } from "../lib/server/booth_server.ts";
 import { LoginThrottle } from "../lib/server/login_throttle.ts";
-import { errorLine } from "../lib/client/voter_client.ts";
-import { encodeFrame, FrameDecoder } from "../lib/wire/framing.ts";
+import { errorLine, ServerChannel } from "../lib/client/voter_client.ts";
+import {
+  encodeFrame,
+  FrameDecoder,
+  MAX_SERVER_FRAME_BYTES,
+} from "../lib/wire/framing.ts";
 import {
   decodeServerMessage,
   encodeMessage,
@@ -163,5 +167,24 @@ Deno.test("the client has its own line for every error code, and shows the serve
   for (const [i, code] of ERROR_CODES.entries()) {
     assert.equal(lines[i].includes("SERVER TEXT"), code === "protocol", code);
     assert.doesNotMatch(lines[i], /\.$/);
+  }
+});
+
+Deno.test("a server frame above the client's limit ends the session before its payload arrives", async () => {
+  const [client, server] = memoryPipe();
+  try {
+    const channel = new ServerChannel(client);
+    const header = new Uint8Array(4);
+    new DataView(header.buffer).setUint32(0, MAX_SERVER_FRAME_BYTES + 1);
+    await server.write(header);
+    await assert.rejects(channel.receive(), {
+      name: "SessionEndedError",
+      message: `The server sent an invalid message: Frame of ${
+        MAX_SERVER_FRAME_BYTES + 1
+      } bytes exceeds the limit of ${MAX_SERVER_FRAME_BYTES}`,
+    });
+  } finally {
+    client.close();
+    server.close();
   }
 });

@@ -332,7 +332,10 @@ export function decodeServerMessage(payload: Uint8Array): ServerMessage {
     }
     case "vote":
       if (answer === 0) return { type: "vote", answer: 0 };
-      if (answer === 1 && isStringArray(value.candidates)) {
+      if (
+        answer === 1 && isStringArray(value.candidates) &&
+        value.candidates.length > 0
+      ) {
         return { type: "vote", answer: 1, candidates: value.candidates };
       }
       break;
