@@ -26,6 +26,11 @@ export interface Suite {
   name: string;
   /** Options added to the server's command line. */
   serverFlags: string[];
+  /**
+   * Options added to `server init` after the election's voters and
+   * candidates (for example an opening or closing time).
+   */
+  initFlags?: string[];
   /** The cases, in order: later cases see the votes of earlier ones. */
   cases: Case[];
 }

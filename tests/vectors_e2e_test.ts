@@ -155,6 +155,7 @@ for (const engine of ["node", "deno"] as const) {
         await votersFile(rollDir),
         "--candidates",
         vectors.election.candidates.join(","),
+        ...suite.initFlags ?? [],
       ]);
       const ca = await Deno.readTextFile(join(await testCerts(), "ca.crt"));
       const server = await startServer(data, [

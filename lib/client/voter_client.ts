@@ -178,7 +178,7 @@ export async function runVoterSession(
     switch (reply.type) {
       case "vote":
         if (reply.answer === 0) {
-          print("you have already voted");
+          print(refusalLine(reply.reason ?? "already-voted"));
         } else if (!await castBallot(channel, input, print, reply.candidates)) {
           return "end-of-input";
         }
@@ -187,6 +187,11 @@ export async function runVoterSession(
         if (reply.answer === 0) {
           print("The result is not available");
         } else {
+          if (reply.turnout !== undefined) {
+            print(
+              `Polls closed: turnout ${reply.turnout.voted}/${reply.turnout.registered}`,
+            );
+          }
           print(winnerLine(reply.winners));
           reply.totals.forEach((t) => print(`${t.candidate} ${t.votes}`));
         }
@@ -257,7 +262,7 @@ async function castBallot(
       print(
         reply.answer === 1
           ? "Your vote has been recorded."
-          : BALLOT_REFUSAL_LINES[reply.reason],
+          : refusalLine(reply.reason),
       );
       return true;
     }
@@ -267,13 +272,24 @@ async function castBallot(
   }
 }
 
-/** What the voter reads for each reason a ballot was not recorded. */
-const BALLOT_REFUSAL_LINES: Record<BallotRefusal, string> = {
-  "already-voted": "you have already voted",
-  "storage": "Your vote could not be recorded; please try again later",
-  "polls-not-open": "The polls are not open yet",
-  "polls-closed": "The polls are closed",
-};
+/**
+ * What the voter reads when a vote or a ballot is refused.
+ *
+ * @param reason The server's reason.
+ * @returns The line, in the seed's words where the seed has them.
+ */
+export function refusalLine(reason: BallotRefusal): string {
+  switch (reason) {
+    case "already-voted":
+      return "you have already voted";
+    case "polls-not-open":
+      return "The polls are not open yet";
+    case "polls-closed":
+      return "The polls are closed";
+    case "storage":
+      return "Your vote could not be recorded; please try again later";
+  }
+}
 
 function unexpected(reply: ServerMessage): never {
   if (reply.type === "error") {

@@ -78,25 +78,19 @@ export type LoginReply =
     retryAfterSeconds?: number;
   };
 
-/** Answer to menu choice 1: 1 with the ballot, or 0 (already voted). */
-export type VoteReply =
-  | { type: "vote"; answer: 1; candidates: string[] }
-  | { type: "vote"; answer: 0 };
+/** Why the polls refuse every vote: before the opening, or after the closing. */
+export type PollsRefusal = "polls-not-open" | "polls-closed";
 
 /**
- * Why a ballot was not recorded: another session of the voter voted first,
- * the server could not store it, or (servers with a polls window) the polls
- * are not open yet or closed.
+ * Answer to menu choice 1: 1 with the ballot, or 0 with why not (no reason
+ * means `already-voted`, the seed's "sends 0").
  */
-export const BALLOT_REFUSALS = [
-  "already-voted",
-  "storage",
-  "polls-not-open",
-  "polls-closed",
-] as const;
+export type VoteReply =
+  | { type: "vote"; answer: 1; candidates: string[] }
+  | { type: "vote"; answer: 0; reason?: "already-voted" | PollsRefusal };
 
-/** Why a ballot was not recorded: one of {@linkcode BALLOT_REFUSALS}. */
-export type BallotRefusal = typeof BALLOT_REFUSALS[number];
+/** Why a ballot was not recorded. */
+export type BallotRefusal = "already-voted" | "storage" | PollsRefusal;
 
 /** Answer to a ballot: 1 once the vote is durable, or 0 with the reason. */
 export type BallotReply =
@@ -111,7 +105,19 @@ export interface CandidateTotal {
   votes: number;
 }
 
-/** Answer to menu choice 2: 0 until everyone has voted, then the result. */
+/** How many of the registered voters voted. */
+export interface Turnout {
+  /** Votes cast. */
+  voted: number;
+  /** Registered voters. */
+  registered: number;
+}
+
+/**
+ * Answer to menu choice 2: 0 until everyone has voted or the polls have
+ * closed, then the result; `turnout` is there when the polls closed before
+ * everyone voted.
+ */
 export type ResultReply =
   | { type: "result"; answer: 0 }
   | {
@@ -119,6 +125,7 @@ export type ResultReply =
     answer: 1;
     winners: string[];
     totals: CandidateTotal[];
+    turnout?: Turnout;
   };
 
 /** Answer to menu choice 3: 1 with the voter's own history line, or 0. */
@@ -331,7 +338,13 @@ export function decodeServerMessage(payload: Uint8Array): ServerMessage {
       };
     }
     case "vote":
-      if (answer === 0) return { type: "vote", answer: 0 };
+      if (answer === 0 && value.reason === undefined) {
+        return { type: "vote", answer: 0 };
+      }
+      if (answer === 0) {
+        const reason = VOTE_REFUSALS.find((known) => known === value.reason);
+        if (reason !== undefined) return { type: "vote", answer: 0, reason };
+      }
       if (
         answer === 1 && isStringArray(value.candidates) &&
         value.candidates.length > 0
@@ -349,9 +362,16 @@ export function decodeServerMessage(payload: Uint8Array): ServerMessage {
     case "result": {
       if (answer === 0) return { type: "result", answer: 0 };
       const totals = candidateTotals(value.totals);
-      if (answer === 1 && isStringArray(value.winners) && totals) {
-        return { type: "result", answer: 1, winners: value.winners, totals };
-      }
+      if (answer !== 1 || !isStringArray(value.winners) || !totals) break;
+      const result = {
+        type: "result",
+        answer: 1,
+        winners: value.winners,
+        totals,
+      } as const;
+      if (value.turnout === undefined) return result;
+      const turnout = turnoutOf(value.turnout);
+      if (turnout) return { ...result, turnout };
       break;
     }
     case "history":
@@ -393,6 +413,21 @@ export function decodeServerMessage(payload: Uint8Array): ServerMessage {
 }
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+/** Every `reason` a `ballot` answer 0 may carry. */
+const BALLOT_REFUSALS: readonly BallotRefusal[] = [
+  "already-voted",
+  "storage",
+  "polls-not-open",
+  "polls-closed",
+];
+
+/** Every `reason` a `vote` answer 0 may carry. */
+const VOTE_REFUSALS = [
+  "already-voted",
+  "polls-not-open",
+  "polls-closed",
+] as const;
 
 /**
  * How every number in the last parsed payload was written, per object it
@@ -525,6 +560,15 @@ function quote(value: unknown, asJson = true): string {
 function isStringArray(value: unknown): value is string[] {
   return Array.isArray(value) &&
     value.every((item) => typeof item === "string");
+}
+
+function turnoutOf(value: unknown): Turnout | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const holder = value as Record<string, unknown>;
+  const voted = integer(holder, "voted", 0, MAX_SAFE);
+  const registered = integer(holder, "registered", 0, MAX_SAFE);
+  if (voted === undefined || registered === undefined) return undefined;
+  return voted <= registered ? { voted, registered } : undefined;
 }
 
 function candidateTotals(value: unknown): CandidateTotal[] | undefined {
