@@ -58,3 +58,22 @@ Deno.test("a truncated frame yields nothing and waits", () => {
 Deno.test("encoding refuses a payload over the limit", () => {
   assert.throws(() => encodeFrame(new Uint8Array(17), 16), FrameError);
 });
+
+Deno.test("frames before an oversize length prefix in the same read come out first, then the decoder is broken", () => {
+  const decoder = new FrameDecoder(16);
+  const bytes = new Uint8Array([...frame("1"), ...frame("2"), 0, 0, 0, 17]);
+  assert.deepEqual(decoder.push(bytes).map(text), ["1", "2"]);
+  assert.ok(decoder.failure instanceof FrameError);
+  assert.equal(
+    decoder.failure.message,
+    "Frame of 17 bytes exceeds the limit of 16",
+  );
+  assert.equal(decoder.pendingBytes, 0);
+  assert.throws(() => decoder.push(frame("3")), /exceeds the limit of 16/);
+});
+
+Deno.test("a decoder that never saw a bad prefix reports no failure", () => {
+  const decoder = new FrameDecoder(16);
+  decoder.push(new Uint8Array([...frame("1"), 0, 0, 0]));
+  assert.equal(decoder.failure, undefined);
+});

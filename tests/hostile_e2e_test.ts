@@ -46,6 +46,7 @@ Deno.test("a connection that does not log in within the login grace is closed, h
     await readUntilClosed(halfHandshake, 5000);
     assert.deepEqual(await voter.receive(), {
       type: "error",
+      code: "login-timeout",
       message: "No login within 1 seconds; connection closed",
     });
     assert.ok(Date.now() - started < 4000);
@@ -73,7 +74,7 @@ Deno.test("an idle logged-in session is closed and the client says why", async (
     const out = await client.finish();
     assert.equal(out.code, 1);
     assert.deepEqual(lines(out.stderr), [
-      "The server ended the session: Idle for 1 seconds; connection closed",
+      "The server closed the session after a period of inactivity; please log in again",
     ]);
   } finally {
     await server.stop();

@@ -292,6 +292,7 @@ Deno.test("a choice off the ballot ends the session as a protocol error and reco
   assert.deepEqual(await connection.handle({ type: "ballot", choice: 3 }), {
     reply: {
       type: "error",
+      code: "protocol",
       message: "Ballot choice 3 is not on the ballot of 2",
     },
     close: true,

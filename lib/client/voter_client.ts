@@ -19,7 +19,12 @@ import {
   MenuChoice,
   PROTOCOL_VERSION,
 } from "../wire/protocol.ts";
-import type { ClientMessage, ServerMessage } from "../wire/protocol.ts";
+import type {
+  BallotRefusal,
+  ClientMessage,
+  ErrorReply,
+  ServerMessage,
+} from "../wire/protocol.ts";
 import type { Connection } from "../wire/transport.ts";
 
 /** The main menu, as printed after login and after every action. */
@@ -173,7 +178,7 @@ export async function runVoterSession(
     switch (reply.type) {
       case "vote":
         if (reply.answer === 0) {
-          print("you have already voted");
+          print(refusalLine(reply.reason ?? "already-voted"));
         } else if (!await castBallot(channel, input, print, reply.candidates)) {
           return "end-of-input";
         }
@@ -182,6 +187,11 @@ export async function runVoterSession(
         if (reply.answer === 0) {
           print("The result is not available");
         } else {
+          if (reply.turnout !== undefined) {
+            print(
+              `Polls closed: turnout ${reply.turnout.voted}/${reply.turnout.registered}`,
+            );
+          }
           print(winnerLine(reply.winners));
           reply.totals.forEach((t) => print(`${t.candidate} ${t.votes}`));
         }
@@ -252,9 +262,7 @@ async function castBallot(
       print(
         reply.answer === 1
           ? "Your vote has been recorded."
-          : reply.reason === "already-voted"
-          ? "you have already voted"
-          : "Your vote could not be recorded; please try again later",
+          : refusalLine(reply.reason),
       );
       return true;
     }
@@ -264,13 +272,58 @@ async function castBallot(
   }
 }
 
+/**
+ * What the voter reads when a vote or a ballot is refused.
+ *
+ * @param reason The server's reason.
+ * @returns The line, in the seed's words where the seed has them.
+ */
+export function refusalLine(reason: BallotRefusal): string {
+  switch (reason) {
+    case "already-voted":
+      return "you have already voted";
+    case "polls-not-open":
+      return "The polls are not open yet";
+    case "polls-closed":
+      return "The polls are closed";
+    case "storage":
+      return "Your vote could not be recorded; please try again later";
+  }
+}
+
 function unexpected(reply: ServerMessage): never {
   if (reply.type === "error") {
-    throw new SessionEndedError(
-      `The server ended the session: ${reply.message}`,
-    );
+    throw new SessionEndedError(errorLine(reply));
   }
   throw new SessionEndedError(
     `The server sent an unexpected "${reply.type}" message`,
   );
+}
+
+/**
+ * What the voter reads when the server ends the session: one line per error
+ * code, so the client never parses the server's English.
+ *
+ * @param reply The server's error message.
+ * @returns One line for the voter.
+ */
+export function errorLine(reply: ErrorReply): string {
+  switch (reply.code) {
+    case "login-timeout":
+      return "The server closed the connection because no login arrived in time; please start again";
+    case "idle-timeout":
+      return "The server closed the session after a period of inactivity; please log in again";
+    case "too-many-connections":
+      return "The server is busy; please try again in a few minutes";
+    case "session-replaced":
+      return "This session was closed because you logged in again elsewhere";
+    case "shutdown":
+      return "The server is shutting down; please try again later";
+    case "version":
+      return `The server does not speak protocol version ${PROTOCOL_VERSION} of this client (it speaks ${
+        (reply.supported ?? []).join(", ")
+      }); please update the client`;
+    case "protocol":
+      return `The server refused a message of this client: ${reply.message}`;
+  }
 }

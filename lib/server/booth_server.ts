@@ -10,6 +10,7 @@
 import {
   encodeFrame,
   FrameDecoder,
+  FrameError,
   MAX_CLIENT_FRAME_BYTES,
 } from "../wire/framing.ts";
 import { LoginThrottle } from "./login_throttle.ts";
@@ -18,7 +19,7 @@ import {
   encodeMessage,
   ProtocolError,
 } from "../wire/protocol.ts";
-import type { ServerMessage } from "../wire/protocol.ts";
+import type { ErrorCode, ServerMessage } from "../wire/protocol.ts";
 import { VoterSession } from "./session.ts";
 import type { SessionEvent } from "./session.ts";
 import type { PasswordVerifier } from "../election/booth.ts";
@@ -93,6 +94,7 @@ export async function startBoothServer(
     lockSeconds: options.lockoutSeconds,
   });
   const sessions = new Set<Promise<void>>();
+  const stopping = new AbortController();
   const listener: TlsListener = await listenTls({
     engine: options.engine,
     hostname: options.hostname,
@@ -110,7 +112,10 @@ export async function startBoothServer(
     onHandshakeFailure: (peer, reason) =>
       options.log(peer, `TLS handshake failed: ${reason}`, true),
     onConnection: (connection) => {
-      const running = serveConnection(connection, store, throttle, options);
+      const running = serveConnection(connection, store, throttle, {
+        ...options,
+        signal: stopping.signal,
+      });
       sessions.add(running);
       running.finally(() => sessions.delete(running));
     },
@@ -118,6 +123,15 @@ export async function startBoothServer(
   let closing: Promise<void> | undefined;
   const close = () =>
     closing ??= (async () => {
+      // Every session first says why it ends (error code `shutdown`), then
+      // the listener closes whatever has not closed by itself in time.
+      stopping.abort();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...sessions]),
+        new Promise((resolve) => timer = setTimeout(resolve, SHUTDOWN_WAIT_MS)),
+      ]);
+      clearTimeout(timer);
       await listener.close();
       await Promise.allSettled([...sessions]);
     })();
@@ -130,10 +144,18 @@ export async function startBoothServer(
 }
 
 /** What {@linkcode serveConnection} needs to know. */
-export type ConnectionOptions = Pick<
-  BoothServerOptions,
-  "loginGraceSeconds" | "idleTimeoutSeconds" | "log" | "verifier"
->;
+export type ConnectionOptions =
+  & Pick<
+    BoothServerOptions,
+    "loginGraceSeconds" | "idleTimeoutSeconds" | "log" | "verifier"
+  >
+  & {
+    /**
+     * Aborted when the server stops: the session finishes the request it is
+     * answering, sends an error with code `shutdown` and closes.
+     */
+    signal?: AbortSignal;
+  };
 
 /**
  * Runs one connection's session to its end: reads frames, answers each
@@ -166,11 +188,25 @@ export async function serveConnection(
   const send = (message: ServerMessage) =>
     connection.write(encodeFrame(encodeMessage(message)));
   let reason = PEER_CLOSED;
+  // Sends an error that ends the session from outside the read loop (a
+  // timer, the server stopping), once: the close then ends the loop's read.
+  let ending = false;
+  const endSession = (code: ErrorCode, message: string) => {
+    if (ending) return;
+    ending = true;
+    reason = message;
+    send({ type: "error", code, message: `${message}; connection closed` })
+      .catch(() => {})
+      .finally(() => connection.close());
+  };
   // One timer per connection, pushed back by activity rather than re-armed
   // per message: the deadline moves, and the timer re-arms itself only when
   // it fires early.
   let deadline = connection.openedAt + options.loginGraceSeconds * 1000;
-  let expiry = `No login within ${options.loginGraceSeconds} seconds`;
+  let expiry: [ErrorCode, string] = [
+    "login-timeout",
+    `No login within ${options.loginGraceSeconds} seconds`,
+  ];
   let timer: ReturnType<typeof setTimeout> | undefined;
   let timerAt = 0;
   const armFor = (at: number) => {
@@ -183,32 +219,37 @@ export async function serveConnection(
       armFor(deadline);
       return;
     }
-    reason = expiry;
-    send({ type: "error", message: `${expiry}; connection closed` })
-      .catch(() => {})
-      .finally(() => connection.close());
+    endSession(...expiry);
   };
   armFor(deadline);
+  // A stopping server lets a request being answered finish (a vote in
+  // progress is committed and acknowledged) and then says why it closes.
+  let busy = false;
+  const stop = () => {
+    if (!busy) endSession("shutdown", SHUTDOWN);
+  };
+  options.signal?.addEventListener("abort", stop, { once: true });
+  if (options.signal?.aborted) stop();
   try {
-    reading: while (true) {
+    reading: while (!ending) {
       const chunk = await connection.read();
-      if (chunk === null) break;
-      let frames: Uint8Array[];
+      if (chunk === null || ending) break;
+      let frames: Uint8Array[] = [];
       try {
         frames = decoder.push(chunk);
       } catch (error) {
-        const step = session.protocolError((error as Error).message);
-        reason = closeReason(step.reply);
-        await send(step.reply);
-        break;
+        if (!(error instanceof FrameError)) throw error;
       }
+      busy = true;
+      // Requests that arrived ahead of a bad length prefix are answered
+      // first, in order; then the prefix is reported.
       for (const frame of frames) {
         let step;
         try {
           step = await session.handle(decodeClientMessage(frame));
         } catch (error) {
           if (!(error instanceof ProtocolError)) throw error;
-          step = session.protocolError(error.message);
+          step = session.protocolError(error.message, error.code);
         }
         await send(step.reply);
         if (step.close) {
@@ -217,24 +258,45 @@ export async function serveConnection(
         }
         if (session.voter !== undefined) {
           deadline = Date.now() + options.idleTimeoutSeconds * 1000;
-          expiry = `Idle for ${options.idleTimeoutSeconds} seconds`;
+          expiry = [
+            "idle-timeout",
+            `Idle for ${options.idleTimeoutSeconds} seconds`,
+          ];
           if (deadline < timerAt) armFor(deadline);
         }
+        if (options.signal?.aborted) break;
       }
+      busy = false;
+      if (decoder.failure) {
+        const step = session.protocolError(decoder.failure.message);
+        reason = closeReason(step.reply);
+        await send(step.reply);
+        break;
+      }
+      if (options.signal?.aborted) stop();
     }
   } catch (error) {
     reason = `connection lost: ${(error as Error).message}`;
   } finally {
     clearTimeout(timer);
+    options.signal?.removeEventListener("abort", stop);
     connection.close();
     log(
       `connection closed (${reason})`,
-      reason !== PEER_CLOSED && reason !== VOTER_EXITED,
+      reason !== PEER_CLOSED && reason !== VOTER_EXITED && reason !== SHUTDOWN,
     );
   }
 }
 
 const PEER_CLOSED = "peer closed the connection";
+const SHUTDOWN = "The server is shutting down";
+
+/**
+ * How long a stopping server waits for its sessions to send their `shutdown`
+ * error and close before it closes the rest: ample for one small frame, and
+ * short enough that a peer that does not read cannot hold up a stop.
+ */
+const SHUTDOWN_WAIT_MS = 2000;
 const VOTER_EXITED = "voter exited";
 
 /** Session events that are routine; every other kind is a warning. */

@@ -14,7 +14,7 @@ import type {
 } from "../election/booth.ts";
 import { historyLine } from "../election/election_files.ts";
 import type { LoginThrottle } from "./login_throttle.ts";
-import { MenuChoice } from "../wire/protocol.ts";
+import { MenuChoice, SUPPORTED_VERSIONS } from "../wire/protocol.ts";
 import type {
   ClientMessage,
   ResultReply,
@@ -130,12 +130,27 @@ export class VoterSession {
    * Ends the session for a message that broke the protocol.
    *
    * @param detail What was wrong (for the log and the client).
+   * @param code `version` for a login in a version the server does not
+   * speak, else `protocol`.
    * @returns An error reply that closes the connection.
    */
-  protocolError(detail: string): SessionStep {
+  protocolError(
+    detail: string,
+    code: "protocol" | "version" = "protocol",
+  ): SessionStep {
     this.#state = "closed";
     this.#onEvent({ kind: "protocol-error", detail });
-    return { reply: { type: "error", message: detail }, close: true };
+    return {
+      reply: code === "version"
+        ? {
+          type: "error",
+          code,
+          message: detail,
+          supported: [...SUPPORTED_VERSIONS],
+        }
+        : { type: "error", code, message: detail },
+      close: true,
+    };
   }
 
   async #login(

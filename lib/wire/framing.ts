@@ -69,6 +69,11 @@ export function encodeFrame(
  * Turns a stream of byte chunks into frames. Chunks may split a frame
  * anywhere or carry several frames; partial reads are the normal case.
  *
+ * A length prefix over the limit ends the stream, but not before the frames
+ * that came ahead of it: {@linkcode FrameDecoder.push} returns those, and
+ * {@linkcode FrameDecoder.failure} says the stream is broken, so a server can
+ * answer requests in order and then say why it closes.
+ *
  * @example
  * ```ts
  * const decoder = new FrameDecoder(1024);
@@ -79,12 +84,13 @@ export function encodeFrame(
 export class FrameDecoder {
   #maxBytes: number;
   #buffer: Uint8Array = new Uint8Array(0);
+  #failure: FrameError | undefined;
 
   /**
    * Creates a decoder with an empty buffer.
    *
    * @param maxBytes The largest payload accepted; a larger length prefix is
-   * an error as soon as it is read.
+   * an error as soon as its four bytes are read.
    */
   constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
@@ -96,13 +102,25 @@ export class FrameDecoder {
   }
 
   /**
-   * Adds received bytes and returns every frame they complete.
+   * Why the stream is broken, once a length prefix over the limit was read;
+   * nothing after that prefix is decoded.
+   */
+  get failure(): FrameError | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * Adds received bytes and returns every frame they complete, up to the
+   * first length prefix over the limit.
    *
    * @param chunk Bytes as read from the connection.
-   * @returns The payloads of the completed frames, in order.
-   * @throws {FrameError} When a length prefix exceeds the limit.
+   * @returns The payloads of the completed frames, in order. When a bad
+   * prefix follows them, {@linkcode FrameDecoder.failure} is set.
+   * @throws {FrameError} When the stream is broken and no frame comes
+   * before the bad prefix in this call (or it was broken earlier).
    */
   push(chunk: Uint8Array): Uint8Array[] {
+    if (this.#failure) throw this.#failure;
     this.#buffer = this.#buffer.length === 0
       ? chunk
       : concat(this.#buffer, chunk);
@@ -116,9 +134,12 @@ export class FrameDecoder {
       );
       const length = view.getUint32(0);
       if (length > this.#maxBytes) {
-        throw new FrameError(
+        this.#failure = new FrameError(
           `Frame of ${length} bytes exceeds the limit of ${this.#maxBytes}`,
         );
+        this.#buffer = new Uint8Array(0);
+        if (frames.length === 0) throw this.#failure;
+        return frames;
       }
       const end = offset + FRAME_HEADER_BYTES + length;
       if (end > this.#buffer.length) break;
