@@ -17,6 +17,7 @@ import {
 import { describeFsError } from "./lib/store/file_ops.ts";
 import { InterruptedError, lineInput } from "./lib/client/line_input.ts";
 import { connectTls } from "./lib/client/tls_client.ts";
+import { parseCertificate } from "./lib/election/certificates.ts";
 import { runVoterSession } from "./lib/client/voter_client.ts";
 
 const HELP =
@@ -102,11 +103,7 @@ async function readCa(path: string): Promise<string> {
       } (ask the election official for it, or run \`make certs\`)`,
     );
   }
-  // Deno ignores what is not PEM, which would surface later as an unknown
-  // issuer: say what is really wrong instead.
-  if (
-    !/-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----/.test(text)
-  ) {
+  if (parseCertificate(text) === undefined) {
     throw new Error(
       `Cannot use CA certificate "${path}": it is not a PEM certificate`,
     );
