@@ -14,6 +14,7 @@ import {
   UsageError,
   VERSION,
 } from "./lib/terminal/cli.ts";
+import { escapeForTerminal } from "./lib/terminal/escape.ts";
 import { describeFsError } from "./lib/store/file_ops.ts";
 import { InterruptedError, lineInput } from "./lib/client/line_input.ts";
 import { connectTls } from "./lib/client/tls_client.ts";
@@ -32,7 +33,9 @@ result, 3. My vote history, 4. Exit. Answers may also be piped in, one per line.
 Options:
   --host HOST    server's host name, checked against its certificate (default localhost)
   --port PORT    server's TCP port (default 4443)
-  --ca FILE      CA certificate that signed the server's, PEM (default certs/ca.crt)
+  --ca FILE      CA certificate that signed the server's, PEM (default certs/ca.crt);
+                 the only one trusted
+  --timeout SECONDS  time the server has to answer, each time (default 30)
   -h, --help     show this help
   --version      show the version
 
@@ -48,6 +51,7 @@ session fails, 2 for a bad option, 130 after Ctrl-C.`;
 export async function main(args: string[]): Promise<number> {
   let flags;
   let port: number;
+  let timeoutSeconds: number;
   try {
     flags = parseFlags(args, {
       help: { type: "boolean", short: "h" },
@@ -55,8 +59,15 @@ export async function main(args: string[]): Promise<number> {
       host: { type: "string" },
       port: { type: "string" },
       ca: { type: "string" },
+      timeout: { type: "string" },
     });
     port = integerFlag("--port", (flags.port as string) ?? "4443", 1, 65535);
+    timeoutSeconds = integerFlag(
+      "--timeout",
+      (flags.timeout as string) ?? "30",
+      1,
+      3600,
+    );
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     printError(`${error.message} (see --help)`);
@@ -74,12 +85,14 @@ export async function main(args: string[]): Promise<number> {
   const caPath = (flags.ca as string | undefined) ?? "certs/ca.crt";
   try {
     const ca = await readCa(caPath);
-    const connection = await connectTls({ host, port, ca, caPath });
+    const timeoutMs = timeoutSeconds * 1000;
+    const connection = await connectTls({ host, port, ca, caPath, timeoutMs });
     try {
       await runVoterSession(
         connection,
         lineInput(),
         (line) => console.log(line),
+        { answerTimeoutMs: timeoutMs },
       );
     } finally {
       connection.close();
@@ -87,7 +100,13 @@ export async function main(args: string[]): Promise<number> {
     return ExitCode.Ok;
   } catch (error) {
     if (error instanceof InterruptedError) return ExitCode.Interrupted;
-    printError(error instanceof Error ? error.message : String(error));
+    // Messages may quote what the server sent.
+    printError(
+      escapeForTerminal(
+        error instanceof Error ? error.message : String(error),
+        { newlines: false },
+      ),
+    );
     return ExitCode.Failure;
   }
 }
