@@ -50,6 +50,7 @@ Deno.test("--help and -h of the server show every option of serve with its defau
         "--quiet",
         "init [options]",
         "verify [options]",
+        "kit [options]",
       ]
     ) {
       assert.ok(out.stdout.includes(option), `${flag} lacks ${option}`);
@@ -68,13 +69,27 @@ Deno.test("each server subcommand and the client have --help and --version", asy
       "--force",
     ]],
     ["server", ["verify", "-h"], ["--data DIR", "(default data)"]],
-    ["client", ["--help"], [
+    ["server", ["kit", "--help"], [
       "--host HOST",
-      "(default localhost)",
       "--port PORT",
       "(default 4443)",
+      "--cert FILE",
+      "(default certs/server.crt)",
       "--ca FILE",
       "(default certs/ca.crt)",
+      "--name NAME",
+      "--out DIR",
+    ]],
+    ["client", ["--help"], [
+      "--election FILE",
+      "--host HOST",
+      "else localhost)",
+      "--port PORT",
+      "else 4443)",
+      "--ca FILE",
+      "else certs/ca.crt)",
+      "--timeout SECONDS",
+      "(default 30)",
     ]],
   ];
   for (const [program, args, expected] of cases) {
