@@ -12,6 +12,7 @@ import {
   initElection,
   lines,
   ROOT,
+  runBuildTool,
   runClient,
   runProgram,
   startServer,
@@ -392,20 +393,9 @@ Deno.test("make build compiles both programs with the tasks' permission flags, f
       ),
     );
   }
-  const dry = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-run",
-      "--allow-write",
-      "tools/build.ts",
-      "--dry-run",
-    ],
-    cwd: ROOT,
-    stdout: "piped",
-  }).output();
+  const dry = await runBuildTool(["--dry-run"]);
   assert.equal(dry.code, 0);
-  assert.deepEqual(lines(new TextDecoder().decode(dry.stdout)), [
+  assert.deepEqual(lines(dry.stdout), [
     `deno ${server.join(" ")}`,
     `deno ${client.join(" ")}`,
   ]);

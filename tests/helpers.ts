@@ -120,6 +120,35 @@ export async function runClient(
   ], { stdin: lines.map((line) => `${line}\n`).join("") });
 }
 
+/**
+ * Runs `tools/build.ts` (what `make build` runs) from the repository root
+ * with its Makefile permissions.
+ *
+ * @param args Its arguments, e.g. `["--dry-run"]`.
+ * @returns Exit code and output.
+ */
+export async function runBuildTool(args: string[]): Promise<Output> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-run",
+      "--allow-write",
+      "tools/build.ts",
+      ...args,
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code,
+    stdout: decoder.decode(stdout),
+    stderr: decoder.decode(stderr),
+  };
+}
+
 /** The main menu exactly as the issue prints it. */
 export const MENU = [
   "Please enter a number (1-4)",

@@ -14,6 +14,7 @@ import {
   makeCerts,
   MENU,
   ROOT,
+  runBuildTool,
   runProgram,
   startServer,
 } from "./helpers.ts";
@@ -374,24 +375,10 @@ Deno.test("make build ELECTION=... includes the checked kit in the client only; 
     }),
   );
   const build = (election: string) =>
-    new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-read",
-        "--allow-run",
-        "--allow-write",
-        "tools/build.ts",
-        "--dry-run",
-        "--election",
-        election,
-      ],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    runBuildTool(["--dry-run", "--election", election]);
   const dry = await build(kit);
-  assert.equal(dry.code, 0, new TextDecoder().decode(dry.stderr));
-  assert.deepEqual(lines(new TextDecoder().decode(dry.stdout)), [
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.deepEqual(lines(dry.stdout), [
     `deno ${server.join(" ")}`,
     `deno ${client.join(" ")}`,
   ]);
@@ -399,8 +386,8 @@ Deno.test("make build ELECTION=... includes the checked kit in the client only; 
   await Deno.writeTextFile(kit, "{}");
   const broken = await build(kit);
   assert.equal(broken.code, 2);
-  assert.equal(new TextDecoder().decode(broken.stdout), "");
-  assert.deepEqual(lines(new TextDecoder().decode(broken.stderr)), [
+  assert.equal(broken.stdout, "");
+  assert.deepEqual(lines(broken.stderr), [
     `Cannot use election file "${kit}": "name" is missing`,
   ]);
 });
