@@ -20,7 +20,7 @@
 
 import { isIP } from "node:net";
 import tls from "node:tls";
-import type { X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import {
   chainReachesAnchor,
   coversHost,
@@ -184,21 +184,18 @@ function presentedChain(
   let link = socket.getPeerCertificate(true)?.issuerCertificate;
   const seen = new Set<string>([leaf.fingerprint256]);
   while (link?.raw !== undefined && chain.length < 10) {
-    const cert = parseCertificate(derToPem(link.raw));
-    if (cert === undefined || seen.has(cert.fingerprint256)) break;
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(link.raw);
+    } catch {
+      break;
+    }
+    if (seen.has(cert.fingerprint256)) break;
     seen.add(cert.fingerprint256);
     chain.push(cert);
     link = link.issuerCertificate;
   }
   return chain;
-}
-
-function derToPem(der: Uint8Array): string {
-  const base64 = btoa(String.fromCharCode(...der));
-  const lines = base64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN CERTIFICATE-----\n${
-    lines.join("\n")
-  }\n-----END CERTIFICATE-----\n`;
 }
 
 function describeTlsError(
