@@ -12,38 +12,12 @@ import {
   parseCertificate,
 } from "../lib/election/certificates.ts";
 import type { X509Certificate } from "node:crypto";
-import { makeCerts, makeLeafCert } from "./helpers.ts";
+import { makeCerts, makeIntermediateChain, makeLeafCert } from "./helpers.ts";
 
 async function certificate(path: string): Promise<X509Certificate> {
   const cert = parseCertificate(await Deno.readTextFile(path));
   assert.ok(cert, path);
   return cert;
-}
-
-/** An intermediate CA signed by `caDir`'s CA, and a localhost leaf it signs. */
-async function intermediateChain(caDir: string, dir: string) {
-  const script = `set -e
-cd "${dir}"
-openssl ecparam -name prime256v1 -genkey -noout -out int.key
-openssl req -new -key int.key -subj /CN=intermediate -out int.csr
-printf 'basicConstraints=critical,CA:TRUE\\nkeyUsage=critical,keyCertSign\\n' > int.ext
-openssl x509 -req -in int.csr -CA "${caDir}/ca.crt" -CAkey "${caDir}/ca.key" \\
-  -set_serial 7 -days 30 -extfile int.ext -out int.crt
-openssl ecparam -name prime256v1 -genkey -noout -out leaf.key
-openssl req -new -key leaf.key -subj /CN=localhost -out leaf.csr
-printf 'subjectAltName=DNS:localhost\\nbasicConstraints=critical,CA:FALSE\\n' > leaf.ext
-openssl x509 -req -in leaf.csr -CA int.crt -CAkey int.key -set_serial 8 \\
-  -days 30 -extfile leaf.ext -out leaf.crt`;
-  const { code, stderr } = await new Deno.Command("bash", {
-    args: ["-c", script],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
-  return {
-    intermediate: await certificate(join(dir, "int.crt")),
-    leaf: await certificate(join(dir, "leaf.crt")),
-  };
 }
 
 Deno.test("certificate rules: issued by, chains to the anchor, covers the host", async () => {
@@ -78,10 +52,10 @@ Deno.test("certificate rules: issued by, chains to the anchor, covers the host",
     assert.ok(!chainReachesAnchor([otherServer, otherCa], ca));
     assert.ok(!chainReachesAnchor([], ca));
 
-    const { intermediate, leaf } = await intermediateChain(
-      election,
-      await Deno.makeTempDir({ dir: root }),
-    );
+    const chainDir = await makeIntermediateChain(election);
+    const intermediate = await certificate(join(chainDir, "intermediate.crt"));
+    const leaf = await certificate(join(chainDir, "leaf.crt"));
+    await Deno.remove(chainDir, { recursive: true });
     assert.ok(chainReachesAnchor([leaf, intermediate], ca));
     assert.ok(!chainReachesAnchor([leaf], ca), "intermediate not presented");
     assert.ok(!chainReachesAnchor([leaf, intermediate], otherCa));

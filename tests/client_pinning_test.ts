@@ -11,6 +11,8 @@ import {
   initElection,
   lines,
   makeCerts,
+  makeIntermediateChain,
+  MENU,
   runProgram,
   startServer,
   testCerts,
@@ -70,6 +72,35 @@ Deno.test("a server whose certificate another CA the runtime trusts (DENO_CERT) 
     assert.doesNotMatch(server.stderr(), /login|protocol error/);
   } finally {
     await Deno.remove(otherDir, { recursive: true });
+    await Deno.remove(join(data, ".."), { recursive: true });
+  }
+});
+
+Deno.test("a server certificate issued through an intermediate of the election's CA is accepted", async () => {
+  const electionCerts = await testCerts();
+  const chain = await makeIntermediateChain(electionCerts);
+  const data = await initElection();
+  try {
+    const server = await startServer(data, [
+      "--cert",
+      join(chain, "server.crt"),
+      "--key",
+      join(chain, "server.key"),
+    ]);
+    try {
+      const out = await runProgram("client", [
+        "--port",
+        String(server.port),
+        "--ca",
+        join(electionCerts, "ca.crt"),
+      ], { stdin: [...ALICE, "4"].map((line) => `${line}\n`).join("") });
+      assert.equal(out.code, 0, out.stderr);
+      assert.deepEqual(lines(out.stdout).slice(3), ["Welcome Alice!", ...MENU]);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await Deno.remove(chain, { recursive: true });
     await Deno.remove(join(data, ".."), { recursive: true });
   }
 });

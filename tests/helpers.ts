@@ -274,6 +274,42 @@ chmod 600 server.key`;
 }
 
 /**
+ * A `localhost` server certificate issued through an intermediate CA that
+ * the given CA signed, valid for 30 days.
+ *
+ * @param caDir A directory holding `ca.crt` and `ca.key`.
+ * @returns A new directory holding `intermediate.crt`, `leaf.crt`,
+ * `server.crt` (leaf then intermediate, as a server presents them) and
+ * `server.key` (mode 0600).
+ */
+export async function makeIntermediateChain(caDir: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "booth-chain-" });
+  const script = `set -e
+cd "${dir}"
+openssl ecparam -name prime256v1 -genkey -noout -out intermediate.key
+openssl req -new -key intermediate.key -subj /CN=intermediate -out intermediate.csr
+printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' > intermediate.ext
+openssl x509 -req -in intermediate.csr -CA "${caDir}/ca.crt" -CAkey "${caDir}/ca.key" \
+  -set_serial 7 -days 30 -extfile intermediate.ext -out intermediate.crt
+openssl ecparam -name prime256v1 -genkey -noout -out server.key
+openssl req -new -key server.key -subj /CN=localhost -out leaf.csr
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n' > leaf.ext
+openssl x509 -req -in leaf.csr -CA intermediate.crt -CAkey intermediate.key \
+  -set_serial 8 -days 30 -extfile leaf.ext -out leaf.crt
+cat leaf.crt intermediate.crt > server.crt
+chmod 600 server.key`;
+  const { code, stderr } = await new Deno.Command("bash", {
+    args: ["-c", script],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(`openssl failed: ${new TextDecoder().decode(stderr)}`);
+  }
+  return dir;
+}
+
+/**
  * Resolves with the bytes a raw TCP peer receives until the server closes
  * the connection, or rejects after `timeoutMs`.
  *
