@@ -49,7 +49,7 @@ fmt: $(DENO)
 
 ## build: standalone binaries in dist/ with the tasks' permission flags
 build: $(DENO)
-	$(DENO) run --allow-read --allow-run --allow-write tools/build.ts $(if $(TARGET),--target $(TARGET))
+	$(DENO) run --allow-read --allow-run --allow-write tools/build.ts $(if $(TARGET),--target $(TARGET)) $(if $(ELECTION),--election $(ELECTION))
 
 ## demo: a whole election on a free port, transcript printed
 demo: $(DENO) certs

@@ -14,10 +14,19 @@ import {
   UsageError,
   VERSION,
 } from "./lib/terminal/cli.ts";
+import { escapeForTerminal } from "./lib/terminal/escape.ts";
 import { describeFsError } from "./lib/store/file_ops.ts";
 import { InterruptedError, lineInput } from "./lib/client/line_input.ts";
 import { connectTls } from "./lib/client/tls_client.ts";
+import { parseCertificate } from "./lib/election/certificates.ts";
 import { runVoterSession } from "./lib/client/voter_client.ts";
+import {
+  ElectionFileUnusableError,
+  findElection,
+} from "./lib/client/find_election.ts";
+import type { ElectionPlaces } from "./lib/client/find_election.ts";
+import { EMBEDDED_KIT_PATH, kitAddress } from "./lib/election/kit.ts";
+import { fileURLToPath } from "node:url";
 
 const HELP =
   `election-client ${VERSION}: the secure election booth's voter's program
@@ -28,15 +37,23 @@ Connects to the voting server over TLS, asks for your name, registration
 number and password, then shows the main menu: 1. Vote, 2. View election
 result, 3. My vote history, 4. Exit. Answers may also be piped in, one per line.
 
+The election (its name, server and CA) comes from election.json: the file
+--election names, else the one in the working directory, else the one next
+to the program, else the one built into it. Without one, the defaults below.
+
 Options:
-  --host HOST    server's host name, checked against its certificate (default localhost)
-  --port PORT    server's TCP port (default 4443)
-  --ca FILE      CA certificate that signed the server's, PEM (default certs/ca.crt)
-  -h, --help     show this help
-  --version      show the version
+  --election FILE    the election's election.json (see above)
+  --host HOST        server's host name, checked against its certificate
+                     (default: the election's, else localhost)
+  --port PORT        server's TCP port (default: the election's, else 4443)
+  --ca FILE          the CA that signed the server's certificate, PEM, the only
+                     one trusted (default: the election's, else certs/ca.crt)
+  --timeout SECONDS  time the server has to answer, each time (default 30)
+  -h, --help         show this help
+  --version          show the version
 
 Exit status: 0 after Exit or end of input, 1 when the connection or the
-session fails, 2 for a bad option, 130 after Ctrl-C.`;
+session fails, 2 for a bad option or election file, 130 after Ctrl-C.`;
 
 /**
  * Runs the client's command line.
@@ -46,16 +63,27 @@ session fails, 2 for a bad option, 130 after Ctrl-C.`;
  */
 export async function main(args: string[]): Promise<number> {
   let flags;
-  let port: number;
+  let portFlag: number | undefined;
+  let timeoutSeconds: number;
   try {
     flags = parseFlags(args, {
       help: { type: "boolean", short: "h" },
       version: { type: "boolean" },
+      election: { type: "string" },
       host: { type: "string" },
       port: { type: "string" },
       ca: { type: "string" },
+      timeout: { type: "string" },
     });
-    port = integerFlag("--port", (flags.port as string) ?? "4443", 1, 65535);
+    if (flags.port !== undefined) {
+      portFlag = integerFlag("--port", flags.port as string, 1, 65535);
+    }
+    timeoutSeconds = integerFlag(
+      "--timeout",
+      (flags.timeout as string) ?? "30",
+      1,
+      3600,
+    );
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     printError(`${error.message} (see --help)`);
@@ -69,16 +97,39 @@ export async function main(args: string[]): Promise<number> {
     console.log(`election-client ${VERSION}`);
     return ExitCode.Ok;
   }
-  const host = (flags.host as string | undefined) ?? "localhost";
-  const caPath = (flags.ca as string | undefined) ?? "certs/ca.crt";
+  let election;
   try {
-    const ca = await readCa(caPath);
-    const connection = await connectTls({ host, port, ca, caPath });
+    election = await findElection(electionPlaces(flags.election as string));
+  } catch (error) {
+    if (!(error instanceof ElectionFileUnusableError)) throw error;
+    printError(escapeForTerminal(error.message, { newlines: false }));
+    return ExitCode.Usage;
+  }
+  const host = (flags.host as string | undefined) ?? election?.kit.host ??
+    "localhost";
+  const port = portFlag ?? election?.kit.port ?? 4443;
+  const caFlag = flags.ca as string | undefined;
+  const caPath = caFlag ?? election?.path ?? "certs/ca.crt";
+  try {
+    const ca = caFlag === undefined && election !== undefined
+      ? election.kit.ca
+      : await readCa(caPath);
+    if (election !== undefined) {
+      console.log(
+        escapeForTerminal(
+          `${election.kit.name} (${kitAddress({ host, port })})`,
+          { newlines: false },
+        ),
+      );
+    }
+    const timeoutMs = timeoutSeconds * 1000;
+    const connection = await connectTls({ host, port, ca, caPath, timeoutMs });
     try {
       await runVoterSession(
         connection,
         lineInput(),
         (line) => console.log(line),
+        { answerTimeoutMs: timeoutMs },
       );
     } finally {
       connection.close();
@@ -86,9 +137,31 @@ export async function main(args: string[]): Promise<number> {
     return ExitCode.Ok;
   } catch (error) {
     if (error instanceof InterruptedError) return ExitCode.Interrupted;
-    printError(error instanceof Error ? error.message : String(error));
+    // Messages may quote what the server sent.
+    printError(
+      escapeForTerminal(
+        error instanceof Error ? error.message : String(error),
+        { newlines: false },
+      ),
+    );
     return ExitCode.Failure;
   }
+}
+
+/**
+ * Where this client looks for its election: the compiled client also looks
+ * next to itself and inside itself (`make build ELECTION=...`).
+ */
+function electionPlaces(explicit: string | undefined): ElectionPlaces {
+  const compiled = Deno.build.standalone;
+  return {
+    explicit,
+    cwd: Deno.cwd(),
+    executable: compiled ? Deno.execPath() : undefined,
+    embedded: compiled
+      ? fileURLToPath(new URL(EMBEDDED_KIT_PATH, import.meta.url))
+      : undefined,
+  };
 }
 
 async function readCa(path: string): Promise<string> {
@@ -102,11 +175,7 @@ async function readCa(path: string): Promise<string> {
       } (ask the election official for it, or run \`make certs\`)`,
     );
   }
-  // Deno ignores what is not PEM, which would surface later as an unknown
-  // issuer: say what is really wrong instead.
-  if (
-    !/-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----/.test(text)
-  ) {
+  if (parseCertificate(text) === undefined) {
     throw new Error(
       `Cannot use CA certificate "${path}": it is not a PEM certificate`,
     );

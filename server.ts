@@ -1,6 +1,7 @@
 /**
  * The voting server's command line: `init` creates an election, `serve` (the
- * default) serves it over TLS, `verify` checks its files.
+ * default) serves it over TLS, `verify` checks its files, `kit` writes the
+ * voters' `election.json`.
  *
  * @module
  */
@@ -39,6 +40,17 @@ import {
 import { FileBoothStore } from "./lib/store/file_store.ts";
 import { describeRollback } from "./lib/store/journal.ts";
 import type { TlsEngine } from "./lib/wire/transport.ts";
+import {
+  formatElectionKit,
+  hostProblem,
+  KIT_FILE_NAME,
+  kitAddress,
+  KitError,
+  makeElectionKit,
+  nameProblem,
+  voterReadme,
+} from "./lib/election/kit.ts";
+import { join } from "node:path";
 
 /** The seed's voters, the default roll of `server init`. */
 const SEED_VOTERS: RollEntry[] = [
@@ -55,6 +67,7 @@ Usage:
   deno task server [serve] [options]   serve the election over TLS (the default)
   deno task server init [options]      create an election (see init --help)
   deno task server verify [options]    check an election's files (see verify --help)
+  deno task server kit [options]       write the voters' election.json (see kit --help)
 
 Options of serve:
   --hostname HOST          address to listen on (default 127.0.0.1)
@@ -102,6 +115,25 @@ Options:
   -h, --help    show this help
   --version     show the version`;
 
+const KIT_HELP = `Usage: deno task server kit --host HOST --out DIR [options]
+
+Writes DIR/election.json, what the voter's client needs to find this
+election: its display name, host, port and CA certificate (nothing secret),
+and DIR/README.txt, three lines for voters. Publish both with the client
+binaries, or build them in: make build ELECTION=DIR/election.json.
+Refuses a host the server certificate does not cover, and a CA that did not
+sign it.
+
+Options:
+  --host HOST     host name or address voters connect to (required)
+  --port PORT     port voters connect to (default 4443)
+  --cert FILE     server certificate, PEM (default certs/server.crt)
+  --ca FILE       CA certificate that signed it, PEM (default certs/ca.crt)
+  --name NAME     the election's display name (default "Election")
+  --out DIR       where to write the kit (required; created if missing)
+  -h, --help      show this help
+  --version       show the version`;
+
 const COMMON_FLAGS = {
   help: { type: "boolean", short: "h" },
   version: { type: "boolean" },
@@ -121,6 +153,8 @@ export async function main(args: string[]): Promise<number> {
         return await init(rest);
       case "verify":
         return await verify(rest);
+      case "kit":
+        return await kit(rest);
       case "serve":
         return await serve(rest);
       default:
@@ -218,6 +252,87 @@ async function verify(args: string[]): Promise<number> {
   }
   for (const problem of problems) console.log(problem);
   return ExitCode.Failure;
+}
+
+async function kit(args: string[]): Promise<number> {
+  const flags = parseFlags(args, {
+    ...COMMON_FLAGS,
+    host: { type: "string" },
+    port: { type: "string" },
+    cert: { type: "string" },
+    ca: { type: "string" },
+    name: { type: "string" },
+    out: { type: "string" },
+  });
+  if (flags.help) return printHelp(KIT_HELP);
+  if (flags.version) return printHelp(`election-server ${VERSION}`);
+  const required = (name: string): string => {
+    const value = flags[name] as string | undefined;
+    if (value === undefined) {
+      throw new UsageError(`Option "--${name}" is required`);
+    }
+    return value;
+  };
+  const host = required("host");
+  const out = required("out");
+  const port = integerFlag(
+    "--port",
+    (flags.port as string | undefined) ?? "4443",
+    1,
+    65535,
+  );
+  const name = (flags.name as string | undefined) ?? "Election";
+  const badHost = hostProblem(host);
+  if (badHost) {
+    throw new UsageError(
+      `Option "--host" is not valid: ${badHost} ("${host}")`,
+    );
+  }
+  const badName = nameProblem(name);
+  if (badName) {
+    throw new UsageError(`Option "--name" is not valid: ${badName}`);
+  }
+  const certPath = (flags.cert as string | undefined) ?? "certs/server.crt";
+  const caPath = (flags.ca as string | undefined) ?? "certs/ca.crt";
+  const cert = await readTlsFile(certPath, "TLS certificate");
+  const ca = await readTlsFile(caPath, "CA certificate");
+  let election;
+  try {
+    election = makeElectionKit({
+      name,
+      host,
+      port,
+      cert,
+      certPath,
+      ca,
+      caPath,
+    });
+  } catch (error) {
+    if (error instanceof KitError) {
+      printError(error.message);
+      return ExitCode.Failure;
+    }
+    throw error;
+  }
+  const kitPath = join(out, KIT_FILE_NAME);
+  const readmePath = join(out, "README.txt");
+  try {
+    await Deno.mkdir(out, { recursive: true });
+    await Deno.writeTextFile(kitPath, formatElectionKit(election), {
+      mode: 0o644,
+    });
+    await Deno.writeTextFile(readmePath, voterReadme(election), {
+      mode: 0o644,
+    });
+  } catch (error) {
+    throw new Error(
+      `Cannot write the kit in "${out}": ${describeFsError(error)}`,
+    );
+  }
+  console.log(
+    `wrote ${kitPath} and ${readmePath}: ${name} (${kitAddress(election)})`,
+  );
+  return ExitCode.Ok;
 }
 
 async function serve(args: string[]): Promise<number> {

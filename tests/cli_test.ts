@@ -12,6 +12,7 @@ import {
   initElection,
   lines,
   ROOT,
+  runBuildTool,
   runClient,
   runProgram,
   startServer,
@@ -50,6 +51,7 @@ Deno.test("--help and -h of the server show every option of serve with its defau
         "--quiet",
         "init [options]",
         "verify [options]",
+        "kit [options]",
       ]
     ) {
       assert.ok(out.stdout.includes(option), `${flag} lacks ${option}`);
@@ -68,13 +70,27 @@ Deno.test("each server subcommand and the client have --help and --version", asy
       "--force",
     ]],
     ["server", ["verify", "-h"], ["--data DIR", "(default data)"]],
-    ["client", ["--help"], [
+    ["server", ["kit", "--help"], [
       "--host HOST",
-      "(default localhost)",
       "--port PORT",
       "(default 4443)",
+      "--cert FILE",
+      "(default certs/server.crt)",
       "--ca FILE",
       "(default certs/ca.crt)",
+      "--name NAME",
+      "--out DIR",
+    ]],
+    ["client", ["--help"], [
+      "--election FILE",
+      "--host HOST",
+      "else localhost)",
+      "--port PORT",
+      "else 4443)",
+      "--ca FILE",
+      "else certs/ca.crt)",
+      "--timeout SECONDS",
+      "(default 30)",
     ]],
   ];
   for (const [program, args, expected] of cases) {
@@ -377,20 +393,9 @@ Deno.test("make build compiles both programs with the tasks' permission flags, f
       ),
     );
   }
-  const dry = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-run",
-      "--allow-write",
-      "tools/build.ts",
-      "--dry-run",
-    ],
-    cwd: ROOT,
-    stdout: "piped",
-  }).output();
+  const dry = await runBuildTool(["--dry-run"]);
   assert.equal(dry.code, 0);
-  assert.deepEqual(lines(new TextDecoder().decode(dry.stdout)), [
+  assert.deepEqual(lines(dry.stdout), [
     `deno ${server.join(" ")}`,
     `deno ${client.join(" ")}`,
   ]);

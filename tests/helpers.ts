@@ -120,6 +120,35 @@ export async function runClient(
   ], { stdin: lines.map((line) => `${line}\n`).join("") });
 }
 
+/**
+ * Runs `tools/build.ts` (what `make build` runs) from the repository root
+ * with its Makefile permissions.
+ *
+ * @param args Its arguments, e.g. `["--dry-run"]`.
+ * @returns Exit code and output.
+ */
+export async function runBuildTool(args: string[]): Promise<Output> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-run",
+      "--allow-write",
+      "tools/build.ts",
+      ...args,
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code,
+    stdout: decoder.decode(stdout),
+    stderr: decoder.decode(stderr),
+  };
+}
+
 /** The main menu exactly as the issue prints it. */
 export const MENU = [
   "Please enter a number (1-4)",
@@ -240,6 +269,42 @@ chmod 600 server.key`;
   }).output();
   if (code !== 0) {
     throw new Error(`openssl ca failed: ${new TextDecoder().decode(stderr)}`);
+  }
+  return dir;
+}
+
+/**
+ * A `localhost` server certificate issued through an intermediate CA that
+ * the given CA signed, valid for 30 days.
+ *
+ * @param caDir A directory holding `ca.crt` and `ca.key`.
+ * @returns A new directory holding `intermediate.crt`, `leaf.crt`,
+ * `server.crt` (leaf then intermediate, as a server presents them) and
+ * `server.key` (mode 0600).
+ */
+export async function makeIntermediateChain(caDir: string): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "booth-chain-" });
+  const script = `set -e
+cd "${dir}"
+openssl ecparam -name prime256v1 -genkey -noout -out intermediate.key
+openssl req -new -key intermediate.key -subj /CN=intermediate -out intermediate.csr
+printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' > intermediate.ext
+openssl x509 -req -in intermediate.csr -CA "${caDir}/ca.crt" -CAkey "${caDir}/ca.key" \
+  -set_serial 7 -days 30 -extfile intermediate.ext -out intermediate.crt
+openssl ecparam -name prime256v1 -genkey -noout -out server.key
+openssl req -new -key server.key -subj /CN=localhost -out leaf.csr
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n' > leaf.ext
+openssl x509 -req -in leaf.csr -CA intermediate.crt -CAkey intermediate.key \
+  -set_serial 8 -days 30 -extfile leaf.ext -out leaf.crt
+cat leaf.crt intermediate.crt > server.crt
+chmod 600 server.key`;
+  const { code, stderr } = await new Deno.Command("bash", {
+    args: ["-c", script],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(`openssl failed: ${new TextDecoder().decode(stderr)}`);
   }
   return dir;
 }

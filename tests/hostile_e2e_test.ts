@@ -326,9 +326,11 @@ Deno.test("the client refuses a wrong CA, a wrong host name and an expired certi
     } finally {
       await server.stop();
     }
+    // The host name is checked once the handshake is done (node:tls), so the
+    // server may log a connection; it must never see a message.
     assert.ok(
-      !/connection opened|login/.test(server.stderr()),
-      `${name}: a session started:\n${server.stderr()}`,
+      !/login|protocol error/.test(server.stderr()),
+      `${name}: the server received a message:\n${server.stderr()}`,
     );
   }
 });

@@ -5,16 +5,26 @@
  * and the flags the tests run the entry points with.
  *
  * Usage: deno run --allow-read --allow-run --allow-write tools/build.ts
- *          [--target TRIPLE] [--suffix] [--dry-run]
+ *          [--target TRIPLE] [--suffix] [--election FILE] [--dry-run]
  *
  * `--suffix` appends the target to each file name (release builds);
- * `--dry-run` prints the commands without running them.
+ * `--election FILE` builds a voter's kit (`server kit`) into the client,
+ * which reads it when no other election.json is found: the file is checked,
+ * staged at `dist/embed/election.json` for `deno compile --include` (a path
+ * the client knows) and removed afterwards; `--dry-run` prints the commands
+ * without running them.
  *
  * @module
  */
 
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { runtimeFlags } from "./processes.ts";
+import {
+  EMBEDDED_KIT_PATH,
+  KitError,
+  parseElectionKit,
+} from "../lib/election/kit.ts";
 
 /** The targets `deno compile` supports, as the release workflow builds them. */
 export const TARGETS = [
@@ -34,13 +44,13 @@ const PROGRAMS = [
  * The `deno compile` arguments for both programs.
  *
  * @param config deno.json's text.
- * @param options The target triple (host when omitted) and whether file
- * names carry it.
+ * @param options The target triple (host when omitted), whether file names
+ * carry it, and whether the client includes the staged election kit.
  * @returns One argument list per program.
  */
 export function compileCommands(
   config: string,
-  options: { target?: string; suffix?: boolean } = {},
+  options: { target?: string; suffix?: boolean; election?: boolean } = {},
 ): string[][] {
   const tasks = JSON.parse(config).tasks as Record<string, string>;
   return PROGRAMS.map(({ task, entry, output }) => {
@@ -51,6 +61,9 @@ export function compileCommands(
     return [
       "compile",
       ...flags,
+      ...(options.election && task === "client"
+        ? ["--include", EMBEDDED_KIT_PATH]
+        : []),
       ...(options.target ? ["--target", options.target] : []),
       "--output",
       name,
@@ -65,6 +78,7 @@ if (import.meta.main) {
     options: {
       target: { type: "string" },
       suffix: { type: "boolean" },
+      election: { type: "string" },
       "dry-run": { type: "boolean" },
     },
   });
@@ -74,10 +88,18 @@ if (import.meta.main) {
     );
     Deno.exit(2);
   }
+  const election = values.election;
+  if (election !== undefined) await checkElection(election);
   const commands = compileCommands(
     await Deno.readTextFile("deno.json"),
-    values,
+    { ...values, election: election !== undefined },
   );
+  const staged = election !== undefined && !values["dry-run"];
+  if (staged) {
+    await Deno.mkdir(dirname(EMBEDDED_KIT_PATH), { recursive: true });
+    await Deno.copyFile(election, EMBEDDED_KIT_PATH);
+  }
+  let failed = false;
   for (const args of commands) {
     console.log(`deno ${args.join(" ")}`);
     if (values["dry-run"]) continue;
@@ -96,7 +118,31 @@ if (import.meta.main) {
           ? "deno compile could not download its runtime (no route to Deno's download host); run make build where it is reachable"
           : `deno compile failed: ${text.trim().split("\n")[0]}`,
       );
-      Deno.exit(1);
+      failed = true;
+      break;
     }
   }
+  if (staged) {
+    await Deno.remove(dirname(EMBEDDED_KIT_PATH), { recursive: true });
+  }
+  if (failed) Deno.exit(1);
+}
+
+/** Refuses, with one line and exit status 2, a kit the client would refuse. */
+async function checkElection(path: string): Promise<void> {
+  let problem: string;
+  try {
+    parseElectionKit(await Deno.readTextFile(path));
+    return;
+  } catch (error) {
+    if (error instanceof KitError) {
+      problem = `Cannot use election file "${path}": ${error.message}`;
+    } else if (error instanceof Deno.errors.NotFound) {
+      problem = `Cannot read election file "${path}": it does not exist`;
+    } else {
+      throw error;
+    }
+  }
+  console.error(problem);
+  Deno.exit(2);
 }

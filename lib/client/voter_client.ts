@@ -26,6 +26,7 @@ import type {
   ServerMessage,
 } from "../wire/protocol.ts";
 import type { Connection } from "../wire/transport.ts";
+import { escapeForTerminal } from "../terminal/escape.ts";
 
 /** The main menu, as printed after login and after every action. */
 export const MAIN_MENU = [
@@ -74,46 +75,127 @@ export class SessionEndedError extends Error {
   }
 }
 
-/** The client's end of the wire: sends requests, reads answers. */
+/**
+ * Starts a timer that calls `onExpiry` after `ms` milliseconds, and returns
+ * the function that cancels it. Tests pass a fake one.
+ */
+export type StartTimer = (ms: number, onExpiry: () => void) => () => void;
+
+/**
+ * The real clock's {@linkcode StartTimer}.
+ *
+ * @param ms Milliseconds until `onExpiry` runs.
+ * @param onExpiry What to do when the time is up.
+ * @returns A function that cancels the timer.
+ */
+export function realTimer(ms: number, onExpiry: () => void): () => void {
+  const id = setTimeout(onExpiry, ms);
+  return () => clearTimeout(id);
+}
+
+/** The default time limit for each answer from the server. */
+export const DEFAULT_ANSWER_TIMEOUT_MS = 30_000;
+
+/** Options of {@linkcode ServerChannel} and {@linkcode runVoterSession}. */
+export interface ChannelOptions {
+  /**
+   * How long the server has to answer each request (default
+   * {@linkcode DEFAULT_ANSWER_TIMEOUT_MS}).
+   */
+  answerTimeoutMs?: number;
+  /** The clock the time limit runs on (default {@linkcode realTimer}). */
+  startTimer?: StartTimer;
+}
+
+/**
+ * The client's end of the wire: sends requests, reads answers. A server that
+ * answers something other than what was asked, sends a message nobody asked
+ * for, or does not answer in time ends the session.
+ */
 export class ServerChannel {
   readonly #connection: Connection;
   readonly #decoder = new FrameDecoder(MAX_SERVER_FRAME_BYTES);
   readonly #received: Uint8Array[] = [];
+  readonly #timeoutMs: number;
+  readonly #startTimer: StartTimer;
 
   /**
    * Wraps a connection.
    *
    * @param connection A connection to the server.
+   * @param options The time limit for each answer and its clock.
    */
-  constructor(connection: Connection) {
+  constructor(connection: Connection, options: ChannelOptions = {}) {
     this.#connection = connection;
+    this.#timeoutMs = options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
+    this.#startTimer = options.startTimer ?? realTimer;
   }
 
   /**
    * Sends a request and reads its answer.
    *
    * @param message The request.
-   * @returns The server's answer.
-   * @throws {SessionEndedError} When the connection ends first or the answer
-   * is not a valid message.
+   * @returns The server's answer: one that answers this request, or an
+   * `error` message ending the session.
+   * @throws {SessionEndedError} When the connection ends first, the answer
+   * is late, invalid or answers another request, or the server had sent a
+   * message nobody asked for.
    */
   async request(message: ClientMessage): Promise<ServerMessage> {
+    if (this.#received.length > 0) {
+      const unasked = this.#decode(this.#received.shift()!);
+      if (unasked.type === "error") return unasked;
+      throw new SessionEndedError(
+        `The server sent an invalid message: a "${
+          wireText(unasked.type)
+        }" message nobody asked for`,
+      );
+    }
     try {
       await this.#connection.write(encodeFrame(encodeMessage(message)));
     } catch {
       // The server may have closed after sending why; read it below.
     }
-    return await this.receive();
+    const reply = await this.receive();
+    const problem = answerProblem(message, reply);
+    if (problem !== undefined) {
+      throw new SessionEndedError(
+        `The server sent an invalid message: ${problem}`,
+      );
+    }
+    return reply;
   }
 
   /**
-   * Reads the next message from the server.
+   * Reads the next message from the server, within the time limit.
    *
    * @returns The message.
-   * @throws {SessionEndedError} When the connection ends first or the bytes
-   * are not a valid message.
+   * @throws {SessionEndedError} When the connection ends first, the time
+   * limit passes, or the bytes are not a valid message.
    */
   async receive(): Promise<ServerMessage> {
+    if (this.#received.length === 0) {
+      let cancel = () => {};
+      const late = new Promise<never>((_, reject) => {
+        cancel = this.#startTimer(this.#timeoutMs, () =>
+          reject(
+            new SessionEndedError(
+              `The server did not answer within ${
+                this.#timeoutMs / 1000
+              } seconds (--timeout sets the limit)`,
+            ),
+          ));
+      });
+      try {
+        await Promise.race([this.#fill(), late]);
+      } finally {
+        cancel();
+      }
+    }
+    return this.#decode(this.#received.shift()!);
+  }
+
+  async #fill(): Promise<void> {
     while (this.#received.length === 0) {
       const chunk = await this.#connection.read();
       if (chunk === null) {
@@ -129,14 +211,52 @@ export class ServerChannel {
         );
       }
     }
+  }
+
+  #decode(frame: Uint8Array): ServerMessage {
     try {
-      return decodeServerMessage(this.#received.shift()!);
+      return decodeServerMessage(frame);
     } catch (error) {
       throw new SessionEndedError(
         `The server sent an invalid message: ${(error as Error).message}`,
       );
     }
   }
+}
+
+/** The reply type that answers each main-menu choice. */
+const MENU_ANSWERS: Record<MenuChoice, ServerMessage["type"]> = {
+  [MenuChoice.Vote]: "vote",
+  [MenuChoice.ViewResult]: "result",
+  [MenuChoice.MyHistory]: "history",
+  [MenuChoice.Exit]: "bye",
+};
+
+/**
+ * What is wrong with a reply to a request, or undefined when it answers it.
+ * An `error` message answers anything: the server is ending the session.
+ */
+function answerProblem(
+  request: ClientMessage,
+  reply: ServerMessage,
+): string | undefined {
+  if (reply.type === "error") return undefined;
+  const expected = request.type === "menu"
+    ? MENU_ANSWERS[request.choice]
+    : request.type;
+  if (reply.type !== expected) {
+    const asked = request.type === "menu"
+      ? `menu choice ${request.choice}`
+      : `a "${request.type}" request`;
+    return `a "${reply.type}" answer to ${asked}`;
+  }
+  // A ballot of no candidates never gets here: decodeServerMessage refuses it.
+  return undefined;
+}
+
+/** A value from the wire, kept on one line: unsafe characters and newlines escaped. */
+function wireText(text: string): string {
+  return escapeForTerminal(text, { newlines: false });
 }
 
 /** How a voter's session ended. */
@@ -146,9 +266,14 @@ export type SessionOutcome = "exited" | "end-of-input";
  * Runs one voter's whole session: login, then the menu until Exit or end of
  * input.
  *
+ * Everything printed is escaped for the terminal, and every value from the
+ * wire stays on its line, so a hostile server cannot move the cursor, clear
+ * the screen, reorder text or add lines of its own.
+ *
  * @param connection A connection to the server (TLS already established).
  * @param input Where the voter's answers come from.
  * @param print Writes one line for the voter.
+ * @param options The time limit for each answer and its clock.
  * @returns How the session ended.
  * @throws {SessionEndedError} When the server ends the session (after too
  * many failed logins, a timeout, ...) or the connection drops.
@@ -157,18 +282,20 @@ export async function runVoterSession(
   connection: Connection,
   input: LineInput,
   print: (line: string) => void,
+  options: ChannelOptions = {},
 ): Promise<SessionOutcome> {
-  const channel = new ServerChannel(connection);
-  const voter = await logIn(channel, input, print);
+  const channel = new ServerChannel(connection, options);
+  const show = (line: string) => print(escapeForTerminal(line));
+  const voter = await logIn(channel, input, show);
   if (voter === undefined) return "end-of-input";
-  print(`Welcome ${voter}!`);
+  show(`Welcome ${wireText(voter)}!`);
   while (true) {
-    MAIN_MENU.forEach((line) => print(line));
+    MAIN_MENU.forEach((line) => show(line));
     const typed = await input.readLine("");
     if (typed === null) return "end-of-input";
     const choice = Number(typed.trim());
     if (!/^[1-4]$/.test(typed.trim())) {
-      print(`Please type 1, 2, 3 or 4 and press Enter (you typed "${typed}")`);
+      show(`Please type 1, 2, 3 or 4 and press Enter (you typed "${typed}")`);
       continue;
     }
     const reply = await channel.request({
@@ -178,26 +305,30 @@ export async function runVoterSession(
     switch (reply.type) {
       case "vote":
         if (reply.answer === 0) {
-          print(refusalLine(reply.reason ?? "already-voted"));
-        } else if (!await castBallot(channel, input, print, reply.candidates)) {
+          show(refusalLine(reply.reason ?? "already-voted"));
+        } else if (!await castBallot(channel, input, show, reply.candidates)) {
           return "end-of-input";
         }
         break;
       case "result":
         if (reply.answer === 0) {
-          print("The result is not available");
+          show("The result is not available");
         } else {
           if (reply.turnout !== undefined) {
-            print(
+            show(
               `Polls closed: turnout ${reply.turnout.voted}/${reply.turnout.registered}`,
             );
           }
-          print(winnerLine(reply.winners));
-          reply.totals.forEach((t) => print(`${t.candidate} ${t.votes}`));
+          show(winnerLine(reply.winners.map(wireText)));
+          reply.totals.forEach((t) =>
+            show(`${wireText(t.candidate)} ${t.votes}`)
+          );
         }
         break;
       case "history":
-        print(reply.answer === 1 ? reply.entry : "You have not voted yet");
+        show(
+          reply.answer === 1 ? wireText(reply.entry) : "You have not voted yet",
+        );
         break;
       case "bye":
         return "exited";
@@ -250,7 +381,7 @@ async function castBallot(
 ): Promise<boolean> {
   while (true) {
     print(ballotHeading(candidates.length));
-    candidates.forEach((name, i) => print(`${i + 1}. ${name}`));
+    candidates.forEach((name, i) => print(`${i + 1}. ${wireText(name)}`));
     const typed = await input.readLine("");
     if (typed === null) return false;
     const choice = Number(typed.trim());
@@ -296,7 +427,7 @@ function unexpected(reply: ServerMessage): never {
     throw new SessionEndedError(errorLine(reply));
   }
   throw new SessionEndedError(
-    `The server sent an unexpected "${reply.type}" message`,
+    `The server sent an unexpected "${wireText(reply.type)}" message`,
   );
 }
 
@@ -324,6 +455,8 @@ export function errorLine(reply: ErrorReply): string {
         (reply.supported ?? []).join(", ")
       }); please update the client`;
     case "protocol":
-      return `The server refused a message of this client: ${reply.message}`;
+      return `The server refused a message of this client: ${
+        wireText(reply.message)
+      }`;
   }
 }

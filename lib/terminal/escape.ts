@@ -1,0 +1,54 @@
+/**
+ * Text from elsewhere (a server, a file) made safe to print on a terminal:
+ * every character that could move the cursor, clear the screen, set the
+ * clipboard (OSC 52), hide text or reorder it is shown as an escape instead
+ * of being obeyed.
+ *
+ * @module
+ */
+
+/**
+ * C0 and C1 controls (ESC included) and DEL (`Cc`), format characters such
+ * as bidi overrides and zero-width spaces (`Cf`), line and paragraph
+ * separators (`Zl`, `Zp`) and lone surrogates (`Cs`).
+ */
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+
+/** Options of {@linkcode escapeForTerminal}. */
+export interface EscapeOptions {
+  /**
+   * Whether a newline passes as a line break (default true). Turn it off for
+   * a value that must stay on one line, such as a name.
+   */
+  newlines?: boolean;
+}
+
+/**
+ * Shows unsafe characters as escapes: `\xHH` below U+0100, `\u{HHHH}` above.
+ * The result contains only printable characters (and newlines when allowed),
+ * so escaping twice changes nothing more.
+ *
+ * @example
+ * ```ts
+ * escapeForTerminal("Linda\x1b[2J"); // "Linda\\x1b[2J"
+ * escapeForTerminal("\u202eadniL"); // "\\u{202E}adniL"
+ * ```
+ *
+ * @param text Any text.
+ * @param options Whether newlines pass.
+ * @returns The text, safe to print.
+ */
+export function escapeForTerminal(
+  text: string,
+  options: EscapeOptions = {},
+): string {
+  const newlines = options.newlines ?? true;
+  return text.replace(UNSAFE, (char) => {
+    if (char === "\n" && newlines) return char;
+    const code = char.codePointAt(0)!;
+    const hex = code.toString(16).toUpperCase();
+    return code < 0x100
+      ? `\\x${hex.padStart(2, "0").toLowerCase()}`
+      : `\\u{${hex.padStart(4, "0")}}`;
+  });
+}

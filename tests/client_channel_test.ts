@@ -1,0 +1,107 @@
+/**
+ * The client's channel and terminal escaping without sockets: the answer
+ * time limit on a fake clock, and which characters are shown escaped.
+ */
+
+import assert from "node:assert/strict";
+import { encodeFrame } from "../lib/wire/framing.ts";
+import { encodeMessage } from "../lib/wire/protocol.ts";
+import { memoryPipe } from "../lib/wire/transport.ts";
+import {
+  DEFAULT_ANSWER_TIMEOUT_MS,
+  ServerChannel,
+  SessionEndedError,
+} from "../lib/client/voter_client.ts";
+import type { StartTimer } from "../lib/client/voter_client.ts";
+import { escapeForTerminal } from "../lib/terminal/escape.ts";
+
+/** A clock that only moves when the test says so. */
+function fakeTimer() {
+  const timers: { ms: number; fire: () => void; cancelled: boolean }[] = [];
+  const start: StartTimer = (ms, fire) => {
+    const timer = { ms, fire, cancelled: false };
+    timers.push(timer);
+    return () => timer.cancelled = true;
+  };
+  return { start, timers };
+}
+
+Deno.test("an answer that does not come within the time limit ends the session; one that does cancels the timer", async () => {
+  const [client, server] = memoryPipe();
+  const clock = fakeTimer();
+  const channel = new ServerChannel(client, {
+    answerTimeoutMs: 5000,
+    startTimer: clock.start,
+  });
+  try {
+    const answered = channel.request({ type: "menu", choice: 3 });
+    await server.read();
+    await server.write(
+      encodeFrame(encodeMessage({ type: "history", answer: 0 })),
+    );
+    assert.deepEqual(await answered, { type: "history", answer: 0 });
+    assert.equal(clock.timers.length, 1);
+    assert.equal(clock.timers[0].ms, 5000);
+    assert.ok(clock.timers[0].cancelled, "the timer outlived its answer");
+
+    const late = channel.request({ type: "menu", choice: 3 });
+    await server.read();
+    assert.equal(clock.timers.length, 2);
+    clock.timers[1].fire();
+    await assert.rejects(late, (error: Error) => {
+      assert.ok(error instanceof SessionEndedError);
+      assert.equal(
+        error.message,
+        "The server did not answer within 5 seconds (--timeout sets the limit)",
+      );
+      return true;
+    });
+  } finally {
+    client.close();
+    server.close();
+  }
+});
+
+Deno.test("the answer time limit is 30 seconds unless told", async () => {
+  const [client, server] = memoryPipe();
+  const clock = fakeTimer();
+  const channel = new ServerChannel(client, { startTimer: clock.start });
+  try {
+    const pending = channel.receive();
+    assert.equal(DEFAULT_ANSWER_TIMEOUT_MS, 30_000);
+    assert.equal(clock.timers[0].ms, 30_000);
+    clock.timers[0].fire();
+    await assert.rejects(pending, SessionEndedError);
+  } finally {
+    client.close();
+    server.close();
+  }
+});
+
+Deno.test("controls, DEL, C1, ESC and format characters are shown escaped; newlines only when allowed", () => {
+  const cases: [string, string][] = [
+    ["plain Linda 42", "plain Linda 42"],
+    ["Ünïcödé, 中文, emoji 🗳", "Ünïcödé, 中文, emoji 🗳"],
+    ["\x1b[2J", "\\x1b[2J"],
+    ["\x00\x07\x08\t\r", "\\x00\\x07\\x08\\x09\\x0d"],
+    ["\x7f\x80\x9b\x9f", "\\x7f\\x80\\x9b\\x9f"],
+    ["\u202eadniL\u202c", "\\u{202E}adniL\\u{202C}"],
+    [
+      "\u2066\u2067\u2068\u2069\u200e\u200f",
+      "\\u{2066}\\u{2067}\\u{2068}\\u{2069}\\u{200E}\\u{200F}",
+    ],
+    [
+      "Chris\u200b\u200c\u200d\ufeff\u00ad",
+      "Chris\\u{200B}\\u{200C}\\u{200D}\\u{FEFF}\\xad",
+    ],
+    ["\u2028\u2029", "\\u{2028}\\u{2029}"],
+    ["\u{e0041}", "\\u{E0041}"],
+    ["lone \ud800 surrogate", "lone \\u{D800} surrogate"],
+    ["two\nlines", "two\nlines"],
+  ];
+  for (const [text, shown] of cases) {
+    assert.equal(escapeForTerminal(text), shown, JSON.stringify(text));
+    assert.equal(escapeForTerminal(shown), shown, "escaping twice");
+  }
+  assert.equal(escapeForTerminal("a\nb", { newlines: false }), "a\\x0ab");
+});

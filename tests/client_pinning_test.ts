@@ -1,0 +1,106 @@
+/**
+ * The client trusts exactly the election's CA: not the runtime's public
+ * roots, not `DENO_CERT`. Real server, real client, real TLS.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  ALICE,
+  eventually,
+  initElection,
+  lines,
+  makeCerts,
+  makeIntermediateChain,
+  MENU,
+  runProgram,
+  startServer,
+  testCerts,
+} from "./helpers.ts";
+
+Deno.test("a server whose certificate another CA the runtime trusts (DENO_CERT) signed gets no credential", async () => {
+  const electionCerts = await testCerts();
+  const otherDir = await Deno.makeTempDir({ prefix: "booth-other-ca-" });
+  const data = await initElection();
+  try {
+    const other = await makeCerts(otherDir);
+    const server = await startServer(data, [
+      "--cert",
+      join(other, "server.crt"),
+      "--key",
+      join(other, "server.key"),
+    ]);
+    const env = { DENO_CERT: join(other, "ca.crt") };
+    try {
+      // The attack is real: with DENO_CERT, Deno's own TLS client accepts
+      // this server although it was given only the election's CA.
+      const control = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          `const conn = await Deno.connectTls({ hostname: "localhost", port: ${server.port}, caCerts: [Deno.readTextFileSync(${
+            JSON.stringify(join(electionCerts, "ca.crt"))
+          })] }); await conn.handshake(); conn.close(); console.log("accepted");`,
+        ],
+        env,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(new TextDecoder().decode(control.stdout), "accepted\n");
+
+      const out = await runProgram("client", [
+        "--port",
+        String(server.port),
+        "--ca",
+        join(electionCerts, "ca.crt"),
+      ], { stdin: ALICE.map((line) => `${line}\n`).join(""), env });
+      assert.equal(out.code, 1);
+      assert.equal(out.stdout, "", "the client prompted or printed");
+      assert.equal(lines(out.stderr).length, 1, out.stderr);
+      assert.match(
+        out.stderr,
+        /^Refusing the server's certificate: it is not signed by the CA in ".*ca\.crt"; nothing was sent\n$/,
+      );
+      await eventually(
+        () =>
+          (server.stderr().match(/connection closed \(peer closed/g) ?? [])
+            .length === 2,
+        "both connections to close",
+      );
+    } finally {
+      await server.stop();
+    }
+    assert.doesNotMatch(server.stderr(), /login|protocol error/);
+  } finally {
+    await Deno.remove(otherDir, { recursive: true });
+    await Deno.remove(join(data, ".."), { recursive: true });
+  }
+});
+
+Deno.test("a server certificate issued through an intermediate of the election's CA is accepted", async () => {
+  const electionCerts = await testCerts();
+  const chain = await makeIntermediateChain(electionCerts);
+  const data = await initElection();
+  try {
+    const server = await startServer(data, [
+      "--cert",
+      join(chain, "server.crt"),
+      "--key",
+      join(chain, "server.key"),
+    ]);
+    try {
+      const out = await runProgram("client", [
+        "--port",
+        String(server.port),
+        "--ca",
+        join(electionCerts, "ca.crt"),
+      ], { stdin: [...ALICE, "4"].map((line) => `${line}\n`).join("") });
+      assert.equal(out.code, 0, out.stderr);
+      assert.deepEqual(lines(out.stdout).slice(3), ["Welcome Alice!", ...MENU]);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await Deno.remove(chain, { recursive: true });
+    await Deno.remove(join(data, ".."), { recursive: true });
+  }
+});
