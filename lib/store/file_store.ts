@@ -164,22 +164,41 @@ export class FileBoothStore implements BoothStore {
     }
   }
 
-  /** {@inheritDoc BoothStore.findVoter} */
+  /**
+   * The voter registered under a registration number, from memory.
+   *
+   * @param number The registration number typed.
+   * @returns The voter with their sealed password, or undefined.
+   */
   findVoter(number: string): Promise<RegisteredVoter | undefined> {
     return Promise.resolve(this.#votersByNumber.get(number));
   }
 
-  /** {@inheritDoc BoothStore.hasVoted} */
+  /**
+   * Whether a voter has a committed vote.
+   *
+   * @param voter A registered voter's name.
+   * @returns True once a vote of theirs is durable.
+   */
   hasVoted(voter: string): Promise<boolean> {
     return Promise.resolve(this.#votes.has(voter));
   }
 
-  /** {@inheritDoc BoothStore.voteOf} */
+  /**
+   * The voter's own committed vote, as `history` holds it.
+   *
+   * @param voter A registered voter's name.
+   * @returns Who and when (to the second), or undefined before they vote.
+   */
   voteOf(voter: string): Promise<VoteRecord | undefined> {
     return Promise.resolve(this.#votes.get(voter));
   }
 
-  /** {@inheritDoc BoothStore.tally} */
+  /**
+   * Turnout and totals of the committed votes.
+   *
+   * @returns Registered voters, votes cast and each candidate's total.
+   */
   tally(): Promise<Tally> {
     return Promise.resolve({
       registered: this.#votersByNumber.size,
