@@ -22,15 +22,17 @@ import {
   parseVoterRoll,
 } from "./lib/election/election_files.ts";
 import type { RollEntry } from "./lib/election/election_files.ts";
-import { describeFsError } from "./lib/store/file_ops.ts";
-import { checkPrivateFile } from "./lib/store/private_file.ts";
+import { describeFsError, UnsafeFileError } from "./lib/store/file_ops.ts";
+import {
+  checkPrivateFile,
+  ExposedFileError,
+} from "./lib/store/private_file.ts";
 import { progressBar } from "./lib/terminal/progress.ts";
 import { PasswordVerifier } from "./lib/election/booth.ts";
 import { createElection } from "./lib/store/create_election.ts";
 import {
   ElectionInconsistentError,
   ElectionLockedError,
-  electionPaths,
   NoElectionError,
 } from "./lib/store/election_dir.ts";
 import {
@@ -72,7 +74,7 @@ Usage:
 Options of serve:
   --hostname HOST          address to listen on (default 127.0.0.1)
   --port PORT              TCP port, 0 for any free one (default 4443)
-  --data DIR               election directory (default data)
+  --data DIR               election directory, mode 0700, no links (default data)
   --cert FILE              server certificate, PEM (default certs/server.crt)
   --key FILE               server private key, PEM, mode 0600 (default certs/server.key)
   --tls-engine node|deno   TLS engine (default node; deno cannot reap
@@ -95,7 +97,7 @@ Creates an election: a fresh random key K in symkey, the voter file
 passwords (E(K, H(password)) per voter), candidates, and a result of zeros.
 
 Options:
-  --data DIR            election directory (default data)
+  --data DIR            election directory, made mode 0700 (default data)
   --voters FILE         voter roll, one "<name> <registration number> <password>"
                         per line; blank lines and # comments are ignored
                         (default: the seed's Alice, Bob and Tom)
@@ -399,14 +401,11 @@ async function serve(args: string[]): Promise<number> {
   const dir = text("data", "data");
   const certPath = text("cert", "certs/server.crt");
   const keyPath = text("key", "certs/server.key");
-  const paths = electionPaths(dir);
   const cert = await readTlsFile(certPath, "TLS certificate");
-  await checkPrivateFile(keyPath, "TLS private key");
+  await checkPrivateFile(keyPath, "TLS private key", Deno.uid());
   const key = await readTlsFile(keyPath, "TLS private key");
   const quiet = flags.quiet === true;
   await using store = await openStore(dir);
-  await checkPrivateFile(paths.symkey, "key file");
-  await checkPrivateFile(paths.passwords, "voter file");
   const verifier = new PasswordVerifier(await readElectionKey(dir));
 
   const securityLog = batchedLines(Deno.stderr);
@@ -463,7 +462,9 @@ async function openStore(dir: string): Promise<FileBoothStore> {
     if (
       error instanceof NoElectionError ||
       error instanceof ElectionFileError ||
-      error instanceof ElectionLockedError
+      error instanceof ElectionLockedError ||
+      error instanceof ExposedFileError ||
+      error instanceof UnsafeFileError
     ) {
       throw error;
     }

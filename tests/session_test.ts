@@ -57,6 +57,18 @@ function harness(
   };
 }
 
+/** Menu choice 1 shows the ballot, and the ballot is recorded. */
+async function voteRecorded(connection: VoterSession, choice: number) {
+  assert.deepEqual(
+    (await connection.handle({ type: "menu", choice: 1 })).reply,
+    { type: "vote", answer: 1, candidates: ["Chris", "Linda"] },
+  );
+  assert.deepEqual(
+    (await connection.handle({ type: "ballot", choice })).reply,
+    { type: "ballot", answer: 1 },
+  );
+}
+
 const login = (name: string, number: string, password: string) =>
   ({ type: "login", version: 1, name, number, password }) as const;
 
@@ -196,14 +208,7 @@ Deno.test("a session's menu: vote, already voted, history, result, exit", async 
     (await connection.handle({ type: "menu", choice: 3 })).reply,
     { type: "history", answer: 0 },
   );
-  assert.deepEqual(
-    (await connection.handle({ type: "menu", choice: 1 })).reply,
-    { type: "vote", answer: 1, candidates: ["Chris", "Linda"] },
-  );
-  assert.deepEqual(
-    (await connection.handle({ type: "ballot", choice: 2 })).reply,
-    { type: "ballot", answer: 1 },
-  );
+  await voteRecorded(connection, 2);
   assert.deepEqual(
     (await connection.handle({ type: "menu", choice: 1 })).reply,
     { type: "vote", answer: 0 },
@@ -273,14 +278,7 @@ Deno.test("a vote the disk refuses is answered storage, and the voter may try ag
     close: false,
   });
   diskFull = false;
-  assert.deepEqual(
-    (await connection.handle({ type: "menu", choice: 1 })).reply,
-    { type: "vote", answer: 1, candidates: ["Chris", "Linda"] },
-  );
-  assert.deepEqual(
-    (await connection.handle({ type: "ballot", choice: 2 })).reply,
-    { type: "ballot", answer: 1 },
-  );
+  await voteRecorded(connection, 2);
 });
 
 Deno.test("a choice off the ballot ends the session as a protocol error and records nothing", async () => {

@@ -8,6 +8,10 @@
  * with, a way to open the same election again (a restart), and a cleanup:
  *
  * ```ts
+ * import { createElection } from "../lib/store/create_election.ts";
+ * import { readElectionKey } from "../lib/store/election_state.ts";
+ * import { FileBoothStore } from "../lib/store/file_store.ts";
+ *
  * storeContract("file store", async ({ voters, candidates }) => {
  *   const dir = await Deno.makeTempDir();
  *   await createElection(`${dir}/data`, { voters, candidates });

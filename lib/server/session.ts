@@ -62,8 +62,14 @@ type State = "login" | "menu" | "ballot" | "closed";
  *
  * @example
  * ```ts
+ * import { PasswordVerifier } from "../election/booth.ts";
+ * import { readElectionKey } from "../store/election_state.ts";
+ * import { FileBoothStore } from "../store/file_store.ts";
+ * import { LoginThrottle } from "./login_throttle.ts";
+ *
+ * await using store = await FileBoothStore.open("data");
  * const session = new VoterSession(store, {
- *   verifier: new PasswordVerifier(key),
+ *   verifier: new PasswordVerifier(await readElectionKey("data")),
  *   throttle: new LoginThrottle(),
  * });
  * const step = await session.handle({

@@ -41,7 +41,8 @@ export interface CreateElectionOptions {
  * });
  * ```
  *
- * @param dir The election directory; created (mode 0700) when missing.
+ * @param dir The election directory; created when missing, and made mode
+ * 0700 (group and others lose any access).
  * @param options The voter roll, the ballot and whether to replace.
  * @throws {Error} When an election exists and `force` is not set.
  * @throws {ElectionLockedError} When a server is serving the election.
@@ -63,6 +64,12 @@ export async function createElection(
       }
     }
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    // An existing directory (git creates `data/` for its README) is closed
+    // to group and others too: the server refuses one that is not.
+    const mode = (await Deno.stat(dir)).mode;
+    if (mode !== null && (mode & 0o077) !== 0) {
+      await Deno.chmod(dir, mode & 0o700);
+    }
     await lockElection(paths, ops);
     const key = generateKey();
     const total = options.voters.length;

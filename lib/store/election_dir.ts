@@ -6,7 +6,13 @@
  */
 
 import { join } from "node:path";
+import {
+  describeFsError,
+  lstatOrUndefined,
+  refuseUnsafeFile,
+} from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
+import { checkPrivateFile, ExposedFileError } from "./private_file.ts";
 
 /** Paths of an election's files. */
 export interface ElectionPaths {
@@ -24,8 +30,6 @@ export interface ElectionPaths {
   history: string;
   /** `journal`: the undo journal of the commit in progress. */
   journal: string;
-  /** `lock`: held by the one process writing the election. */
-  lock: string;
 }
 
 /**
@@ -48,7 +52,6 @@ export function electionPaths(dir: string): ElectionPaths {
     result: join(dir, "result"),
     history: join(dir, "history"),
     journal: join(dir, "journal"),
-    lock: join(dir, "lock"),
   };
 }
 
@@ -98,9 +101,80 @@ export class ElectionInconsistentError extends Error {
 }
 
 /**
+ * Checks, before anything is written, that an election can be served
+ * safely: the directory belongs to this user and is closed to group and
+ * others (a readable directory leaks vote times through mtimes, a writable
+ * one lets files be swapped); no election file is a link or anything but a
+ * regular file; `symkey` and `passwords` belong to this user with mode 0600
+ * or stricter.
+ *
+ * @param paths The election's paths.
+ * @param uid This process's user id (`Deno.uid()`); null skips ownership
+ * checks where the platform has none.
+ * @throws {NoElectionError} When the directory or both key files are missing.
+ * @throws {ExposedFileError} When the directory or a key file is not
+ * private; the message gives the command that fixes it.
+ * @throws {UnsafeFileError} When an election file is a link.
+ */
+export async function checkElectionFiles(
+  paths: ElectionPaths,
+  uid: number | null,
+): Promise<void> {
+  const dir = paths.dir;
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(dir);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw new NoElectionError(dir);
+    throw new Error(
+      `Cannot read election directory "${dir}": ${describeFsError(error)}`,
+    );
+  }
+  if (!info.isDirectory) {
+    throw new Error(`Election directory "${dir}" is not a directory`);
+  }
+  // Deno reports no mode on Windows, where POSIX permissions do not apply.
+  if (info.mode !== null) {
+    if (uid !== null && info.uid !== uid) {
+      throw new ExposedFileError(
+        `Refusing to start: election directory "${dir}" belongs to uid ${info.uid}, not to this user (uid ${uid}); run chown -R ${uid} "${dir}"`,
+      );
+    }
+    const mode = info.mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      throw new ExposedFileError(
+        `Refusing to start: election directory "${dir}" is accessible by group or others (mode ${
+          mode.toString(8).padStart(4, "0")
+        }); run chmod 700 "${dir}"`,
+      );
+    }
+  }
+  const files = [
+    paths.symkey,
+    paths.passwords,
+    paths.candidates,
+    paths.result,
+    paths.history,
+    paths.journal,
+  ];
+  for (const path of [...files, ...files.map((path) => `${path}.tmp`)]) {
+    const info = lstatOrUndefined(path);
+    if (info?.isSymlink) refuseUnsafeFile(path, info);
+  }
+  const symkey = lstatOrUndefined(paths.symkey);
+  const passwords = lstatOrUndefined(paths.passwords);
+  if (symkey === undefined && passwords === undefined) {
+    throw new NoElectionError(dir);
+  }
+  if (symkey) await checkPrivateFile(paths.symkey, "key file", uid);
+  if (passwords) await checkPrivateFile(paths.passwords, "voter file", uid);
+}
+
+/**
  * Makes this process the election's only writer: two servers on one
  * election would each keep their own "already voted?" index, and a voter
- * could vote once on each.
+ * could vote once on each. The lock is on the directory itself, so deleting
+ * a file cannot lift it.
  *
  * @param paths The election's paths.
  * @param ops The file operations that hold the lock until closed.
@@ -110,5 +184,5 @@ export async function lockElection(
   paths: ElectionPaths,
   ops: FileOps,
 ): Promise<void> {
-  if (!await ops.lock(paths.lock)) throw new ElectionLockedError(paths.dir);
+  if (!await ops.lock(paths.dir)) throw new ElectionLockedError(paths.dir);
 }

@@ -18,7 +18,7 @@ import { parseJournal } from "../election/journal_format.ts";
 import type { Journal } from "../election/journal_format.ts";
 import { electionPaths, NoElectionError } from "./election_dir.ts";
 import type { ElectionPaths } from "./election_dir.ts";
-import { denoFileOps, describeFsError } from "./file_ops.ts";
+import { denoFileOps, describeFsError, UnsafeFileError } from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
 
 /** The contents of an election's files, parsed. */
@@ -56,6 +56,7 @@ export async function readState(
     try {
       return await ops.readText(path);
     } catch (error) {
+      if (error instanceof UnsafeFileError) throw error;
       throw new ElectionFileError(what, path, describeFsError(error));
     }
   };
@@ -188,6 +189,7 @@ export async function inspectElection(
     try {
       journalText = await ops.readText(paths.journal) ?? "";
     } catch (error) {
+      if (error instanceof UnsafeFileError) throw error;
       throw new ElectionFileError(
         "journal file",
         paths.journal,
@@ -230,6 +232,7 @@ export async function readElectionKey(
     try {
       text = await ops.readText(path);
     } catch (error) {
+      if (error instanceof UnsafeFileError) throw error;
       throw new ElectionFileError("key file", path, describeFsError(error));
     }
     if (text === undefined) {

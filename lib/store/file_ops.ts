@@ -11,6 +11,11 @@
  * cuts a commit from 1.6 ms to about 0.4 ms of CPU: each asynchronous file
  * operation in Deno is a thread-pool round trip.
  *
+ * No operation follows a symbolic link: a file is opened only when it is a
+ * regular file, and checked again once open, so that a link planted in the
+ * election directory cannot make the server read, truncate or write a file
+ * elsewhere.
+ *
  * @module
  */
 
@@ -18,9 +23,17 @@ import { dirname } from "node:path";
 
 /** The primitive file operations the store uses. */
 export interface FileOps {
-  /** Reads a file's text, or undefined when it does not exist. */
+  /**
+   * Reads a file's text, or undefined when it does not exist.
+   *
+   * @throws {UnsafeFileError} When `path` is a link or not a regular file.
+   */
   readText(path: string): Promise<string | undefined>;
-  /** Size of a file in bytes, or undefined when it does not exist. */
+  /**
+   * Size of a file in bytes, or undefined when it does not exist.
+   *
+   * @throws {UnsafeFileError} When `path` is a link or not a regular file.
+   */
   size(path: string): Promise<number | undefined>;
   /**
    * Writes `text` at the start of `path` (created with mode 0600) and cuts
@@ -42,20 +55,109 @@ export interface FileOps {
   /** Fsyncs a directory, making renames, creations and removals in it durable. */
   syncDir(dir: string): Promise<void>;
   /**
-   * Takes an exclusive lock on `path` (created, mode 0600, when missing),
-   * held until {@linkcode FileOps.close}: only one process may write an
-   * election.
+   * Takes an exclusive lock on the directory `dir` itself, held until
+   * {@linkcode FileOps.close}: only one process may write an election. No
+   * file can be deleted to lift it.
    *
    * @returns False when another process holds the lock.
    */
-  lock(path: string): Promise<boolean>;
+  lock(dir: string): Promise<boolean>;
   /** Closes the files kept open, releasing any lock. */
   close(): void;
 }
 
+/** Thrown when an election file is a symbolic link or not a regular file. */
+export class UnsafeFileError extends Error {
+  /** The file's path. */
+  readonly path: string;
+
+  /**
+   * Creates the error, naming the file.
+   *
+   * @param path The file's path.
+   * @param detail What it is, e.g. `it is a symbolic link to "/etc/passwd"`.
+   */
+  constructor(path: string, detail: string) {
+    super(
+      `Refusing to use "${path}": ${detail}; election files must be regular files, never links`,
+    );
+    this.name = "UnsafeFileError";
+    this.path = path;
+  }
+}
+
+/**
+ * What is at `path`, without following a link.
+ *
+ * @param path The path.
+ * @returns Its information, or undefined when nothing is there.
+ */
+export function lstatOrUndefined(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Refuses a link or anything but a regular file at `path`.
+ *
+ * @param path The path.
+ * @param info What {@linkcode lstatOrUndefined} found there.
+ * @throws {UnsafeFileError} When it is a link or a special file.
+ * @throws {Deno.errors.IsADirectory} When it is a directory.
+ */
+export function refuseUnsafeFile(
+  path: string,
+  info: Deno.FileInfo | undefined,
+): void {
+  if (info === undefined || info.isFile) return;
+  // Reported as the file system reports it: "it is a directory".
+  if (info.isDirectory) {
+    throw new Deno.errors.IsADirectory(`"${path}" is a directory`);
+  }
+  if (info.isSymlink) {
+    let target = "";
+    try {
+      target = ` to "${Deno.readLinkSync(path)}"`;
+    } catch {
+      // The link's target is only for the message.
+    }
+    throw new UnsafeFileError(path, `it is a symbolic link${target}`);
+  }
+  throw new UnsafeFileError(path, "it is not a regular file");
+}
+
+/**
+ * Opens `path` only if it is a regular file, and checks once it is open
+ * that the path still names the file opened: a link swapped in between is
+ * caught.
+ */
+function openRegularSync(path: string, options: Deno.OpenOptions): Deno.FsFile {
+  refuseUnsafeFile(path, lstatOrUndefined(path));
+  const file = Deno.openSync(path, options);
+  try {
+    checkStillSame(path, file.statSync());
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+  return file;
+}
+
+function checkStillSame(path: string, opened: Deno.FileInfo): void {
+  const now = lstatOrUndefined(path);
+  refuseUnsafeFile(path, now);
+  if (!opened.isFile || now?.ino !== opened.ino || now?.dev !== opened.dev) {
+    throw new UnsafeFileError(path, "it was replaced while being opened");
+  }
+}
+
 /**
  * File operations on the real file system through Deno, keeping one open
- * handle per file written in place.
+ * handle per file written in place, and never following a link.
  *
  * @returns A fresh set of operations with no file open yet.
  */
@@ -68,7 +170,7 @@ export function denoFileOps(): FileOps {
     const key = `${append ? "a" : "w"}:${path}`;
     let file = handles.get(key);
     if (!file) {
-      file = Deno.openSync(path, {
+      file = openRegularSync(path, {
         read: true,
         write: true,
         create: true,
@@ -90,21 +192,24 @@ export function denoFileOps(): FileOps {
   };
   const encoder = new TextEncoder();
   return {
-    async readText(path) {
-      try {
-        return await Deno.readTextFile(path);
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) return undefined;
-        throw error;
+    readText(path) {
+      if (lstatOrUndefined(path) === undefined) {
+        return Promise.resolve(undefined);
       }
+      using file = openRegularSync(path, { read: true });
+      const bytes = new Uint8Array(file.statSync().size);
+      let read = 0;
+      while (read < bytes.length) {
+        const n = file.readSync(bytes.subarray(read));
+        if (n === null) break;
+        read += n;
+      }
+      return Promise.resolve(new TextDecoder().decode(bytes.subarray(0, read)));
     },
-    async size(path) {
-      try {
-        return (await Deno.stat(path)).size;
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) return undefined;
-        throw error;
-      }
+    size(path) {
+      const info = lstatOrUndefined(path);
+      refuseUnsafeFile(path, info);
+      return Promise.resolve(info?.size);
     },
     overwrite(path, text) {
       const file = handle(path, false);
@@ -131,10 +236,13 @@ export function denoFileOps(): FileOps {
     },
     async writeSynced(path, text) {
       forget(path);
+      const existing = lstatOrUndefined(path);
+      refuseUnsafeFile(path, existing);
+      if (existing) await Deno.remove(path);
+      // Created anew, never opened through whatever might be at the path.
       using file = await Deno.open(path, {
         write: true,
-        create: true,
-        truncate: true,
+        createNew: true,
         mode: 0o600,
       });
       writeAllSync(file, encoder.encode(text));
@@ -157,18 +265,13 @@ export function denoFileOps(): FileOps {
       using handle = await Deno.open(dir, { read: true });
       await handle.sync();
     },
-    async lock(path) {
-      const file = await Deno.open(path, {
-        read: true,
-        write: true,
-        create: true,
-        mode: 0o600,
-      });
+    async lock(dir) {
+      const file = await Deno.open(dir, { read: true });
       let acquired = false;
       try {
         acquired = await file.tryLock(true);
       } finally {
-        if (acquired) handles.set(`l:${path}`, file);
+        if (acquired) handles.set(`l:${dir}`, file);
         else file.close();
       }
       return acquired;

@@ -27,10 +27,10 @@ import { formatResult, historyLine } from "../election/election_files.ts";
 import { StorageError } from "./booth_store.ts";
 import type { BoothStore } from "./booth_store.ts";
 import {
+  checkElectionFiles,
   ElectionInconsistentError,
   electionPaths,
   lockElection,
-  NoElectionError,
 } from "./election_dir.ts";
 import type { ElectionPaths } from "./election_dir.ts";
 import { auditElection, readState } from "./election_state.ts";
@@ -48,6 +48,11 @@ export interface FileStoreOptions {
   now?: () => Date;
   /** Told what start-up recovery undid, when it undid anything. */
   onRollback?: (rollback: Rollback) => void;
+  /**
+   * The user who must own the directory and key files: this process's
+   * (`Deno.uid()`, which needs `--allow-sys=uid`) unless given.
+   */
+  uid?: number | null;
 }
 
 interface QueuedBallot extends Ballot {
@@ -111,13 +116,18 @@ export class FileBoothStore implements BoothStore {
   }
 
   /**
-   * Opens the election in `dir`: takes its lock, rolls back a vote a crash
-   * interrupted, then loads the files and refuses inconsistent ones.
+   * Opens the election in `dir`: checks that its directory and key files
+   * are private and that no file is a link, takes its lock, rolls back a
+   * vote a crash interrupted, then loads the files and refuses inconsistent
+   * ones. Nothing is written before the checks pass.
    *
    * @param dir The election directory.
    * @param options File operations, clock and recovery report.
    * @returns The store, which the caller closes.
    * @throws {NoElectionError} When `dir` holds no election.
+   * @throws {ExposedFileError} When the directory or a key file is not
+   * private.
+   * @throws {UnsafeFileError} When an election file is a link.
    * @throws {ElectionLockedError} When another process serves it.
    * @throws {ElectionFileError} When a file is missing or malformed.
    * @throws {ElectionInconsistentError} When the files disagree.
@@ -129,13 +139,10 @@ export class FileBoothStore implements BoothStore {
     const ops = options.ops ?? denoFileOps();
     const paths = electionPaths(dir);
     try {
-      const [symkey, passwords] = await Promise.all([
-        ops.size(paths.symkey),
-        ops.size(paths.passwords),
-      ]);
-      if (symkey === undefined && passwords === undefined) {
-        throw new NoElectionError(dir);
-      }
+      await checkElectionFiles(
+        paths,
+        options.uid === undefined ? Deno.uid() : options.uid,
+      );
       await lockElection(paths, ops);
       const journal = await UndoJournal.open(paths, ops);
       const undone = await journal.rollBack();
@@ -157,22 +164,41 @@ export class FileBoothStore implements BoothStore {
     }
   }
 
-  /** {@inheritDoc BoothStore.findVoter} */
+  /**
+   * The voter registered under a registration number, from memory.
+   *
+   * @param number The registration number typed.
+   * @returns The voter with their sealed password, or undefined.
+   */
   findVoter(number: string): Promise<RegisteredVoter | undefined> {
     return Promise.resolve(this.#votersByNumber.get(number));
   }
 
-  /** {@inheritDoc BoothStore.hasVoted} */
+  /**
+   * Whether a voter has a committed vote.
+   *
+   * @param voter A registered voter's name.
+   * @returns True once a vote of theirs is durable.
+   */
   hasVoted(voter: string): Promise<boolean> {
     return Promise.resolve(this.#votes.has(voter));
   }
 
-  /** {@inheritDoc BoothStore.voteOf} */
+  /**
+   * The voter's own committed vote, as `history` holds it.
+   *
+   * @param voter A registered voter's name.
+   * @returns Who and when (to the second), or undefined before they vote.
+   */
   voteOf(voter: string): Promise<VoteRecord | undefined> {
     return Promise.resolve(this.#votes.get(voter));
   }
 
-  /** {@inheritDoc BoothStore.tally} */
+  /**
+   * Turnout and totals of the committed votes.
+   *
+   * @returns Registered voters, votes cast and each candidate's total.
+   */
   tally(): Promise<Tally> {
     return Promise.resolve({
       registered: this.#votersByNumber.size,

@@ -20,7 +20,7 @@ import {
 } from "../election/journal_format.ts";
 import type { Journal, JournalContent } from "../election/journal_format.ts";
 import type { ElectionPaths } from "./election_dir.ts";
-import { describeFsError } from "./file_ops.ts";
+import { describeFsError, UnsafeFileError } from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
 
 /** What a rollback undid, for the log: never a name or a choice. */
@@ -76,6 +76,7 @@ export class UndoJournal {
     try {
       text = await this.#ops.readText(this.#paths.journal);
     } catch (error) {
+      if (error instanceof UnsafeFileError) throw error;
       throw new ElectionFileError(
         "journal file",
         this.#paths.journal,
