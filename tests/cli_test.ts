@@ -305,7 +305,7 @@ Deno.test("server init: an existing election is kept without --force; a bad roll
   assert.equal(await Deno.readTextFile(join(data, "passwords")), before);
 
   const roll = join(await Deno.makeTempDir(), "roll.txt");
-  await Deno.writeTextFile(roll, "Ann 1 a\n# ok\nBen 2\n");
+  await Deno.writeTextFile(roll, "Ann 1 a\n# ok\nBen 2 b c\n");
   const fresh = join(await Deno.makeTempDir(), "data");
   const bad = await runProgram("server", [
     "init",
@@ -317,7 +317,7 @@ Deno.test("server init: an existing election is kept without --force; a bad roll
   assert.equal(bad.code, 1);
   assertOneLine(
     bad.stderr,
-    /^Cannot read voter roll ".*roll\.txt": line 3 has 2 fields/,
+    /^Cannot read voter roll ".*roll\.txt": line 3 has 4 fields/,
   );
   await assert.rejects(
     Deno.stat(fresh),
