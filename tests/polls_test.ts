@@ -164,6 +164,25 @@ Deno.test("a running server's view of the polls file is re-read at most once a s
   }
 });
 
+Deno.test("a slow re-read of the polls file counts from when it started, so a change is seen within the second", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "booth-polls-" });
+  try {
+    const path = join(dir, "polls");
+    await Deno.writeTextFile(path, "");
+    let now = 0;
+    const polls = await PollsFile.load(path, { nowMs: () => now });
+    now = 1000;
+    const reading = polls.window();
+    now = 1600; // the read took 600 ms
+    assert.deepEqual(await reading, {});
+    await Deno.writeTextFile(path, "closes-at 2026-11-26T20:00:00Z\n");
+    now = 2000;
+    assert.deepEqual(await polls.window(), { closesAt: WINDOW.closesAt });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 const SEED = [
   { name: "Alice", number: "1123456", password: "1234" },
   { name: "Bob", number: "1138765", password: "5678" },

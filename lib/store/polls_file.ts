@@ -99,11 +99,15 @@ export class PollsFile {
     if (this.#nowMs() - this.#readAtMs < this.#refreshMs) {
       return Promise.resolve(this.#window);
     }
-    this.#reading ??= readPollsFile(this.#path).then(
+    if (this.#reading) return this.#reading;
+    // Stamped when the read starts: a read that began before a change and
+    // ended after it must not make the old window look fresh.
+    const startedMs = this.#nowMs();
+    this.#reading = readPollsFile(this.#path).then(
       (window) => this.#window = window,
       () => this.#window,
     ).finally(() => {
-      this.#readAtMs = this.#nowMs();
+      this.#readAtMs = startedMs;
       this.#reading = undefined;
     });
     return this.#reading;
