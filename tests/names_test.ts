@@ -11,6 +11,8 @@ import {
   parseVoterRoll,
 } from "../lib/election/election_files.ts";
 import { generateKey, sealPassword } from "../lib/election/crypto.ts";
+import { join } from "node:path";
+import { runProgram } from "./helpers.ts";
 
 function refusal(parse: () => unknown): ElectionFileError {
   try {
@@ -95,4 +97,40 @@ Deno.test("ordinary names in any script are accepted", () => {
     parseVoterRoll("Zoë 1 a\nZoe 2 b\n", "v.txt").map((v) => v.name),
     ["Zoë", "Zoe"],
   );
+});
+
+Deno.test("server init refuses look-alike candidates and voters with one line and writes nothing", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "booth-names-" });
+  try {
+    const data = join(tmp, "data");
+    const candidates = await runProgram("server", [
+      "init",
+      "--data",
+      data,
+      "--candidates",
+      "Chris,Chris\u200b",
+    ]);
+    assert.equal(candidates.code, 2);
+    assert.equal(
+      candidates.stderr,
+      'Cannot read candidates file "--candidates": line 2 has an invalid candidate name "Chris\\u{200b}": it holds the invisible or control character U+200B (see --help)\n',
+    );
+    const roll = join(tmp, "roll.txt");
+    await Deno.writeTextFile(roll, "Alice 1123456 1234\nalice 1138765 5678\n");
+    const voters = await runProgram("server", [
+      "init",
+      "--data",
+      data,
+      "--voters",
+      roll,
+    ]);
+    assert.equal(voters.code, 1);
+    assert.match(
+      voters.stderr,
+      /^Cannot read voter roll ".*roll\.txt": line 2 repeats the name "Alice" of line 1 as "alice"\n$/,
+    );
+    await assert.rejects(Deno.stat(data), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
 });

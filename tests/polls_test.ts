@@ -21,6 +21,12 @@ import { PasswordVerifier } from "../lib/election/booth.ts";
 import { createElection } from "../lib/store/create_election.ts";
 import { readElectionKey } from "../lib/store/election_state.ts";
 import { FileBoothStore } from "../lib/store/file_store.ts";
+import {
+  decodeServerMessage,
+  encodeMessage,
+  ProtocolError,
+} from "../lib/wire/protocol.ts";
+import type { ServerMessage } from "../lib/wire/protocol.ts";
 
 const at = (text: string) => new Date(text);
 const WINDOW = {
@@ -343,4 +349,38 @@ Deno.test("when everyone has voted the result is the seed's, without a turnout, 
       );
     },
   );
+});
+
+Deno.test("the polls reasons and the turnout cross the wire; a malformed turnout is a protocol error", () => {
+  const messages: ServerMessage[] = [
+    { type: "vote", answer: 0, reason: "polls-not-open" },
+    { type: "vote", answer: 0, reason: "polls-closed" },
+    { type: "ballot", answer: 0, reason: "polls-closed" },
+    {
+      type: "result",
+      answer: 1,
+      winners: ["Chris"],
+      totals: [{ candidate: "Chris", votes: 1 }],
+      turnout: { voted: 1, registered: 3 },
+    },
+  ];
+  for (const message of messages) {
+    assert.deepEqual(decodeServerMessage(encodeMessage(message)), message);
+  }
+  const json = (value: unknown) =>
+    new TextEncoder().encode(JSON.stringify(value));
+  for (
+    const bad of [
+      { type: "vote", answer: 0, reason: "polls-ajar" },
+      {
+        type: "result",
+        answer: 1,
+        winners: [],
+        totals: [],
+        turnout: { voted: 4, registered: 3 },
+      },
+    ]
+  ) {
+    assert.throws(() => decodeServerMessage(json(bad)), ProtocolError);
+  }
 });
