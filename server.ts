@@ -486,11 +486,18 @@ async function stagePrivateFile(path: string, text: string) {
     await file.sync();
   } catch (error) {
     throw new Error(
-      `Cannot write credentials file "${staging}": ${describeFsError(error)}`,
+      `Cannot write credentials file "${path}": ${describeFsError(error)}`,
     );
   }
   return {
-    commit: () => Deno.rename(staging, path),
+    commit: () =>
+      Deno.rename(staging, path).catch((error) => {
+        throw new Error(
+          `The election was created but its credentials are still in "${staging}": ${
+            describeFsError(error)
+          } (move the file to "${path}")`,
+        );
+      }),
     discard: () => Deno.remove(staging).catch(() => {}),
   };
 }
