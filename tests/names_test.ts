@@ -13,6 +13,7 @@ import {
 import { generateKey, sealPassword } from "../lib/election/crypto.ts";
 import { join } from "node:path";
 import { runProgram } from "./helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 
 function refusal(parse: () => unknown): ElectionFileError {
   try {
@@ -100,8 +101,9 @@ Deno.test("ordinary names in any script are accepted", () => {
 });
 
 Deno.test("server init refuses look-alike candidates and voters with one line and writes nothing", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "booth-names-" });
-  try {
+  await using temp = await tempDir("booth-names-");
+  const tmp = temp.path;
+  {
     const data = join(tmp, "data");
     const candidates = await runProgram("server", [
       "init",
@@ -130,7 +132,5 @@ Deno.test("server init refuses look-alike candidates and voters with one line an
       /^Cannot read voter roll ".*roll\.txt": line 2 repeats the name "Alice" of line 1 as "alice"\n$/,
     );
     await assert.rejects(Deno.stat(data), Deno.errors.NotFound);
-  } finally {
-    await Deno.remove(tmp, { recursive: true });
   }
 });

@@ -20,17 +20,9 @@ import {
   startServer,
 } from "./helpers.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
+import { tempDir } from "./temp_dir.ts";
 
 const PASSWORD = /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
-
-/** A temporary directory the test removes, whatever happens. */
-async function tempDir(): Promise<AsyncDisposable & { path: string }> {
-  const path = await Deno.makeTempDir({ prefix: "booth-officials-" });
-  return {
-    path,
-    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
-  };
-}
 
 function server(...args: string[]) {
   return runProgram("server", args);
@@ -51,7 +43,7 @@ function sha256(bytes: Uint8Array): string {
 }
 
 Deno.test("generated credentials log in through the real client; passwd replaces a lost one, never while serving", async () => {
-  await using tmp = await tempDir();
+  await using tmp = await tempDir("booth-officials-");
   const roll = join(tmp.path, "roll.txt");
   const out = join(tmp.path, "credentials.txt");
   const data = join(tmp.path, "data");
@@ -186,7 +178,7 @@ Deno.test("generated credentials log in through the real client; passwd replaces
 });
 
 Deno.test("a vote before the opening is refused with the main menu after; the report shows no result", async () => {
-  await using tmp = await tempDir();
+  await using tmp = await tempDir("booth-officials-");
   const data = join(tmp.path, "data");
   const init = await server(
     "init",
@@ -234,7 +226,7 @@ Deno.test("a vote before the opening is refused with the main menu after; the re
 });
 
 Deno.test("server close takes effect on a running server; the result then shows the turnout; report and verify agree with the files", async () => {
-  await using tmp = await tempDir();
+  await using tmp = await tempDir("booth-officials-");
   const data = join(tmp.path, "data");
   assert.equal((await server("init", "--data", data)).code, 0);
   const running = await startServer(data);

@@ -27,6 +27,8 @@ import {
   ProtocolError,
 } from "../lib/wire/protocol.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
+import { decideBallots, resultOf } from "../lib/election/booth.ts";
+import { tempDir } from "./temp_dir.ts";
 
 const at = (text: string) => new Date(text);
 const WINDOW = {
@@ -146,9 +148,9 @@ Deno.test("verify's window check finds votes recorded before the opening or afte
 });
 
 Deno.test("a running server's view of the polls file is re-read at most once a second", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "booth-polls-" });
-  try {
-    const path = join(dir, "polls");
+  await using dir = await tempDir("booth-polls-");
+  {
+    const path = join(dir.path, "polls");
     await Deno.writeTextFile(path, "");
     let now = 0;
     const polls = await PollsFile.load(path, { nowMs: () => now });
@@ -165,15 +167,13 @@ Deno.test("a running server's view of the polls file is re-read at most once a s
       { closesAt: WINDOW.closesAt },
       "a malformed file keeps the last good window",
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("a slow re-read of the polls file counts from when it started, so a change is seen within the second", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "booth-polls-" });
-  try {
-    const path = join(dir, "polls");
+  await using dir = await tempDir("booth-polls-");
+  {
+    const path = join(dir.path, "polls");
     await Deno.writeTextFile(path, "");
     let now = 0;
     const polls = await PollsFile.load(path, { nowMs: () => now });
@@ -184,9 +184,36 @@ Deno.test("a slow re-read of the polls file counts from when it started, so a ch
     await Deno.writeTextFile(path, "closes-at 2026-11-26T20:00:00Z\n");
     now = 2000;
     assert.deepEqual(await polls.window(), { closesAt: WINDOW.closesAt });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("the ballot rule refuses every ballot outside the polls, and the result rule opens at the closing", () => {
+  const standing = { candidateCount: 2, hasVoted: () => false };
+  const ballots = [{ voter: "Alice", choice: 1 }, { voter: "Bob", choice: 9 }];
+  const time = at("2026-11-26T12:00:00Z");
+  assert.deepEqual(
+    decideBallots(ballots, { ...standing, polls: "not-open" }, time).map((o) =>
+      o.kind
+    ),
+    ["polls-not-open", "not-on-ballot"],
+  );
+  assert.deepEqual(
+    decideBallots(ballots, { ...standing, polls: "closed" }, time)[0],
+    { kind: "polls-closed" },
+  );
+  const tally = { registered: 3, voted: 2, totals: [2, 0] };
+  assert.deepEqual(resultOf(["Chris", "Linda"], tally, "open"), {
+    available: false,
+  });
+  assert.deepEqual(resultOf(["Chris", "Linda"], tally, "closed"), {
+    available: true,
+    winners: ["Chris"],
+    totals: [
+      { candidate: "Chris", votes: 2 },
+      { candidate: "Linda", votes: 0 },
+    ],
+    turnout: { voted: 2, registered: 3 },
+  });
 });
 
 const SEED = [
@@ -207,7 +234,8 @@ async function withSession(
     setNow: (time: Date) => void,
   ) => Promise<void>,
 ) {
-  const root = await Deno.makeTempDir({ prefix: "booth-polls-" });
+  await using temp = await tempDir("booth-polls-");
+  const root = temp.path;
   let now = at("2026-11-26T12:00:00Z");
   const store = await (async () => {
     await createElection(join(root, "data"), {
@@ -244,7 +272,6 @@ async function withSession(
     );
   } finally {
     await store.close();
-    await Deno.remove(root, { recursive: true });
   }
 }
 
