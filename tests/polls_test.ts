@@ -14,7 +14,8 @@ import {
   pollsStateAt,
 } from "../lib/election/polls.ts";
 import { ElectionFileError } from "../lib/election/election_files.ts";
-import { PollsFile } from "../lib/store/polls_file.ts";
+import { PollsFile, readPollsFile } from "../lib/store/polls_file.ts";
+import { UnsafeFileError } from "../lib/store/file_ops.ts";
 import { LoginThrottle } from "../lib/server/login_throttle.ts";
 import { VoterSession } from "../lib/server/session.ts";
 import { PasswordVerifier } from "../lib/election/booth.ts";
@@ -213,6 +214,19 @@ Deno.test("the ballot rule refuses every ballot outside the polls, and the resul
       { candidate: "Linda", votes: 0 },
     ],
     turnout: { voted: 2, registered: 3 },
+  });
+});
+
+Deno.test("a polls file that is a symbolic link is refused, naming it", async () => {
+  await using dir = await tempDir("booth-polls-");
+  const outside = join(dir.path, "outside");
+  await Deno.writeTextFile(outside, "closes-at 2026-11-26T20:00:00Z\n");
+  const path = join(dir.path, "polls");
+  await Deno.symlink(outside, path);
+  await assert.rejects(readPollsFile(path), (error: Error) => {
+    assert.ok(error instanceof UnsafeFileError);
+    assert.match(error.message, /polls.*symbolic link/);
+    return true;
   });
 });
 
