@@ -13,6 +13,8 @@ export * from "./lib/election/election_files.ts";
 export * from "./lib/election/booth.ts";
 export * from "./lib/election/certificates.ts";
 export * from "./lib/election/kit.ts";
+export * from "./lib/election/credentials.ts";
+export * from "./lib/election/polls.ts";
 export * from "./lib/store/file_ops.ts";
 export * from "./lib/store/booth_store.ts";
 export * from "./lib/store/election_dir.ts";
@@ -27,6 +29,9 @@ export type {
 } from "./lib/store/election_state.ts";
 export * from "./lib/store/create_election.ts";
 export * from "./lib/store/file_store.ts";
+export * from "./lib/store/polls_file.ts";
+export * from "./lib/store/officials.ts";
+export * from "./lib/store/report.ts";
 export { describeRollback } from "./lib/store/journal.ts";
 export type { Rollback } from "./lib/store/journal.ts";
 export * from "./lib/server/login_throttle.ts";

@@ -1,7 +1,9 @@
 /**
  * The voting server's command line: `init` creates an election, `serve` (the
  * default) serves it over TLS, `verify` checks its files, `kit` writes the
- * voters' `election.json`.
+ * voters' `election.json`; for the election official, `passwd` gives a voter
+ * a new password, `close` closes the polls and `report` summarises the
+ * election for publication.
  *
  * @module
  */
@@ -21,12 +23,26 @@ import {
   parseCandidateList,
   parseVoterRoll,
 } from "./lib/election/election_files.ts";
-import type { RollEntry } from "./lib/election/election_files.ts";
+import type { RollLine } from "./lib/election/election_files.ts";
 import { describeFsError, UnsafeFileError } from "./lib/store/file_ops.ts";
 import {
   checkPrivateFile,
   ExposedFileError,
 } from "./lib/store/private_file.ts";
+import {
+  completeRoll,
+  formatCredentials,
+  generatePassword,
+} from "./lib/election/credentials.ts";
+import {
+  formatTime,
+  parseTimeWithOffset,
+  windowProblem,
+} from "./lib/election/polls.ts";
+import type { PollsWindow } from "./lib/election/polls.ts";
+import { changeVoterPassword, setClosingTime } from "./lib/store/officials.ts";
+import { formatReport, reportElection } from "./lib/store/report.ts";
+import { winnerLine } from "./lib/client/voter_client.ts";
 import { progressBar } from "./lib/terminal/progress.ts";
 import { PasswordVerifier } from "./lib/election/booth.ts";
 import { createElection } from "./lib/store/create_election.ts";
@@ -55,7 +71,7 @@ import {
 import { join } from "node:path";
 
 /** The seed's voters, the default roll of `server init`. */
-const SEED_VOTERS: RollEntry[] = [
+const SEED_VOTERS: RollLine[] = [
   { name: "Alice", number: "1123456", password: "1234" },
   { name: "Bob", number: "1138765", password: "5678" },
   { name: "Tom", number: "1154571", password: "9012" },
@@ -70,6 +86,10 @@ Usage:
   deno task server init [options]      create an election (see init --help)
   deno task server verify [options]    check an election's files (see verify --help)
   deno task server kit [options]       write the voters' election.json (see kit --help)
+  deno task server passwd [options]    give a voter a new password (see passwd --help)
+  deno task server close [options]     close the polls (see close --help)
+  deno task server report [options]    the election's state, turnout, result and
+                                       file hashes (see report --help)
 
 Options of serve:
   --hostname HOST          address to listen on (default 127.0.0.1)
@@ -94,17 +114,69 @@ security log on stderr, and stops cleanly on SIGINT or SIGTERM.`;
 const INIT_HELP = `Usage: deno task server init [options]
 
 Creates an election: a fresh random key K in symkey, the voter file
-passwords (E(K, H(password)) per voter), candidates, and a result of zeros.
+passwords (E(K, H(password)) per voter), candidates, a result of zeros and
+the polls' opening and closing times.
 
 Options:
   --data DIR            election directory, made mode 0700 (default data)
-  --voters FILE         voter roll, one "<name> <registration number> <password>"
-                        per line; blank lines and # comments are ignored
-                        (default: the seed's Alice, Bob and Tom)
+  --voters FILE         voter roll, one "<name> <registration number> [<password>]"
+                        per line; blank lines and # comments are ignored; a
+                        line without a password gets a generated one, which
+                        needs --credentials (default: the seed's Alice, Bob
+                        and Tom)
+  --credentials OUT     write every voter's "<name> <registration number>
+                        <password>" to OUT (mode 0600, roll order), to
+                        distribute; never replaces OUT without --force
   --candidates A,B,...  candidates in ballot order (default ${SEED_CANDIDATES})
-  --force               replace an existing election, votes included
+  --opens-at TIME       when the polls open, ISO 8601 with an offset, e.g.
+                        2026-11-26T08:00:00+01:00 (default: at once)
+  --closes-at TIME      when the polls close (default: never; see close --help)
+  --force               replace an existing election, votes included, and OUT
   -h, --help            show this help
   --version             show the version`;
+
+const PASSWD_HELP = `Usage: deno task server passwd --voter NAME [options]
+
+Gives one voter a new generated password (a lost letter) and prints
+"<name> <registration number> <password>" once, or appends it to OUT. The old
+password stops working. Refused while a server serves the election: stop it,
+change the password, start it again.
+
+Options:
+  --data DIR           election directory (default data)
+  --voter NAME         the voter, by name as in the roll
+  --credentials OUT    append the line to OUT (created with mode 0600) instead
+                       of printing it
+  -h, --help           show this help
+  --version            show the version`;
+
+const CLOSE_HELP = `Usage: deno task server close [options]
+
+Sets the time the polls close (default: now). Works while a server runs: it
+honours the new time within a second, without a restart. After the closing a
+vote is refused and View election result shows the result with the turnout.
+The polls cannot be reopened, nor closed at a time already past.
+
+Options:
+  --data DIR     election directory (default data)
+  --at TIME      the closing time, ISO 8601 with an offset (default: now)
+  -h, --help     show this help
+  --version      show the version`;
+
+const REPORT_HELP = `Usage: deno task server report [options]
+
+Prints the election's state (not yet open, open, closed, everyone voted), the
+turnout, and once the result is available each candidate's votes with a
+percentage and a bar, and the winner or tie line; then the SHA-256 of
+candidates, passwords, result and history, so a printed report can later be
+checked against the files. While the polls are open it shows the turnout
+only, never running totals (nor the hash of result). Works while a server runs.
+
+Options:
+  --data DIR     election directory (default data)
+  --json         the same as one JSON object, for machines
+  -h, --help     show this help
+  --version      show the version`;
 
 const VERIFY_HELP = `Usage: deno task server verify [options]
 
@@ -157,6 +229,12 @@ export async function main(args: string[]): Promise<number> {
         return await verify(rest);
       case "kit":
         return await kit(rest);
+      case "passwd":
+        return await passwd(rest);
+      case "close":
+        return await close(rest);
+      case "report":
+        return await report(rest);
       case "serve":
         return await serve(rest);
       default:
@@ -177,12 +255,26 @@ async function init(args: string[]): Promise<number> {
     ...COMMON_FLAGS,
     data: { type: "string" },
     voters: { type: "string" },
+    credentials: { type: "string" },
     candidates: { type: "string" },
+    "opens-at": { type: "string" },
+    "closes-at": { type: "string" },
     force: { type: "boolean" },
   });
   if (flags.help) return printHelp(INIT_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
   const dir = (flags.data as string | undefined) ?? "data";
+  const force = flags.force === true;
+  const polls: PollsWindow = {
+    opensAt: timeFlag("--opens-at", flags["opens-at"]),
+    closesAt: timeFlag("--closes-at", flags["closes-at"]),
+  };
+  const problem = windowProblem(polls);
+  if (problem !== undefined) {
+    throw new UsageError(
+      `Options "--opens-at" and "--closes-at" disagree: ${problem}`,
+    );
+  }
   let candidates: string[];
   try {
     candidates = parseCandidateList(
@@ -192,7 +284,7 @@ async function init(args: string[]): Promise<number> {
     throw new UsageError((error as Error).message);
   }
   const votersPath = flags.voters as string | undefined;
-  let voters = SEED_VOTERS;
+  let roll = SEED_VOTERS;
   if (votersPath !== undefined) {
     let text: string;
     try {
@@ -202,8 +294,28 @@ async function init(args: string[]): Promise<number> {
         `Cannot read voter roll "${votersPath}": ${describeFsError(error)}`,
       );
     }
-    voters = parseVoterRoll(text, votersPath);
+    roll = parseVoterRoll(text, votersPath);
   }
+  const credentialsPath = flags.credentials as string | undefined;
+  const missing = roll.filter((voter) => voter.password === undefined);
+  if (credentialsPath === undefined && missing.length > 0) {
+    throw new Error(
+      `Cannot create the election: ${
+        missing.length === 1 ? "1 voter" : `${missing.length} voters`
+      } in "${votersPath}" ${
+        missing.length === 1 ? "has" : "have"
+      } no password (the first is "${
+        missing[0].name
+      }"); add --credentials OUT to generate them`,
+    );
+  }
+  if (credentialsPath !== undefined && !force) {
+    await refuseExisting(credentialsPath);
+  }
+  const voters = completeRoll(roll);
+  const staged = credentialsPath === undefined
+    ? undefined
+    : await stagePrivateFile(credentialsPath, formatCredentials(voters));
   const bar = Deno.stderr.isTerminal() && voters.length >= 5000
     ? progressBar("encrypting passwords")
     : undefined;
@@ -211,18 +323,216 @@ async function init(args: string[]): Promise<number> {
     await createElection(dir, {
       voters,
       candidates,
-      force: flags.force === true,
+      force,
+      polls,
       onProgress: bar?.update,
     });
+  } catch (error) {
+    await staged?.discard();
+    throw error;
   } finally {
     bar?.done();
   }
+  await staged?.commit();
   console.log(
     `created an election in ${dir}/: ${voters.length} voters, ${candidates.length} candidates (${
       candidates.join(", ")
     })`,
   );
+  console.log(
+    `the polls open ${
+      polls.opensAt ? `at ${formatTime(polls.opensAt)}` : "at once"
+    } and close ${
+      polls.closesAt
+        ? `at ${formatTime(polls.closesAt)}`
+        : "with `deno task server close`"
+    }`,
+  );
+  if (credentialsPath !== undefined) {
+    console.log(
+      `wrote the credentials of ${voters.length} voters (${missing.length} passwords generated) to ${credentialsPath} (mode 0600): give each voter their line, then keep the file offline or delete it`,
+    );
+  }
   return ExitCode.Ok;
+}
+
+async function passwd(args: string[]): Promise<number> {
+  const flags = parseFlags(args, {
+    ...COMMON_FLAGS,
+    data: { type: "string" },
+    voter: { type: "string" },
+    credentials: { type: "string" },
+  });
+  if (flags.help) return printHelp(PASSWD_HELP);
+  if (flags.version) return printHelp(`election-server ${VERSION}`);
+  const dir = (flags.data as string | undefined) ?? "data";
+  const name = flags.voter as string | undefined;
+  if (name === undefined) throw new UsageError(`Option "--voter" is required`);
+  const credentialsPath = flags.credentials as string | undefined;
+  // Opened before the password changes: a credentials file that cannot be
+  // written is found before a password nobody will see replaces the old.
+  using out = credentialsPath === undefined
+    ? undefined
+    : await openForAppend(credentialsPath);
+  const password = generatePassword();
+  const voter = await changeVoterPassword(dir, name, password);
+  const line = formatCredentials([{ ...voter, password }]);
+  if (out === undefined) {
+    Deno.stdout.writeSync(new TextEncoder().encode(line));
+  } else {
+    await writeAll(out, line);
+    await out.sync();
+    console.log(
+      `appended the new password of ${voter.name} to ${credentialsPath}`,
+    );
+  }
+  return ExitCode.Ok;
+}
+
+async function close(args: string[]): Promise<number> {
+  const flags = parseFlags(args, {
+    ...COMMON_FLAGS,
+    data: { type: "string" },
+    at: { type: "string" },
+  });
+  if (flags.help) return printHelp(CLOSE_HELP);
+  if (flags.version) return printHelp(`election-server ${VERSION}`);
+  const dir = (flags.data as string | undefined) ?? "data";
+  const now = new Date();
+  const at = timeFlag("--at", flags.at) ?? now;
+  await setClosingTime(dir, at, now);
+  console.log(
+    at.getTime() === now.getTime()
+      ? `the polls in ${dir}/ closed at ${formatTime(at)}`
+      : `the polls in ${dir}/ close at ${formatTime(at)}`,
+  );
+  return ExitCode.Ok;
+}
+
+async function report(args: string[]): Promise<number> {
+  const flags = parseFlags(args, {
+    ...COMMON_FLAGS,
+    data: { type: "string" },
+    json: { type: "boolean" },
+  });
+  if (flags.help) return printHelp(REPORT_HELP);
+  if (flags.version) return printHelp(`election-server ${VERSION}`);
+  const dir = (flags.data as string | undefined) ?? "data";
+  let summary;
+  try {
+    summary = await reportElection(dir, new Date());
+  } catch (error) {
+    if (error instanceof ElectionInconsistentError) {
+      throw new Error(
+        `Cannot report: ${error.message} (run \`deno task server verify --data ${dir}\` for every problem)`,
+      );
+    }
+    throw error;
+  }
+  if (flags.json) {
+    console.log(JSON.stringify(summary, null, 2));
+  } else {
+    console.log(`Election in ${dir}/, reported at ${summary.reportedAt}`);
+    for (const line of formatReport(summary, winnerLine)) console.log(line);
+  }
+  return ExitCode.Ok;
+}
+
+function timeFlag(
+  flag: string,
+  value: string | boolean | undefined,
+): Date | undefined {
+  if (value === undefined) return undefined;
+  const time = parseTimeWithOffset(String(value));
+  if (time === undefined) {
+    throw new UsageError(
+      `Option "${flag}" takes an ISO 8601 time with an offset (e.g. 2026-11-26T20:00:00+01:00), not "${value}"`,
+    );
+  }
+  return time;
+}
+
+async function refuseExisting(path: string): Promise<void> {
+  try {
+    await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw new Error(
+      `Cannot write credentials file "${path}": ${describeFsError(error)}`,
+    );
+  }
+  throw new Error(
+    `Credentials file "${path}" exists: use --force to replace it`,
+  );
+}
+
+/**
+ * Writes a private file beside its final path, to be renamed into place once
+ * the election exists, or removed if it cannot be created: the credentials
+ * never describe an election that was not made.
+ */
+async function stagePrivateFile(path: string, text: string) {
+  const staging = `${path}.tmp`;
+  try {
+    await Deno.remove(staging).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+    using file = await Deno.open(staging, {
+      write: true,
+      createNew: true,
+      mode: 0o600,
+    });
+    await writeAll(file, text);
+    await file.sync();
+  } catch (error) {
+    throw new Error(
+      `Cannot write credentials file "${path}": ${describeFsError(error)}`,
+    );
+  }
+  return {
+    commit: () =>
+      Deno.rename(staging, path).catch((error) => {
+        throw new Error(
+          `The election was created but its credentials are still in "${staging}": ${
+            describeFsError(error)
+          } (move the file to "${path}")`,
+        );
+      }),
+    discard: () => Deno.remove(staging).catch(() => {}),
+  };
+}
+
+/** Opens a private file for appending, refusing one others can read. */
+async function openForAppend(path: string): Promise<Deno.FsFile> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, {
+      append: true,
+      create: true,
+      mode: 0o600,
+    });
+  } catch (error) {
+    throw new Error(
+      `Cannot write credentials file "${path}": ${describeFsError(error)}`,
+    );
+  }
+  const mode = (await file.stat()).mode;
+  if (mode !== null && (mode & 0o077) !== 0) {
+    file.close();
+    throw new Error(
+      `Refusing to append to credentials file "${path}": it is accessible by group or others (mode ${
+        (mode & 0o777).toString(8).padStart(4, "0")
+      }); run chmod 600 "${path}"`,
+    );
+  }
+  return file;
+}
+
+async function writeAll(file: Deno.FsFile, text: string): Promise<void> {
+  const bytes = new TextEncoder().encode(text);
+  for (let written = 0; written < bytes.length;) {
+    written += await file.write(bytes.subarray(written));
+  }
 }
 
 async function verify(args: string[]): Promise<number> {

@@ -305,7 +305,7 @@ Deno.test("server init: an existing election is kept without --force; a bad roll
   assert.equal(await Deno.readTextFile(join(data, "passwords")), before);
 
   const roll = join(await Deno.makeTempDir(), "roll.txt");
-  await Deno.writeTextFile(roll, "Ann 1 a\n# ok\nBen 2\n");
+  await Deno.writeTextFile(roll, "Ann 1 a\n# ok\nBen 2 b c\n");
   const fresh = join(await Deno.makeTempDir(), "data");
   const bad = await runProgram("server", [
     "init",
@@ -317,7 +317,7 @@ Deno.test("server init: an existing election is kept without --force; a bad roll
   assert.equal(bad.code, 1);
   assertOneLine(
     bad.stderr,
-    /^Cannot read voter roll ".*roll\.txt": line 3 has 2 fields/,
+    /^Cannot read voter roll ".*roll\.txt": line 3 has 4 fields/,
   );
   await assert.rejects(
     Deno.stat(fresh),
@@ -335,7 +335,7 @@ Deno.test("server init: an existing election is kept without --force; a bad roll
   assert.notEqual(await Deno.readTextFile(join(data, "passwords")), before);
 });
 
-Deno.test("make demo runs a whole election and its transcript shows every step", async () => {
+Deno.test("make demo runs a whole election with a closing and its transcript shows every step", async () => {
   const { code, stdout, stderr } = await new Deno.Command("make", {
     args: ["--no-print-directory", "demo"],
     cwd: ROOT,
@@ -351,9 +351,13 @@ Deno.test("make demo runs a whole election and its transcript shows every step",
       "Invalid name, registration number, or password",
       "== Alice tries to vote a second time, then reads her history",
       "you have already voted",
-      "Chris Win\nChris 2\nLinda 1\n",
+      "== The official closes the polls while the server runs",
+      "The polls are closed",
+      "Polls closed: turnout 2/3\nTie between Chris and Linda\nChris 1\nLinda 1\n",
       "== The server stopped (exit 0)",
-      "turnout 3/3\nconsistent",
+      "turnout 2/3\nconsistent",
+      "State: closed",
+      "Turnout: 2/3 (66.7%)",
       "demo finished: every step printed what it should",
     ]
   ) {
@@ -362,7 +366,7 @@ Deno.test("make demo runs a whole election and its transcript shows every step",
       `the transcript lacks ${JSON.stringify(expected)}`,
     );
   }
-  assert.equal((text.match(/Your vote has been recorded\./g) ?? []).length, 3);
+  assert.equal((text.match(/Your vote has been recorded\./g) ?? []).length, 2);
 });
 
 Deno.test("make build compiles both programs with the tasks' permission flags, for every release target", async () => {

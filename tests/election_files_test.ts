@@ -20,6 +20,12 @@ const sealed = sealPassword(
   "1234",
 );
 
+Deno.test("a voter roll line without a password leaves it to be generated", () => {
+  assert.deepEqual(parseVoterRoll("Alice 1123456\n", "v.txt"), [
+    { name: "Alice", number: "1123456" },
+  ]);
+});
+
 Deno.test("a voter roll ignores blank lines and # comments", () => {
   const roll = parseVoterRoll(
     "# the seed\nAlice 1123456 1234\n\n  Bob\t1138765  5678\n",
@@ -33,7 +39,7 @@ Deno.test("a voter roll ignores blank lines and # comments", () => {
 
 Deno.test("a bad voter roll line is refused with its line number", () => {
   const cases: [string, RegExp][] = [
-    ["Alice 1123456\n", /^Cannot read voter roll "v.txt": line 1 has 2 fields/],
+    ["Alice\n", /^Cannot read voter roll "v.txt": line 1 has 1 fields/],
     [
       "Alice 1 a\n# c\nBob 1 b\n",
       /line 3 repeats the registration number "1" of line 1/,

@@ -79,6 +79,7 @@ Deno.test("a server stopping during a ballot records and acknowledges it, then s
       },
       tally: () => store.tally(),
       voteOf: (voter) => store.voteOf(voter),
+      pollsWindow: () => store.pollsWindow(),
       close: () => Promise.resolve(),
       [Symbol.asyncDispose]: () => Promise.resolve(),
     };

@@ -3,8 +3,9 @@
  * implementation (the file store, the PostgreSQL store) registers these
  * tests with its own factory and must pass all of them.
  *
- * A factory receives a fresh election (voters with clear passwords, and
- * candidates) and returns the open store, the key K it sealed the passwords
+ * A factory receives a fresh election (voters with clear passwords,
+ * candidates and, for some tests, the polls' opening and closing times) and
+ * returns the open store, the key K it sealed the passwords
  * with, a way to open the same election again (a restart), and a cleanup:
  *
  * ```ts
@@ -12,9 +13,9 @@
  * import { readElectionKey } from "../lib/store/election_state.ts";
  * import { FileBoothStore } from "../lib/store/file_store.ts";
  *
- * storeContract("file store", async ({ voters, candidates }) => {
+ * storeContract("file store", async ({ voters, candidates, polls }) => {
  *   const dir = await Deno.makeTempDir();
- *   await createElection(`${dir}/data`, { voters, candidates });
+ *   await createElection(`${dir}/data`, { voters, candidates, polls });
  *   return {
  *     store: await FileBoothStore.open(`${dir}/data`),
  *     key: await readElectionKey(`${dir}/data`),
@@ -31,6 +32,7 @@
 import assert from "node:assert/strict";
 import { PasswordVerifier } from "../lib/election/booth.ts";
 import type { RollEntry } from "../lib/election/election_files.ts";
+import type { PollsWindow } from "../lib/election/polls.ts";
 import { StorageError } from "../lib/store/booth_store.ts";
 import type { BoothStore } from "../lib/store/booth_store.ts";
 
@@ -40,6 +42,8 @@ export interface ContractElection {
   voters: RollEntry[];
   /** The candidates in ballot order. */
   candidates: string[];
+  /** When the polls open and close (none: open at once, never closed). */
+  polls?: PollsWindow;
 }
 
 /** What a factory returns: a fresh election, open. */
@@ -78,9 +82,10 @@ export function storeContract(name: string, factory: StoreFactory): void {
   const test = (
     title: string,
     body: (under: StoreUnderTest, opened: BoothStore[]) => Promise<void>,
+    election: ContractElection = SEED,
   ) =>
     Deno.test(`${name}: ${title}`, async () => {
-      const under = await factory(SEED);
+      const under = await factory(election);
       const opened = [under.store];
       try {
         await body(under, opened);
@@ -106,6 +111,42 @@ export function storeContract(name: string, factory: StoreFactory): void {
     assert.equal((await store.findVoter("1154571"))?.name, "Tom");
     assert.equal(await store.findVoter("9999999"), undefined);
   });
+
+  const hour = 3_600_000;
+  const closed = {
+    opensAt: new Date(Date.now() - 2 * hour),
+    closesAt: new Date(Date.now() - hour),
+  };
+  test(
+    "gives the polls window the election was created with",
+    async ({ store }) => {
+      assert.deepEqual(await store.pollsWindow(), closed);
+    },
+    { ...SEED, polls: closed },
+  );
+
+  test(
+    "refuses a ballot after the closing with polls-closed, recording nothing",
+    async ({ store }) => {
+      assert.deepEqual(await store.recordBallot("Alice", 1), {
+        kind: "polls-closed",
+      });
+      assert.equal((await store.tally()).voted, 0);
+      assert.equal(await store.hasVoted("Alice"), false);
+    },
+    { ...SEED, polls: closed },
+  );
+
+  test(
+    "refuses a ballot before the opening with polls-not-open",
+    async ({ store }) => {
+      assert.deepEqual(await store.recordBallot("Alice", 1), {
+        kind: "polls-not-open",
+      });
+      assert.equal((await store.tally()).voted, 0);
+    },
+    { ...SEED, polls: { opensAt: new Date(Date.now() + hour) } },
+  );
 
   test("lists the candidates in ballot order", ({ store }) => {
     assert.deepEqual([...store.candidates], ["Chris", "Linda"]);

@@ -28,11 +28,11 @@ import { FileBoothStore } from "../lib/store/file_store.ts";
 import { storeContract } from "./store_contract.ts";
 import { tempDir } from "./temp_dir.ts";
 
-storeContract("file store", async ({ voters, candidates }) => {
+storeContract("file store", async ({ voters, candidates, polls }) => {
   const temp = await tempDir("booth-contract-");
   const dir = join(temp.path, "data");
   try {
-    await createElection(dir, { voters, candidates });
+    await createElection(dir, { voters, candidates, polls });
     return {
       store: await FileBoothStore.open(dir),
       key: await readElectionKey(dir),

@@ -1,8 +1,10 @@
 /**
  * `make demo`: a whole election on a free port, with the real server and
- * client programs. The seed's three voters vote (Alice tries twice), the
- * result is shown, the server stops, and the transcript is printed. Exit
- * status 0 only when every step printed what it should.
+ * client programs. Two of the seed's three voters vote (Alice tries twice),
+ * the official closes the polls while the server runs, Tom comes too late,
+ * the result is shown with its turnout line, the server stops, and the
+ * official's report and the transcript are printed. Exit status 0 only when
+ * every step printed what it should.
  *
  * Usage: deno run --allow-all tools/demo.ts [--certs DIR]
  *
@@ -12,6 +14,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT, runProgram, startServerProcess } from "./processes.ts";
+import { POLLS_REFRESH_MS } from "../lib/store/polls_file.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -21,7 +24,13 @@ const certs = values.certs!;
 const data = join(await Deno.makeTempDir({ prefix: "booth-demo-" }), "data");
 
 /** One voter's scripted session and the line that proves it went right. */
-const SESSIONS = [
+interface Session {
+  title: string;
+  answers: string[];
+  expect: string[];
+}
+
+const BEFORE_CLOSING: Session[] = [
   {
     title: "Alice votes for Chris and asks for the result too early",
     answers: ["Alice", "1123456", "1234", "1", "1", "2", "4"],
@@ -50,10 +59,20 @@ const SESSIONS = [
     answers: ["Alice", "1123456", "1234", "1", "3", "4"],
     expect: ["you have already voted", "Alice 20"],
   },
+];
+
+const AFTER_CLOSING: Session[] = [
   {
-    title: "Tom votes for Chris; everyone has voted, so the result is shown",
-    answers: ["Tom", "1154571", "9012", "1", "1", "2", "4"],
-    expect: ["Your vote has been recorded.", "Chris Win", "Chris 2", "Linda 1"],
+    title:
+      "Tom comes after the closing: his vote is refused, the result is out",
+    answers: ["Tom", "1154571", "9012", "1", "2", "4"],
+    expect: [
+      "The polls are closed",
+      "Polls closed: turnout 2/3",
+      "Tie between Chris and Linda",
+      "Chris 1",
+      "Linda 1",
+    ],
   },
 ];
 
@@ -75,29 +94,15 @@ console.log(
 console.log(`server: ${server.stdout().trim()}\n`);
 
 let ok = true;
-for (const { title, answers, expect } of SESSIONS) {
-  const script = answers.map((a) => `${a}\\n`).join("");
-  console.log(`== ${title}`);
-  console.log(
-    `$ printf '${script}' | deno task client --port ${server.port} --ca ${
-      join(certs, "ca.crt")
-    }`,
-  );
-  const out = await runProgram("client", [
-    "--port",
-    String(server.port),
-    "--ca",
-    join(certs, "ca.crt"),
-  ], { stdin: answers.map((a) => `${a}\n`).join("") });
-  console.log(out.stdout + out.stderr);
-  const missing = expect.filter((line) => !out.stdout.includes(line));
-  if (out.code !== 0 || missing.length > 0) {
-    ok = false;
-    console.log(
-      `!! expected exit 0 and ${JSON.stringify(missing)}; got exit ${out.code}`,
-    );
-  }
-}
+await runSessions(BEFORE_CLOSING);
+console.log(`== The official closes the polls while the server runs`);
+console.log(`$ deno task server close --data ${data}`);
+const close = await runProgram("server", ["close", "--data", data]);
+console.log(close.stdout + close.stderr);
+if (close.code !== 0) ok = false;
+// The running server re-reads the polls file at most once a second.
+await new Promise((resolve) => setTimeout(resolve, POLLS_REFRESH_MS + 100));
+await runSessions(AFTER_CLOSING);
 
 const stopped = await server.stop();
 console.log(`== The server stopped (exit ${stopped}). Its security log:`);
@@ -109,8 +114,42 @@ console.log(await Deno.readTextFile(join(data, "history")));
 const verify = await runProgram("server", ["verify", "--data", data]);
 console.log(`== deno task server verify --data ${data}`);
 console.log(verify.stdout);
+const report = await runProgram("server", ["report", "--data", data]);
+console.log(`== deno task server report --data ${data}`);
+console.log(report.stdout + report.stderr);
+if (report.code !== 0 || !report.stdout.includes("Turnout: 2/3 (66.7%)")) {
+  ok = false;
+}
 if (!ok || stopped !== 0 || verify.code !== 0) fail("the demo went wrong");
 console.log("demo finished: every step printed what it should");
+
+async function runSessions(sessions: Session[]): Promise<void> {
+  for (const { title, answers, expect } of sessions) {
+    const script = answers.map((a) => `${a}\\n`).join("");
+    console.log(`== ${title}`);
+    console.log(
+      `$ printf '${script}' | deno task client --port ${server.port} --ca ${
+        join(certs, "ca.crt")
+      }`,
+    );
+    const out = await runProgram("client", [
+      "--port",
+      String(server.port),
+      "--ca",
+      join(certs, "ca.crt"),
+    ], { stdin: answers.map((a) => `${a}\n`).join("") });
+    console.log(out.stdout + out.stderr);
+    const missing = expect.filter((line) => !out.stdout.includes(line));
+    if (out.code !== 0 || missing.length > 0) {
+      ok = false;
+      console.log(
+        `!! expected exit 0 and ${
+          JSON.stringify(missing)
+        }; got exit ${out.code}`,
+      );
+    }
+  }
+}
 
 function fail(message: string): never {
   console.error(message);

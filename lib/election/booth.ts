@@ -9,6 +9,7 @@
  */
 
 import { decodeBase64, passwordMatches, sealPassword } from "./crypto.ts";
+import type { PollsState } from "./polls.ts";
 
 /** A registered voter as the login rule needs them. */
 export interface RegisteredVoter {
@@ -43,12 +44,19 @@ export interface VoteRecord {
 export type BallotOutcome =
   | { kind: "recorded"; record: VoteRecord }
   | { kind: "already-voted" }
-  | { kind: "not-on-ballot" };
+  | { kind: "not-on-ballot" }
+  | { kind: "polls-not-open" }
+  | { kind: "polls-closed" };
 
 /** What {@linkcode decideBallots} needs to know of the election. */
 export interface BallotStanding {
   /** Candidates on the ballot. */
   candidateCount: number;
+  /**
+   * The polls at the time of the commit (default `open`): outside them no
+   * ballot counts, so one waiting in the queue at the closing is refused.
+   */
+  polls?: PollsState;
   /**
    * Whether the voter has a committed vote.
    *
@@ -85,6 +93,11 @@ export type ElectionResult =
     winners: string[];
     /** Every candidate's total, in ballot order. */
     totals: CandidateTally[];
+    /**
+     * Present when the polls closed before everyone voted: how many of the
+     * registered voters voted.
+     */
+    turnout?: { voted: number; registered: number };
   };
 
 /**
@@ -173,6 +186,8 @@ export function decideBallots(
     const onBallot = Number.isInteger(choice) && choice >= 1 &&
       choice <= standing.candidateCount;
     if (!onBallot) return { kind: "not-on-ballot" };
+    const polls = standing.polls ?? "open";
+    if (polls !== "open") return { kind: `polls-${polls}` };
     if (standing.hasVoted(voter) || votedNow.has(voter)) {
       return { kind: "already-voted" };
     }
@@ -182,22 +197,34 @@ export function decideBallots(
 }
 
 /**
- * Step 6: the result, available only once every registered voter has voted.
+ * Step 6: the result, available once every registered voter has voted (the
+ * seed's rule) or once the polls have closed, then with the turnout.
  *
  * @param candidates The ballot, in order.
  * @param tally Turnout and totals, index-aligned with `candidates`.
+ * @param polls The polls now (default `open`: the seed's election).
  * @returns The winners and totals, or that the result is not available.
  */
 export function resultOf(
   candidates: readonly string[],
   tally: Tally,
+  polls: PollsState = "open",
 ): ElectionResult {
-  if (tally.voted !== tally.registered) return { available: false };
+  const everyone = tally.voted === tally.registered;
+  if (!everyone && polls !== "closed") return { available: false };
   const totals = candidates.map((candidate, i) => ({
     candidate,
     votes: tally.totals[i],
   }));
-  return { available: true, winners: winnersOf(totals), totals };
+  const result = {
+    available: true,
+    winners: winnersOf(totals),
+    totals,
+  } as const;
+  return everyone ? result : {
+    ...result,
+    turnout: { voted: tally.voted, registered: tally.registered },
+  };
 }
 
 /**

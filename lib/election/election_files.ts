@@ -30,7 +30,7 @@ const SEALED_BASE64 = /^[A-Za-z0-9+/]{64}$/;
 const ISO_TIME =
   /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
 
-/** A line of the voter roll given to `server init --voters`. */
+/** A voter with a password in clear, as `server init` seals it. */
 export interface RollEntry {
   /** The voter's name: no whitespace. */
   name: string;
@@ -38,6 +38,19 @@ export interface RollEntry {
   number: string;
   /** The password, in clear: only `server init` reads it. */
   password: string;
+}
+
+/**
+ * A line of the voter roll given to `server init --voters`: the password is
+ * absent when the booth is to generate one.
+ */
+export interface RollLine {
+  /** The voter's name: no whitespace. */
+  name: string;
+  /** The voter registration number: no whitespace. */
+  number: string;
+  /** The password in clear, when the roll gives one. */
+  password?: string;
 }
 
 /** A line of `passwords`. */
@@ -101,26 +114,34 @@ export function numberedLines(text: string): [number, string][] {
 
 /**
  * Reads a voter roll for `server init --voters`: `<name> <registration
- * number> <password>` per line; blank lines and `#` comments are ignored.
+ * number> [<password>]` per line, the password left out where the booth is
+ * to generate one; blank lines and `#` comments are ignored.
+ *
+ * @example
+ * ```ts
+ * parseVoterRoll("Alice 1123456 1234\nBob 1138765\n", "roll.txt");
+ * // [{ name: "Alice", number: "1123456", password: "1234" },
+ * //  { name: "Bob", number: "1138765" }]
+ * ```
  *
  * @param text The roll's text.
  * @param path The roll's path, for error messages.
  * @returns The voters in file order.
- * @throws {ElectionFileError} On a malformed line or a repeated name or
- * number, naming the line.
+ * @throws {ElectionFileError} On a malformed line or name, or a repeated
+ * name (see {@linkcode nameKey}) or number, naming the line.
  */
-export function parseVoterRoll(text: string, path: string): RollEntry[] {
+export function parseVoterRoll(text: string, path: string): RollLine[] {
   const fail = (detail: string, line: number) =>
     new ElectionFileError("voter roll", path, detail, line);
-  const entries: RollEntry[] = [];
+  const entries: RollLine[] = [];
   const seen = new Uniqueness();
   for (const [line, raw] of numberedLines(text)) {
     const content = raw.trim();
     if (content === "" || content.startsWith("#")) continue;
     const fields = content.split(/\s+/);
-    if (fields.length !== 3) {
+    if (fields.length !== 2 && fields.length !== 3) {
       throw fail(
-        `line ${line} has ${fields.length} fields (expected <name> <registration number> <password>)`,
+        `line ${line} has ${fields.length} fields (expected <name> <registration number> [<password>])`,
         line,
       );
     }
@@ -128,7 +149,13 @@ export function parseVoterRoll(text: string, path: string): RollEntry[] {
     checkToken("name", name, line, fail);
     checkToken("registration number", number, line, fail);
     seen.claim(name, number, line, fail);
-    entries.push({ name, number, password });
+    entries.push(
+      password === undefined ? { name, number } : {
+        name,
+        number,
+        password,
+      },
+    );
   }
   if (entries.length === 0) {
     throw new ElectionFileError("voter roll", path, "it lists no voters");
@@ -229,12 +256,20 @@ export function parseCandidates(text: string, path: string): string[] {
   const fail = (detail: string, line: number) =>
     new ElectionFileError("candidates file", path, detail, line);
   const candidates: string[] = [];
+  const seen = new Map<string, number>();
   for (const [line, name] of numberedLines(text)) {
     checkToken("candidate name", name, line, fail);
-    if (candidates.includes(name)) {
-      throw fail(`line ${line} repeats candidate "${name}"`, line);
+    const key = nameKey(name);
+    const earlier = seen.get(key);
+    if (earlier !== undefined) {
+      throw fail(
+        `line ${line} repeats candidate "${candidates[earlier - 1]}"${
+          candidates[earlier - 1] === name ? "" : ` as "${name}"`
+        }`,
+        line,
+      );
     }
-    candidates.push(name);
+    seen.set(key, candidates.push(name));
   }
   if (candidates.length === 0) {
     throw new ElectionFileError(
@@ -372,6 +407,76 @@ export function historyLine(name: string, time: Date): string {
   return `${name} ${time.toISOString().replace(/\.\d{3}Z$/, "Z")}`;
 }
 
+/** Characters that print as nothing or as something else (ASCII is fine). */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]/u;
+
+/** Printable ASCII without the space: no further check needed. */
+const PLAIN_ASCII = /^[\x21-\x7e]*$/;
+
+/**
+ * Why a name (of a voter or a candidate) or a registration number would
+ * mislead whoever reads it, or undefined when it is fine. Refused: control
+ * and format characters (a zero-width space makes `Chris` and `Chris\u200b`
+ * look the same; a right-to-left override makes text read backwards),
+ * private-use, unassigned and lone surrogate code points, and text not in
+ * Unicode NFC (the same letters spelled with other code points).
+ *
+ * @example
+ * ```ts
+ * misleadingNameProblem("Chris"); // undefined
+ * misleadingNameProblem("Chris\u200b"); // 'it holds the invisible character U+200B'
+ * ```
+ *
+ * @param value The name as read.
+ * @returns What is wrong with it, to follow "has an invalid name: ".
+ */
+export function misleadingNameProblem(value: string): string | undefined {
+  if (PLAIN_ASCII.test(value)) return undefined;
+  const invisible = value.match(INVISIBLE);
+  if (invisible) {
+    const code = invisible[0].codePointAt(0)!;
+    return `it holds the invisible or control character U+${
+      code.toString(16).toUpperCase().padStart(4, "0")
+    }`;
+  }
+  if (value.normalize("NFC") !== value) {
+    return "it is not in Unicode NFC (normalise the file to NFC)";
+  }
+  return undefined;
+}
+
+/**
+ * The form under which two names count as the same: NFKC with case folding
+ * (`Alice`, `ALICE` and the full-width `Ａｌｉｃｅ` are one name), so a roll or
+ * a ballot cannot hold two names a reader would take for one.
+ *
+ * @example
+ * ```ts
+ * nameKey("ALICE") === nameKey("alice"); // true
+ * ```
+ *
+ * @param name A name that passed {@linkcode misleadingNameProblem}.
+ * @returns The comparison key.
+ */
+export function nameKey(name: string): string {
+  if (PLAIN_ASCII.test(name)) return name.toLowerCase();
+  // JavaScript has no full case folding; upper then lower case folds the
+  // cases it misses in one direction (ß and SS, ς and σ), NFKC again
+  // settles what case mapping unsettled.
+  return name.normalize("NFKC").toUpperCase().toLowerCase().normalize("NFKC");
+}
+
+/**
+ * A value for an error message: control and format characters shown as
+ * `\u{...}` escapes, so a message never moves the cursor or reverses text.
+ */
+function shown(value: string): string {
+  return value.replace(
+    new RegExp(INVISIBLE.source, "gu"),
+    (char) => `\\u{${char.codePointAt(0)!.toString(16)}}`,
+  );
+}
+
 function checkToken(
   what: string,
   value: string,
@@ -380,15 +485,27 @@ function checkToken(
 ): void {
   if (!TOKEN.test(value) || value.length > MAX_NAME_CHARS) {
     throw fail(
-      `line ${line} has an invalid ${what} "${value}" (1 to ${MAX_NAME_CHARS} characters, no spaces)`,
+      `line ${line} has an invalid ${what} "${
+        shown(value)
+      }" (1 to ${MAX_NAME_CHARS} characters, no spaces)`,
+      line,
+    );
+  }
+  const problem = misleadingNameProblem(value);
+  if (problem !== undefined) {
+    throw fail(
+      `line ${line} has an invalid ${what} "${shown(value)}": ${problem}`,
       line,
     );
   }
 }
 
-/** Names and registration numbers must each be unique within a roll. */
+/**
+ * Names (compared by {@linkcode nameKey}) and registration numbers must each
+ * be unique within a roll.
+ */
 class Uniqueness {
-  #names = new Map<string, number>();
+  #names = new Map<string, { line: number; name: string }>();
   #numbers = new Map<string, number>();
 
   claim(
@@ -397,10 +514,13 @@ class Uniqueness {
     line: number,
     fail: (detail: string, line: number) => Error,
   ): void {
-    const nameLine = this.#names.get(name);
-    if (nameLine !== undefined) {
+    const key = nameKey(name);
+    const earlier = this.#names.get(key);
+    if (earlier !== undefined) {
       throw fail(
-        `line ${line} repeats the name "${name}" of line ${nameLine}`,
+        `line ${line} repeats the name "${earlier.name}" of line ${earlier.line}${
+          earlier.name === name ? "" : ` as "${name}"`
+        }`,
         line,
       );
     }
@@ -411,7 +531,7 @@ class Uniqueness {
         line,
       );
     }
-    this.#names.set(name, line);
+    this.#names.set(key, { line, name });
     this.#numbers.set(number, line);
   }
 }

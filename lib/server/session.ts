@@ -12,6 +12,8 @@ import type {
   PasswordVerifier,
   Tally,
 } from "../election/booth.ts";
+import { pollsStateAt } from "../election/polls.ts";
+import type { PollsState } from "../election/polls.ts";
 import { historyLine } from "../election/election_files.ts";
 import type { LoginThrottle } from "./login_throttle.ts";
 import { MenuChoice, SUPPORTED_VERSIONS } from "../wire/protocol.ts";
@@ -199,22 +201,40 @@ export class VoterSession {
     return { reply: { type: "login", answer: 0, attemptsLeft }, close };
   }
 
+  async #pollsState(): Promise<PollsState> {
+    return pollsStateAt(
+      await this.#store.pollsWindow(),
+      new Date(this.#nowMs()),
+    );
+  }
+
   async #menu(choice: MenuChoice): Promise<SessionStep> {
     const store = this.#store;
     const voter = this.#voter!;
     switch (choice) {
-      case MenuChoice.Vote:
+      case MenuChoice.Vote: {
         if (await store.hasVoted(voter)) {
           return { reply: { type: "vote", answer: 0 }, close: false };
+        }
+        const polls = await this.#pollsState();
+        if (polls !== "open") {
+          const reason = `polls-${polls}` as const;
+          this.#onEvent({ kind: "vote-refused", voter, reason });
+          return { reply: { type: "vote", answer: 0, reason }, close: false };
         }
         this.#state = "ballot";
         return {
           reply: { type: "vote", answer: 1, candidates: [...store.candidates] },
           close: false,
         };
+      }
       case MenuChoice.ViewResult:
         return {
-          reply: resultReply(store.candidates, await store.tally()),
+          reply: resultReply(
+            store.candidates,
+            await store.tally(),
+            await this.#pollsState(),
+          ),
           close: false,
         };
       case MenuChoice.MyHistory: {
@@ -253,9 +273,11 @@ export class VoterSession {
         this.#onEvent({ kind: "vote-recorded", voter });
         return { reply: { type: "ballot", answer: 1 }, close: false };
       case "already-voted":
+      case "polls-not-open":
+      case "polls-closed":
         this.#onEvent({ kind: "vote-refused", voter, reason: outcome.kind });
         return {
-          reply: { type: "ballot", answer: 0, reason: "already-voted" },
+          reply: { type: "ballot", answer: 0, reason: outcome.kind },
           close: false,
         };
       case "not-on-ballot":
@@ -270,14 +292,17 @@ export class VoterSession {
 function resultReply(
   candidates: readonly string[],
   tally: Tally,
+  polls: PollsState,
 ): ResultReply {
-  const result = resultOf(candidates, tally);
-  return result.available
-    ? {
-      type: "result",
-      answer: 1,
-      winners: result.winners,
-      totals: result.totals,
-    }
-    : { type: "result", answer: 0 };
+  const result = resultOf(candidates, tally, polls);
+  if (!result.available) return { type: "result", answer: 0 };
+  const reply = {
+    type: "result",
+    answer: 1,
+    winners: result.winners,
+    totals: result.totals,
+  } as const;
+  return result.turnout === undefined
+    ? reply
+    : { ...reply, turnout: result.turnout };
 }

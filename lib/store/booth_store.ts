@@ -19,6 +19,7 @@ import type {
   Tally,
   VoteRecord,
 } from "../election/booth.ts";
+import type { PollsWindow } from "../election/polls.ts";
 
 export type {
   BallotOutcome,
@@ -93,6 +94,16 @@ export interface BoothStore extends AsyncDisposable {
    * @throws {StorageError} When the store cannot be reached.
    */
   voteOf(voter: string): Promise<VoteRecord | undefined>;
+  /**
+   * When the polls open and close. A running server asks on every vote and
+   * result request, so an implementation caches it and re-reads at most
+   * once a second: `server close` must reach a running server within a
+   * second.
+   *
+   * @returns The current window.
+   * @throws {StorageError} When the store cannot be reached.
+   */
+  pollsWindow(): Promise<PollsWindow>;
   /**
    * Waits for pending ballots, then releases files, locks or connections.
    * Calling it again does nothing.

@@ -11,6 +11,8 @@ import {
   formatResult,
 } from "../election/election_files.ts";
 import type { RollEntry } from "../election/election_files.ts";
+import { formatPolls } from "../election/polls.ts";
+import type { PollsWindow } from "../election/polls.ts";
 import { electionPaths, lockElection } from "./election_dir.ts";
 import { denoFileOps, replaceFileDurably } from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
@@ -23,6 +25,8 @@ export interface CreateElectionOptions {
   candidates: string[];
   /** Replace an existing election in the directory. */
   force?: boolean;
+  /** When the polls open and close (default: open at once, never closed). */
+  polls?: PollsWindow;
   /** Called now and then while passwords are encrypted. */
   onProgress?: (done: number, total: number) => void;
   /** File operations (tests substitute their own). */
@@ -30,8 +34,9 @@ export interface CreateElectionOptions {
 }
 
 /**
- * Writes a new election: a fresh K in `symkey`, `passwords`, `candidates`
- * and a `result` of zeros; removes any `history`.
+ * Writes a new election: a fresh K in `symkey`, `passwords`, `candidates`,
+ * a `result` of zeros and the polls' times in `polls`; removes any
+ * `history`.
  *
  * @example
  * ```ts
@@ -97,6 +102,11 @@ export async function createElection(
       ops,
       paths.result,
       formatResult(options.candidates, options.candidates.map(() => 0)),
+    );
+    await replaceFileDurably(
+      ops,
+      paths.polls,
+      formatPolls(options.polls ?? {}),
     );
   } finally {
     ops.close();

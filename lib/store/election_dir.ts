@@ -30,6 +30,8 @@ export interface ElectionPaths {
   history: string;
   /** `journal`: the undo journal of the commit in progress. */
   journal: string;
+  /** `polls`: when the polls open and close. */
+  polls: string;
 }
 
 /**
@@ -52,6 +54,7 @@ export function electionPaths(dir: string): ElectionPaths {
     result: join(dir, "result"),
     history: join(dir, "history"),
     journal: join(dir, "journal"),
+    polls: join(dir, "polls"),
   };
 }
 
@@ -156,6 +159,7 @@ export async function checkElectionFiles(
     paths.result,
     paths.history,
     paths.journal,
+    paths.polls,
   ];
   for (const path of [...files, ...files.map((path) => `${path}.tmp`)]) {
     const info = lstatOrUndefined(path);

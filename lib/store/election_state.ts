@@ -15,6 +15,9 @@ import {
 } from "../election/election_files.ts";
 import type { HistoryEntry, VoterEntry } from "../election/election_files.ts";
 import { parseJournal } from "../election/journal_format.ts";
+import { auditWindow } from "../election/polls.ts";
+import type { PollsWindow } from "../election/polls.ts";
+import { readPollsFile } from "./polls_file.ts";
 import type { Journal } from "../election/journal_format.ts";
 import { electionPaths, NoElectionError } from "./election_dir.ts";
 import type { ElectionPaths } from "./election_dir.ts";
@@ -160,6 +163,8 @@ export interface ElectionReport {
   problems: string[];
   /** Whether a journal from an interrupted vote awaits rollback. */
   interruptedVote: boolean;
+  /** When the polls open and close, from `polls`. */
+  polls: PollsWindow;
 }
 
 /**
@@ -202,10 +207,15 @@ export async function inspectElection(
       ops,
       journal.kind === "valid" ? journal.journal : undefined,
     );
+    const polls = await readPollsFile(paths.polls, ops);
     return {
       state,
-      problems: auditElection(state, paths),
+      problems: [
+        ...auditElection(state, paths),
+        ...auditWindow(polls, state.history, paths.history),
+      ],
       interruptedVote: journal.kind !== "empty",
+      polls,
     };
   } finally {
     ops.close();

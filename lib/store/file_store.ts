@@ -16,6 +16,9 @@
  */
 
 import { decideBallots } from "../election/booth.ts";
+import { pollsStateAt } from "../election/polls.ts";
+import type { PollsWindow } from "../election/polls.ts";
+import { PollsFile } from "./polls_file.ts";
 import type {
   Ballot,
   BallotOutcome,
@@ -44,7 +47,10 @@ import type { Rollback } from "./journal.ts";
 export interface FileStoreOptions {
   /** File operations (tests substitute failing or crashing ones). */
   ops?: FileOps;
-  /** The clock whose time, to the second, a recorded vote gets. */
+  /**
+   * The clock whose time, to the second, a recorded vote gets, and which
+   * says whether the polls are open.
+   */
   now?: () => Date;
   /** Told what start-up recovery undid, when it undid anything. */
   onRollback?: (rollback: Rollback) => void;
@@ -80,6 +86,7 @@ export class FileBoothStore implements BoothStore {
   readonly #ops: FileOps;
   readonly #now: () => Date;
   readonly #journal: UndoJournal;
+  readonly #polls: PollsFile;
   readonly #votersByNumber = new Map<string, RegisteredVoter>();
   readonly #votes = new Map<string, VoteRecord>();
   #totals: number[];
@@ -96,6 +103,7 @@ export class FileBoothStore implements BoothStore {
     historyBytes: number | undefined,
     ops: FileOps,
     now: () => Date,
+    polls: PollsFile,
   ) {
     this.candidates = [...state.candidates];
     this.#totals = [...state.totals];
@@ -113,6 +121,7 @@ export class FileBoothStore implements BoothStore {
     this.#historyBytes = historyBytes;
     this.#ops = ops;
     this.#now = now;
+    this.#polls = polls;
   }
 
   /**
@@ -150,13 +159,15 @@ export class FileBoothStore implements BoothStore {
       const state = await readState(paths, ops, undefined);
       const problems = auditElection(state, paths);
       if (problems.length > 0) throw new ElectionInconsistentError(problems);
+      const now = options.now ?? (() => new Date());
       return new FileBoothStore(
         state,
         paths,
         journal,
         await ops.size(paths.history),
         ops,
-        options.now ?? (() => new Date()),
+        now,
+        await PollsFile.load(paths.polls, { nowMs: () => now().getTime() }),
       );
     } catch (error) {
       ops.close();
@@ -230,6 +241,15 @@ export class FileBoothStore implements BoothStore {
     });
   }
 
+  /**
+   * {@inheritDoc BoothStore.pollsWindow}
+   *
+   * Here: the `polls` file, re-read at most once a second.
+   */
+  pollsWindow(): Promise<PollsWindow> {
+    return this.#polls.window();
+  }
+
   /** Resolves once every ballot handed to {@linkcode recordBallot} is settled. */
   async idle(): Promise<void> {
     while (this.#writing) await this.#writing;
@@ -264,10 +284,14 @@ export class FileBoothStore implements BoothStore {
   async #commit(group: QueuedBallot[]): Promise<void> {
     // `history` keeps whole seconds: a vote reads the same before and after
     // a restart.
-    const time = new Date(Math.floor(this.#now().getTime() / 1000) * 1000);
+    const now = this.#now();
+    const time = new Date(Math.floor(now.getTime() / 1000) * 1000);
     const outcomes = decideBallots(group, {
       candidateCount: this.candidates.length,
       hasVoted: (voter) => this.#votes.has(voter),
+      // Decided here, at the commit: a ballot still in the queue when the
+      // polls close is not counted.
+      polls: pollsStateAt(await this.#polls.window(), now),
     }, time);
     const totals = [...this.#totals];
     const records: VoteRecord[] = [];

@@ -1,0 +1,152 @@
+/**
+ * The election official's changes to an election outside `init`: a voter's
+ * new password (`server passwd`) and the closing of the polls (`server
+ * close`). Store-shaped functions over the election directory, so that a
+ * second store (PostgreSQL) can offer the same.
+ *
+ * @module
+ */
+
+import type { RegisteredVoter } from "../election/booth.ts";
+import { sealPassword } from "../election/crypto.ts";
+import {
+  ElectionFileError,
+  parsePasswords,
+} from "../election/election_files.ts";
+import { closingProblem, formatPolls } from "../election/polls.ts";
+import type { PollsWindow } from "../election/polls.ts";
+import {
+  denoFileOps,
+  describeFsError,
+  replaceFileDurably,
+} from "./file_ops.ts";
+import type { FileOps } from "./file_ops.ts";
+import { readPollsFile } from "./polls_file.ts";
+import {
+  electionPaths,
+  lockElection,
+  NoElectionError,
+} from "./election_dir.ts";
+import { readElectionKey } from "./election_state.ts";
+
+/** Thrown when an official's command names a voter the roll does not hold. */
+export class UnknownVoterError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param name The name given.
+   * @param path The voter file searched.
+   */
+  constructor(name: string, path: string) {
+    super(`No voter named "${name}" in "${path}"`);
+    this.name = "UnknownVoterError";
+  }
+}
+
+/** Thrown when `server close` may not set the closing time asked for. */
+export class ClosingRefusedError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param dir The election directory.
+   * @param problem Why, e.g. `the polls closed already, at "..."`.
+   */
+  constructor(dir: string, problem: string) {
+    super(`Cannot close the polls in ${dir}/: ${problem}`);
+    this.name = "ClosingRefusedError";
+  }
+}
+
+/**
+ * `server passwd`: replaces one voter's encrypted password in `passwords`.
+ * Refused while a server serves the election, which holds the voter file in
+ * memory and would go on accepting the old password.
+ *
+ * @param dir The election directory.
+ * @param name The voter's name, exactly as in the roll.
+ * @param password The new password in clear.
+ * @param ops File operations (tests substitute their own).
+ * @returns The voter whose password changed.
+ * @throws {NoElectionError} When `dir` holds no election.
+ * @throws {ElectionLockedError} While a server serves the election.
+ * @throws {UnknownVoterError} When no voter has that name.
+ * @throws {ElectionFileError} When a file is missing or malformed.
+ */
+export async function changeVoterPassword(
+  dir: string,
+  name: string,
+  password: string,
+  ops: FileOps = denoFileOps(),
+): Promise<Pick<RegisteredVoter, "name" | "number">> {
+  const paths = electionPaths(dir);
+  try {
+    const text = await readElectionFile(ops, paths.passwords, "voter file");
+    if (text === undefined) throw new NoElectionError(dir);
+    await lockElection(paths, ops);
+    const key = await readElectionKey(dir);
+    const voter = parsePasswords(text, paths.passwords).find((v) =>
+      v.name === name
+    );
+    if (voter === undefined) {
+      throw new UnknownVoterError(name, paths.passwords);
+    }
+    const lines = text.split("\n");
+    lines[voter.line - 1] = `${voter.name} ${voter.number} ${
+      sealPassword(key, voter, password)
+    }`;
+    await replaceFileDurably(ops, paths.passwords, lines.join("\n"));
+    return { name: voter.name, number: voter.number };
+  } finally {
+    ops.close();
+  }
+}
+
+/**
+ * `server close`: sets the closing time in `polls`. Works while a server
+ * runs: the file is replaced atomically and the server re-reads it within a
+ * second.
+ *
+ * @param dir The election directory.
+ * @param closesAt The closing time.
+ * @param now The current time.
+ * @returns The window now in force.
+ * @throws {NoElectionError} When `dir` holds no election.
+ * @throws {ElectionFileError} When `polls` is malformed.
+ * @throws {ClosingRefusedError} When the polls closed already, or the time
+ * is in the past or not after the opening.
+ */
+export async function setClosingTime(
+  dir: string,
+  closesAt: Date,
+  now: Date,
+): Promise<PollsWindow> {
+  const paths = electionPaths(dir);
+  const ops = denoFileOps();
+  try {
+    if (
+      await readElectionFile(ops, paths.passwords, "voter file") === undefined
+    ) {
+      throw new NoElectionError(dir);
+    }
+    const window = await readPollsFile(paths.polls);
+    const problem = closingProblem(window, closesAt, now);
+    if (problem !== undefined) throw new ClosingRefusedError(dir, problem);
+    const closed = { ...window, closesAt };
+    await replaceFileDurably(ops, paths.polls, formatPolls(closed));
+    return closed;
+  } finally {
+    ops.close();
+  }
+}
+
+async function readElectionFile(
+  ops: FileOps,
+  path: string,
+  what: string,
+): Promise<string | undefined> {
+  try {
+    return await ops.readText(path);
+  } catch (error) {
+    throw new ElectionFileError(what, path, describeFsError(error));
+  }
+}

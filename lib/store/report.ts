@@ -1,0 +1,236 @@
+/**
+ * `server report`: the election as an official publishes it. What the
+ * report may show is decided by the booth's rules (no totals while the polls
+ * are open and not everyone has voted), and each file it summarises is named
+ * with its SHA-256, so a printed report can later be checked against the
+ * files.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { winnersOf } from "../election/booth.ts";
+import { formatTime, pollsStateAt } from "../election/polls.ts";
+import { denoFileOps, lstatOrUndefined, refuseUnsafeFile } from "./file_ops.ts";
+import type { FileOps } from "./file_ops.ts";
+import { ElectionInconsistentError, electionPaths } from "./election_dir.ts";
+import { inspectElection } from "./election_state.ts";
+
+/** The election's state in a report. */
+export type ElectionStage = "not-open" | "open" | "closed" | "everyone-voted";
+
+/** One candidate's line in a report. */
+export interface CandidateResult {
+  /** The candidate's name. */
+  name: string;
+  /** Votes received. */
+  votes: number;
+  /** Share of the votes cast, in percent, to one decimal. */
+  percent: number;
+}
+
+/** What `server report` prints, and `--json` gives as is. */
+export interface ElectionReportSummary {
+  /** The moment the report describes, ISO 8601 UTC. */
+  reportedAt: string;
+  /** Where the election stands. */
+  state: ElectionStage;
+  /** The opening time, ISO 8601 UTC, when one is set. */
+  opensAt?: string;
+  /** The closing time, ISO 8601 UTC, when one is set. */
+  closesAt?: string;
+  /** Registered voters. */
+  registered: number;
+  /** Votes cast. */
+  voted: number;
+  /** Turnout in percent, to one decimal. */
+  turnoutPercent: number;
+  /**
+   * The result, only once it is available (the polls closed, or everyone
+   * voted): never running totals.
+   */
+  result?: {
+    /** The candidates with the most votes, in ballot order. */
+    winners: string[];
+    /** Every candidate in ballot order. */
+    candidates: CandidateResult[];
+  };
+  /**
+   * SHA-256 (hex) of each file as read; null when the file does not exist
+   * (no `history` before the first vote) or, for `result`, while the
+   * result is not available: with few voters the totals behind a hash can
+   * be found by trying them all.
+   */
+  sha256: {
+    candidates: string | null;
+    passwords: string | null;
+    result: string | null;
+    history: string | null;
+  };
+}
+
+/** How often a report re-reads files a commit was changing meanwhile. */
+const READ_ATTEMPTS = 5;
+
+/**
+ * Reads an election without changing it, a running server or not, and
+ * summarises it for publication.
+ *
+ * @param dir The election directory.
+ * @param now The moment the report describes.
+ * @returns The summary.
+ * @throws {NoElectionError} When the directory holds no election.
+ * @throws {ElectionFileError} When a file is missing or malformed.
+ * @throws {ElectionInconsistentError} When the files disagree (run `server
+ * verify` to see every problem).
+ */
+export async function reportElection(
+  dir: string,
+  now: Date,
+): Promise<ElectionReportSummary> {
+  for (let attempt = 1;; attempt++) {
+    const hashes = new Map<string, string>();
+    const inspected = await inspectElection(dir, hashingOps(hashes));
+    if (inspected.problems.length > 0) {
+      // A running server may have been between two writes of one commit;
+      // read again before calling the files inconsistent.
+      if (attempt < READ_ATTEMPTS) {
+        await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+        continue;
+      }
+      throw new ElectionInconsistentError(inspected.problems);
+    }
+    const { state, polls } = inspected;
+    const registered = state.voters.length;
+    const voted = state.history.length;
+    const everyone = voted === registered;
+    const pollsNow = pollsStateAt(polls, now);
+    const available = everyone || pollsNow === "closed";
+    const paths = electionPaths(dir);
+    const hash = (path: string) => hashes.get(path) ?? null;
+    const summary: ElectionReportSummary = {
+      reportedAt: formatTime(now),
+      state: everyone ? "everyone-voted" : pollsNow,
+      ...(polls.opensAt ? { opensAt: formatTime(polls.opensAt) } : {}),
+      ...(polls.closesAt ? { closesAt: formatTime(polls.closesAt) } : {}),
+      registered,
+      voted,
+      turnoutPercent: percent(voted, registered),
+      sha256: {
+        candidates: hash(paths.candidates),
+        passwords: hash(paths.passwords),
+        result: available ? hash(paths.result) : null,
+        history: hash(paths.history),
+      },
+    };
+    if (available) {
+      const totals = state.candidates.map((candidate, i) => ({
+        candidate,
+        votes: state.totals[i],
+      }));
+      summary.result = {
+        winners: winnersOf(totals),
+        candidates: totals.map(({ candidate, votes }) => ({
+          name: candidate,
+          votes,
+          percent: percent(votes, voted),
+        })),
+      };
+    }
+    return summary;
+  }
+}
+
+/** Width of a full bar in the printed report, in characters. */
+const BAR_CHARS = 30;
+
+/**
+ * The report for people: one fact per line.
+ *
+ * @param summary The summary from {@linkcode reportElection}.
+ * @param winnerLine Formats the winner or tie line as the client prints it.
+ * @returns The lines.
+ */
+export function formatReport(
+  summary: ElectionReportSummary,
+  winnerLine: (winners: readonly string[]) => string,
+): string[] {
+  const lines: string[] = [];
+  const stage = {
+    "not-open": "not yet open",
+    open: "open",
+    closed: "closed",
+    "everyone-voted": "everyone voted",
+  }[summary.state];
+  lines.push(`State: ${stage}`);
+  const closed = summary.closesAt !== undefined &&
+    new Date(summary.closesAt) <= new Date(summary.reportedAt);
+  if (summary.opensAt) {
+    lines.push(
+      `${
+        summary.state === "not-open" ? "Opens" : "Opened"
+      } at: ${summary.opensAt}`,
+    );
+  }
+  if (summary.closesAt) {
+    lines.push(`${closed ? "Closed" : "Closes"} at: ${summary.closesAt}`);
+  }
+  lines.push(
+    `Turnout: ${summary.voted}/${summary.registered} (${
+      summary.turnoutPercent.toFixed(1)
+    }%)`,
+  );
+  if (summary.result) {
+    const { candidates, winners } = summary.result;
+    const nameWidth = Math.max(...candidates.map((c) => c.name.length));
+    const votesWidth = Math.max(
+      ...candidates.map((c) => String(c.votes).length),
+    );
+    lines.push("");
+    for (const c of candidates) {
+      const bar = "#".repeat(Math.round((c.percent / 100) * BAR_CHARS));
+      lines.push(
+        `${c.name.padEnd(nameWidth)}  ${
+          String(c.votes).padStart(votesWidth)
+        }  ${c.percent.toFixed(1).padStart(5)}%  ${bar}`.trimEnd(),
+      );
+    }
+    lines.push("", winnerLine(winners));
+  } else {
+    lines.push("", "The result is not available");
+  }
+  lines.push("", "SHA-256 of the election's files:");
+  for (const [file, hash] of Object.entries(summary.sha256)) {
+    const shown = hash ??
+      (file === "result"
+        ? "(withheld until the result is available)"
+        : "(no file)");
+    lines.push(`  ${file.padEnd(10)} ${shown}`);
+  }
+  return lines;
+}
+
+function percent(part: number, whole: number): number {
+  return whole === 0 ? 0 : Math.round((part / whole) * 1000) / 10;
+}
+
+/** File operations that also record the SHA-256 of every file read. */
+function hashingOps(hashes: Map<string, string>): FileOps {
+  const ops = denoFileOps();
+  const decoder = new TextDecoder();
+  return {
+    ...ops,
+    async readText(path) {
+      refuseUnsafeFile(path, lstatOrUndefined(path));
+      let bytes: Uint8Array;
+      try {
+        bytes = await Deno.readFile(path);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) return undefined;
+        throw error;
+      }
+      hashes.set(path, createHash("sha256").update(bytes).digest("hex"));
+      return decoder.decode(bytes);
+    },
+  };
+}

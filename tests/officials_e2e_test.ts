@@ -1,0 +1,383 @@
+/**
+ * The election official's side end to end (issue 13): the real `server`
+ * subcommands and the real client over real TLS. Times are real and set
+ * relative to now; the rules behind them are tested on a fake clock in
+ * polls_test.ts.
+ */
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { dirname, join } from "node:path";
+import {
+  closeVoters,
+  connectVoter,
+  lines,
+  logIn,
+  LOGIN_PROMPTS,
+  MENU,
+  runClient,
+  runProgram,
+  startServer,
+} from "./helpers.ts";
+import type { ServerMessage } from "../lib/wire/protocol.ts";
+import { tempDir } from "./temp_dir.ts";
+
+const PASSWORD = /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
+
+function server(...args: string[]) {
+  return runProgram("server", args);
+}
+
+function oneLine(text: string): string {
+  assert.equal(lines(text).length, 1, `one line expected:\n${text}`);
+  return text.trim();
+}
+
+/** ISO 8601 with an offset, `minutes` from now (as an official types it). */
+function minutesFromNow(minutes: number): string {
+  return new Date(Date.now() + minutes * 60_000).toISOString();
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+Deno.test("generated credentials log in through the real client; passwd replaces a lost one, never while serving", async () => {
+  await using tmp = await tempDir("booth-officials-");
+  const roll = join(tmp.path, "roll.txt");
+  const out = join(tmp.path, "credentials.txt");
+  const data = join(tmp.path, "data");
+  await Deno.writeTextFile(
+    roll,
+    "Alice 1123456\nBob 1138765\nTom 1154571 9012\n",
+  );
+
+  const refused = await server("init", "--data", data, "--voters", roll);
+  assert.equal(refused.code, 1);
+  assert.match(
+    oneLine(refused.stderr),
+    /^Cannot create the election: 2 voters in ".*roll\.txt" have no password \(the first is "Alice"\); add --credentials OUT to generate them$/,
+  );
+  await assert.rejects(
+    Deno.stat(data),
+    Deno.errors.NotFound,
+    "nothing written",
+  );
+
+  const init = await server(
+    "init",
+    "--data",
+    data,
+    "--voters",
+    roll,
+    "--credentials",
+    out,
+  );
+  assert.equal(init.code, 0, init.stderr);
+  assert.equal((await Deno.stat(out)).mode! & 0o777, 0o600);
+  const credentials = lines(await Deno.readTextFile(out)).map((l) =>
+    l.split(" ")
+  );
+  assert.deepEqual(credentials.map(([name, number]) => `${name} ${number}`), [
+    "Alice 1123456",
+    "Bob 1138765",
+    "Tom 1154571",
+  ]);
+  assert.match(credentials[0][2], PASSWORD);
+  assert.match(credentials[1][2], PASSWORD);
+  assert.equal(credentials[2][2], "9012", "a given password is kept");
+  const written = await Deno.readTextFile(out);
+  const again = await server(
+    "init",
+    "--data",
+    join(tmp.path, "other"),
+    "--voters",
+    roll,
+    "--credentials",
+    out,
+  );
+  assert.equal(again.code, 1);
+  assert.match(
+    oneLine(again.stderr),
+    /^Credentials file ".*credentials\.txt" exists: use --force to replace it$/,
+  );
+  assert.equal(
+    await Deno.readTextFile(out),
+    written,
+    "never overwritten without --force",
+  );
+
+  const [alice, bob] = credentials;
+  let running = await startServer(data);
+  try {
+    const session = await runClient(running.port, [...alice, "1", "1", "4"]);
+    assert.equal(session.code, 0, session.stderr);
+    assert.deepEqual(lines(session.stdout).slice(0, 4), [
+      ...LOGIN_PROMPTS,
+      "Welcome Alice!",
+    ]);
+    assert.ok(lines(session.stdout).includes("Your vote has been recorded."));
+
+    const busy = await server("passwd", "--data", data, "--voter", "Bob");
+    assert.equal(busy.code, 1);
+    assert.match(
+      oneLine(busy.stderr),
+      /^Another server is serving the election in .*: stop it first/,
+    );
+  } finally {
+    assert.equal(await running.stop(), 0);
+  }
+
+  const passwd = await server("passwd", "--data", data, "--voter", "Bob");
+  assert.equal(passwd.code, 0, passwd.stderr);
+  const [name, number, password] = oneLine(passwd.stdout).split(" ");
+  assert.deepEqual([name, number], ["Bob", "1138765"]);
+  assert.match(password, PASSWORD);
+  assert.notEqual(password, bob[2]);
+  const appended = await server(
+    "passwd",
+    "--data",
+    data,
+    "--voter",
+    "Tom",
+    "--credentials",
+    out,
+  );
+  assert.equal(appended.code, 0, appended.stderr);
+  const tomLines = lines(await Deno.readTextFile(out)).filter((l) =>
+    l.startsWith("Tom ")
+  );
+  assert.equal(tomLines.length, 2, "the new line is appended");
+  const tomPassword = tomLines[1].split(" ")[2];
+  assert.match(tomPassword, PASSWORD);
+
+  running = await startServer(data);
+  try {
+    const old = await runClient(running.port, [
+      ...bob,
+      ...bob.slice(0, 2),
+      password,
+      "4",
+    ]);
+    assert.equal(old.code, 0, old.stderr);
+    assert.deepEqual(lines(old.stdout).slice(3, 8), [
+      "Invalid name, registration number, or password",
+      ...LOGIN_PROMPTS,
+      "Welcome Bob!",
+    ]);
+    const tom = await runClient(running.port, [
+      "Tom",
+      "1154571",
+      tomPassword,
+      "4",
+    ]);
+    assert.ok(lines(tom.stdout).includes("Welcome Tom!"), tom.stdout);
+  } finally {
+    assert.equal(await running.stop(), 0);
+  }
+});
+
+Deno.test("a vote before the opening is refused with the main menu after; the report shows no result", async () => {
+  await using tmp = await tempDir("booth-officials-");
+  const data = join(tmp.path, "data");
+  const init = await server(
+    "init",
+    "--data",
+    data,
+    "--opens-at",
+    minutesFromNow(60),
+    "--closes-at",
+    minutesFromNow(120),
+  );
+  assert.equal(init.code, 0, init.stderr);
+  const running = await startServer(data);
+  try {
+    const alice = await runClient(running.port, [
+      "Alice",
+      "1123456",
+      "1234",
+      "1",
+      "2",
+      "4",
+    ]);
+    assert.equal(alice.code, 0, alice.stderr);
+    assert.deepEqual(lines(alice.stdout).slice(3), [
+      "Welcome Alice!",
+      ...MENU,
+      "The polls are not open yet",
+      ...MENU,
+      "The result is not available",
+      ...MENU,
+    ]);
+    const report = await server("report", "--data", data, "--json");
+    assert.equal(report.code, 0, report.stderr);
+    const summary = JSON.parse(report.stdout);
+    assert.equal(summary.state, "not-open");
+    assert.equal(summary.voted, 0);
+    assert.equal(summary.result, undefined);
+    assert.equal(
+      summary.sha256.result,
+      null,
+      "no hash of the totals before the result",
+    );
+  } finally {
+    assert.equal(await running.stop(), 0);
+  }
+});
+
+Deno.test("server close takes effect on a running server; the result then shows the turnout; report and verify agree with the files", async () => {
+  await using tmp = await tempDir("booth-officials-");
+  const data = join(tmp.path, "data");
+  assert.equal((await server("init", "--data", data)).code, 0);
+  const running = await startServer(data);
+  try {
+    const alice = await runClient(running.port, [
+      "Alice",
+      "1123456",
+      "1234",
+      "1",
+      "1",
+      "4",
+    ]);
+    assert.ok(
+      lines(alice.stdout).includes("Your vote has been recorded."),
+      alice.stdout,
+    );
+
+    const open = JSON.parse(
+      (await server("report", "--data", data, "--json")).stdout,
+    );
+    assert.equal(open.state, "open");
+    assert.deepEqual([open.voted, open.registered, open.turnoutPercent], [
+      1,
+      3,
+      33.3,
+    ]);
+    assert.equal(
+      open.result,
+      undefined,
+      "no running totals while the polls are open",
+    );
+    assert.equal(open.sha256.result, null);
+
+    const bob = await connectVoter(running.port);
+    assert.equal(
+      (await logIn(bob, ["Bob", "1138765", "5678"]) as { answer: number })
+        .answer,
+      1,
+    );
+    const close = await server("close", "--data", data);
+    assert.equal(close.code, 0, close.stderr);
+    assert.match(oneLine(close.stdout), /^the polls in .* closed at \d{4}-/);
+    const closedAt = performance.now();
+    let result: ServerMessage;
+    do {
+      result = await bob.request({ type: "menu", choice: 2 });
+    } while (
+      result.type === "result" && result.answer === 0 &&
+      performance.now() - closedAt < 10_000
+    );
+    const tookMs = performance.now() - closedAt;
+    console.log(
+      `server close reached the running server in ${tookMs.toFixed(0)} ms`,
+    );
+    assert.ok(tookMs < 5_000, `${tookMs} ms (the promise is 1 s)`);
+    assert.deepEqual(result, {
+      type: "result",
+      answer: 1,
+      winners: ["Chris"],
+      totals: [{ candidate: "Chris", votes: 1 }, {
+        candidate: "Linda",
+        votes: 0,
+      }],
+      turnout: { voted: 1, registered: 3 },
+    });
+    assert.deepEqual(await bob.request({ type: "menu", choice: 1 }), {
+      type: "vote",
+      answer: 0,
+      reason: "polls-closed",
+    });
+
+    const tom = await runClient(running.port, [
+      "Tom",
+      "1154571",
+      "9012",
+      "1",
+      "2",
+      "4",
+    ]);
+    assert.equal(tom.code, 0, tom.stderr);
+    assert.deepEqual(lines(tom.stdout).slice(3), [
+      "Welcome Tom!",
+      ...MENU,
+      "The polls are closed",
+      ...MENU,
+      "Polls closed: turnout 1/3",
+      "Chris Win",
+      "Chris 1",
+      "Linda 0",
+      ...MENU,
+    ]);
+
+    const json = await server("report", "--data", data, "--json");
+    assert.equal(json.code, 0, json.stderr);
+    const summary = JSON.parse(json.stdout);
+    assert.equal(summary.state, "closed");
+    assert.deepEqual([summary.voted, summary.registered], [1, 3]);
+    assert.deepEqual(summary.result, {
+      winners: ["Chris"],
+      candidates: [
+        { name: "Chris", votes: 1, percent: 100 },
+        { name: "Linda", votes: 0, percent: 0 },
+      ],
+    });
+    for (const file of ["candidates", "passwords", "result", "history"]) {
+      assert.equal(
+        summary.sha256[file],
+        sha256(await Deno.readFile(join(data, file))),
+        `the report's hash of ${file} is the file's`,
+      );
+    }
+    const text = await server("report", "--data", data);
+    assert.equal(text.code, 0, text.stderr);
+    const report = lines(text.stdout);
+    for (
+      const expected of [
+        "State: closed",
+        "Turnout: 1/3 (33.3%)",
+        `Chris  1  100.0%  ${"#".repeat(30)}`,
+        "Linda  0    0.0%",
+        "Chris Win",
+        `  history    ${summary.sha256.history}`,
+      ]
+    ) {
+      assert.ok(report.includes(expected), `"${expected}" in\n${text.stdout}`);
+    }
+
+    const reopen = await server(
+      "close",
+      "--data",
+      data,
+      "--at",
+      minutesFromNow(60),
+    );
+    assert.equal(reopen.code, 1);
+    assert.match(
+      oneLine(reopen.stderr),
+      /^Cannot close the polls in .*: the polls closed already/,
+    );
+  } finally {
+    closeVoters();
+    assert.equal(await running.stop(), 0);
+  }
+  const verified = await server("verify", "--data", data);
+  assert.equal(verified.code, 0, verified.stdout);
+  await Deno.writeTextFile(join(data, "polls"), "closes-at tomorrow\n");
+  const broken = await server("verify", "--data", data);
+  assert.equal(broken.code, 1);
+  assert.match(
+    broken.stdout,
+    /^Cannot read polls file ".*polls": line 1 is not "opens-at <time>" or "closes-at <time>"/,
+  );
+  assert.equal(dirname(data), tmp.path);
+});

@@ -1,0 +1,427 @@
+/**
+ * The polls window: when a vote counts, decided by pure functions of an
+ * injected time, and the running server's view of the `polls` file.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  auditWindow,
+  closingProblem,
+  formatPolls,
+  parsePolls,
+  parseTimeWithOffset,
+  pollsStateAt,
+} from "../lib/election/polls.ts";
+import { ElectionFileError } from "../lib/election/election_files.ts";
+import { PollsFile, readPollsFile } from "../lib/store/polls_file.ts";
+import { UnsafeFileError } from "../lib/store/file_ops.ts";
+import { LoginThrottle } from "../lib/server/login_throttle.ts";
+import { VoterSession } from "../lib/server/session.ts";
+import { PasswordVerifier } from "../lib/election/booth.ts";
+import { createElection } from "../lib/store/create_election.ts";
+import { readElectionKey } from "../lib/store/election_state.ts";
+import { FileBoothStore } from "../lib/store/file_store.ts";
+import {
+  decodeServerMessage,
+  encodeMessage,
+  ProtocolError,
+} from "../lib/wire/protocol.ts";
+import type { ServerMessage } from "../lib/wire/protocol.ts";
+import { decideBallots, resultOf } from "../lib/election/booth.ts";
+import { tempDir } from "./temp_dir.ts";
+
+const at = (text: string) => new Date(text);
+const WINDOW = {
+  opensAt: at("2026-11-26T08:00:00Z"),
+  closesAt: at("2026-11-26T20:00:00Z"),
+};
+
+Deno.test("the polls are open from the opening time inclusive to the closing time exclusive", () => {
+  assert.equal(
+    pollsStateAt(WINDOW, at("2026-11-26T07:59:59.999Z")),
+    "not-open",
+  );
+  assert.equal(pollsStateAt(WINDOW, at("2026-11-26T08:00:00Z")), "open");
+  assert.equal(pollsStateAt(WINDOW, at("2026-11-26T19:59:59.999Z")), "open");
+  assert.equal(pollsStateAt(WINDOW, at("2026-11-26T20:00:00Z")), "closed");
+  assert.equal(pollsStateAt({}, at("2999-01-01T00:00:00Z")), "open");
+});
+
+Deno.test("times are ISO 8601 with an offset; a time without one or a date that does not exist is refused", () => {
+  assert.deepEqual(
+    parseTimeWithOffset("2026-11-26T21:00:00+01:00"),
+    at("2026-11-26T20:00:00Z"),
+  );
+  assert.deepEqual(
+    parseTimeWithOffset("2026-11-26T20:00Z"),
+    at("2026-11-26T20:00:00Z"),
+  );
+  assert.deepEqual(
+    parseTimeWithOffset("2026-11-26T15:30:00.250-04:30"),
+    at("2026-11-26T20:00:00.250Z"),
+  );
+  for (
+    const bad of [
+      "2026-11-26T20:00:00",
+      "2026-02-30T10:00Z",
+      "tomorrow",
+      "2026-11-26 20:00Z",
+      "",
+    ]
+  ) {
+    assert.equal(parseTimeWithOffset(bad), undefined, bad);
+  }
+});
+
+Deno.test("the polls file round-trips and refuses malformed lines with their number", () => {
+  const text = formatPolls(WINDOW);
+  assert.equal(
+    text,
+    "opens-at 2026-11-26T08:00:00Z\ncloses-at 2026-11-26T20:00:00Z\n",
+  );
+  assert.deepEqual(parsePolls(text, "polls"), WINDOW);
+  assert.deepEqual(parsePolls("", "polls"), {});
+  const cases: [string, RegExp][] = [
+    ["opens-at 2026-11-26T08:00\n", /line 1 is not "opens-at <time>"/],
+    [
+      "closes-at 2026-11-26T08:00Z\ncloses-at 2026-11-26T09:00Z\n",
+      /line 2 repeats "closes-at"/,
+    ],
+    [
+      "opens-at 2026-11-26T09:00Z\ncloses-at 2026-11-26T08:00Z\n",
+      /is not after the opening time/,
+    ],
+    ["open 2026-11-26T08:00Z\n", /line 1 is not/],
+  ];
+  for (const [bad, message] of cases) {
+    assert.throws(() => parsePolls(bad, "data/polls"), (error: Error) => {
+      assert.ok(error instanceof ElectionFileError);
+      assert.match(error.message, /^Cannot read polls file "data\/polls": /);
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+});
+
+Deno.test("closing is refused once the polls have closed, or at a time already past", () => {
+  const now = at("2026-11-26T12:00:00Z");
+  assert.equal(closingProblem(WINDOW, now, now), undefined);
+  assert.equal(closingProblem({}, at("2026-11-26T13:00:00Z"), now), undefined);
+  assert.match(
+    closingProblem(WINDOW, at("2026-11-26T11:59:59Z"), now)!,
+    /is in the past/,
+  );
+  assert.match(
+    closingProblem(
+      WINDOW,
+      at("2026-11-27T00:00:00Z"),
+      at("2026-11-26T21:00:00Z"),
+    )!,
+    /the polls closed already/,
+  );
+  assert.match(
+    closingProblem(
+      WINDOW,
+      at("2026-11-26T07:00:00Z"),
+      at("2026-11-26T06:00:00Z"),
+    )!,
+    /not after the opening time/,
+  );
+});
+
+Deno.test("verify's window check finds votes recorded before the opening or after the closing", () => {
+  const history = [
+    { name: "Alice", time: "2026-11-26T07:59:59Z", line: 1 },
+    { name: "Bob", time: "2026-11-26T08:00:00Z", line: 2 },
+    { name: "Tom", time: "2026-11-26T20:00:00Z", line: 3 },
+  ];
+  assert.deepEqual(auditWindow(WINDOW, history, "data/history"), [
+    'History file "data/history": line 1 records a vote before the polls opened',
+    'History file "data/history": line 3 records a vote after the polls closed',
+  ]);
+  const halfSecond = { opensAt: at("2026-11-26T08:00:00.500Z") };
+  assert.deepEqual(
+    auditWindow(halfSecond, [history[1]], "h"),
+    [],
+    "a history time is cut to the second: 08:00:00 may be 08:00:00.700",
+  );
+});
+
+Deno.test("a running server's view of the polls file is re-read at most once a second", async () => {
+  await using dir = await tempDir("booth-polls-");
+  {
+    const path = join(dir.path, "polls");
+    await Deno.writeTextFile(path, "");
+    let now = 0;
+    const polls = await PollsFile.load(path, { nowMs: () => now });
+    assert.deepEqual(await polls.window(), {});
+    await Deno.writeTextFile(path, "closes-at 2026-11-26T20:00:00Z\n");
+    now = 999;
+    assert.deepEqual(await polls.window(), {}, "not re-read within the second");
+    now = 1000;
+    assert.deepEqual(await polls.window(), { closesAt: WINDOW.closesAt });
+    await Deno.writeTextFile(path, "garbage\n");
+    now = 2000;
+    assert.deepEqual(
+      await polls.window(),
+      { closesAt: WINDOW.closesAt },
+      "a malformed file keeps the last good window",
+    );
+  }
+});
+
+Deno.test("a slow re-read of the polls file counts from when it started, so a change is seen within the second", async () => {
+  await using dir = await tempDir("booth-polls-");
+  {
+    const path = join(dir.path, "polls");
+    await Deno.writeTextFile(path, "");
+    let now = 0;
+    const polls = await PollsFile.load(path, { nowMs: () => now });
+    now = 1000;
+    const reading = polls.window();
+    now = 1600; // the read took 600 ms
+    assert.deepEqual(await reading, {});
+    await Deno.writeTextFile(path, "closes-at 2026-11-26T20:00:00Z\n");
+    now = 2000;
+    assert.deepEqual(await polls.window(), { closesAt: WINDOW.closesAt });
+  }
+});
+
+Deno.test("the ballot rule refuses every ballot outside the polls, and the result rule opens at the closing", () => {
+  const standing = { candidateCount: 2, hasVoted: () => false };
+  const ballots = [{ voter: "Alice", choice: 1 }, { voter: "Bob", choice: 9 }];
+  const time = at("2026-11-26T12:00:00Z");
+  assert.deepEqual(
+    decideBallots(ballots, { ...standing, polls: "not-open" }, time).map((o) =>
+      o.kind
+    ),
+    ["polls-not-open", "not-on-ballot"],
+  );
+  assert.deepEqual(
+    decideBallots(ballots, { ...standing, polls: "closed" }, time)[0],
+    { kind: "polls-closed" },
+  );
+  const tally = { registered: 3, voted: 2, totals: [2, 0] };
+  assert.deepEqual(resultOf(["Chris", "Linda"], tally, "open"), {
+    available: false,
+  });
+  assert.deepEqual(resultOf(["Chris", "Linda"], tally, "closed"), {
+    available: true,
+    winners: ["Chris"],
+    totals: [
+      { candidate: "Chris", votes: 2 },
+      { candidate: "Linda", votes: 0 },
+    ],
+    turnout: { voted: 2, registered: 3 },
+  });
+});
+
+Deno.test("a polls file that is a symbolic link is refused, naming it", async () => {
+  await using dir = await tempDir("booth-polls-");
+  const outside = join(dir.path, "outside");
+  await Deno.writeTextFile(outside, "closes-at 2026-11-26T20:00:00Z\n");
+  const path = join(dir.path, "polls");
+  await Deno.symlink(outside, path);
+  await assert.rejects(readPollsFile(path), (error: Error) => {
+    assert.ok(error instanceof UnsafeFileError);
+    assert.match(error.message, /polls.*symbolic link/);
+    return true;
+  });
+});
+
+const SEED = [
+  { name: "Alice", number: "1123456", password: "1234" },
+  { name: "Bob", number: "1138765", password: "5678" },
+  { name: "Tom", number: "1154571", password: "9012" },
+];
+
+async function withSession(
+  polls: { opensAt?: Date; closesAt?: Date },
+  test: (
+    store: FileBoothStore,
+    session: (
+      name: string,
+      password: string,
+      number: string,
+    ) => Promise<VoterSession>,
+    setNow: (time: Date) => void,
+  ) => Promise<void>,
+) {
+  await using temp = await tempDir("booth-polls-");
+  const root = temp.path;
+  let now = at("2026-11-26T12:00:00Z");
+  const store = await (async () => {
+    await createElection(join(root, "data"), {
+      voters: SEED,
+      candidates: ["Chris", "Linda"],
+      polls,
+    });
+    return await FileBoothStore.open(join(root, "data"), { now: () => now });
+  })();
+  const verifier = new PasswordVerifier(
+    await readElectionKey(join(root, "data")),
+  );
+  const throttle = new LoginThrottle();
+  try {
+    await test(
+      store,
+      async (name, password, number) => {
+        const session = new VoterSession(store, {
+          verifier,
+          throttle,
+          nowMs: () => now.getTime(),
+        });
+        const step = await session.handle({
+          type: "login",
+          version: 1,
+          name,
+          number,
+          password,
+        });
+        assert.equal(step.reply.type === "login" && step.reply.answer, 1);
+        return session;
+      },
+      (time) => now = time,
+    );
+  } finally {
+    await store.close();
+  }
+}
+
+Deno.test("before the opening a vote is answered no with polls-not-open; at the opening the ballot comes", async () => {
+  await withSession(
+    { opensAt: at("2026-11-26T13:00:00Z") },
+    async (_, login, setNow) => {
+      const alice = await login("Alice", "1234", "1123456");
+      const early = await alice.handle({ type: "menu", choice: 1 });
+      assert.deepEqual(early.reply, {
+        type: "vote",
+        answer: 0,
+        reason: "polls-not-open",
+      });
+      setNow(at("2026-11-26T13:00:00Z"));
+      const open = await alice.handle({ type: "menu", choice: 1 });
+      assert.equal(open.reply.type === "vote" && open.reply.answer, 1);
+    },
+  );
+});
+
+Deno.test("a ballot that reaches the store after the closing is refused with polls-closed", async () => {
+  await withSession(
+    { closesAt: at("2026-11-26T13:00:00Z") },
+    async (store, login, setNow) => {
+      const alice = await login("Alice", "1234", "1123456");
+      await alice.handle({ type: "menu", choice: 1 });
+      setNow(at("2026-11-26T13:00:00Z"));
+      const late = await alice.handle({ type: "ballot", choice: 1 });
+      assert.deepEqual(late.reply, {
+        type: "ballot",
+        answer: 0,
+        reason: "polls-closed",
+      });
+      assert.equal((await store.tally()).voted, 0);
+      const again = await alice.handle({ type: "menu", choice: 1 });
+      assert.deepEqual(again.reply, {
+        type: "vote",
+        answer: 0,
+        reason: "polls-closed",
+      });
+    },
+  );
+});
+
+Deno.test("after the closing the result comes with the turnout; before it, not at all", async () => {
+  await withSession(
+    { closesAt: at("2026-11-26T13:00:00Z") },
+    async (_, login, setNow) => {
+      const alice = await login("Alice", "1234", "1123456");
+      await alice.handle({ type: "menu", choice: 1 });
+      await alice.handle({ type: "ballot", choice: 2 });
+      const open = await alice.handle({ type: "menu", choice: 2 });
+      assert.deepEqual(open.reply, { type: "result", answer: 0 });
+      setNow(at("2026-11-26T13:00:01Z"));
+      const closed = await alice.handle({ type: "menu", choice: 2 });
+      assert.deepEqual(closed.reply, {
+        type: "result",
+        answer: 1,
+        winners: ["Linda"],
+        totals: [{ candidate: "Chris", votes: 0 }, {
+          candidate: "Linda",
+          votes: 1,
+        }],
+        turnout: { voted: 1, registered: 3 },
+      });
+    },
+  );
+});
+
+Deno.test("when everyone has voted the result is the seed's, without a turnout, closed or not", async () => {
+  await withSession(
+    { closesAt: at("2026-11-26T13:00:00Z") },
+    async (_, login, setNow) => {
+      for (
+        const [name, password, number] of SEED.map((
+          v,
+        ) => [v.name, v.password, v.number])
+      ) {
+        const voter = await login(name, password, number);
+        await voter.handle({ type: "menu", choice: 1 });
+        await voter.handle({ type: "ballot", choice: 1 });
+      }
+      const voter = await login("Tom", "9012", "1154571");
+      const seed = {
+        type: "result",
+        answer: 1,
+        winners: ["Chris"],
+        totals: [{ candidate: "Chris", votes: 3 }, {
+          candidate: "Linda",
+          votes: 0,
+        }],
+      };
+      assert.deepEqual(
+        (await voter.handle({ type: "menu", choice: 2 })).reply,
+        seed,
+      );
+      setNow(at("2026-11-26T14:00:00Z"));
+      assert.deepEqual(
+        (await voter.handle({ type: "menu", choice: 2 })).reply,
+        seed,
+      );
+    },
+  );
+});
+
+Deno.test("the polls reasons and the turnout cross the wire; a malformed turnout is a protocol error", () => {
+  const messages: ServerMessage[] = [
+    { type: "vote", answer: 0, reason: "polls-not-open" },
+    { type: "vote", answer: 0, reason: "polls-closed" },
+    { type: "ballot", answer: 0, reason: "polls-closed" },
+    {
+      type: "result",
+      answer: 1,
+      winners: ["Chris"],
+      totals: [{ candidate: "Chris", votes: 1 }],
+      turnout: { voted: 1, registered: 3 },
+    },
+  ];
+  for (const message of messages) {
+    assert.deepEqual(decodeServerMessage(encodeMessage(message)), message);
+  }
+  const json = (value: unknown) =>
+    new TextEncoder().encode(JSON.stringify(value));
+  for (
+    const bad of [
+      { type: "vote", answer: 0, reason: "polls-ajar" },
+      {
+        type: "result",
+        answer: 1,
+        winners: [],
+        totals: [],
+        turnout: { voted: 4, registered: 3 },
+      },
+    ]
+  ) {
+    assert.throws(() => decodeServerMessage(json(bad)), ProtocolError);
+  }
+});
