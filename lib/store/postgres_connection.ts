@@ -120,6 +120,12 @@ function redactText(text: string): string {
 export interface ConnectOptions {
   /** Connections at most (the bounded pool of one booth). */
   max?: number;
+  /**
+   * Longest statement in milliseconds, so that a database that hangs rather
+   * than fails still lets a booth answer its voter; none when omitted (bulk
+   * `COPY` of a large roll).
+   */
+  statementTimeoutMs?: number;
 }
 
 /**
@@ -148,8 +154,9 @@ export function connectDatabase(
     onnotice: () => {},
     connection: {
       application_name: "election-booth",
-      // A database that hangs rather than fails still answers the voter.
-      statement_timeout: 10_000,
+      ...(options.statementTimeoutMs === undefined
+        ? {}
+        : { statement_timeout: options.statementTimeoutMs }),
     },
   });
 }

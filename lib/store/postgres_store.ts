@@ -95,7 +95,10 @@ export class PostgresStore implements BoothStore {
     target: DatabaseTarget,
     options: PostgresStoreOptions = {},
   ): Promise<PostgresStore> {
-    const sql = connectDatabase(target, { max: options.poolSize ?? 10 });
+    const sql = connectDatabase(target, {
+      max: options.poolSize ?? 10,
+      statementTimeoutMs: 10_000,
+    });
     try {
       const [{ exists }] = await sql`
         SELECT to_regclass('booth.election') IS NOT NULL AS exists`;
