@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
 import { PostgresStore } from "../lib/store/postgres_store.ts";
-import { StorageError } from "../lib/store/store.ts";
+import { StorageError } from "../lib/store/booth_store.ts";
 import { runServerOk, tempDir, testDatabase } from "./postgres_helpers.ts";
 
 async function rollOf(count: number, dir: string): Promise<string> {
