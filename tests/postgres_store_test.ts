@@ -9,7 +9,37 @@ import { join } from "node:path";
 import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
 import { PostgresStore } from "../lib/store/postgres_store.ts";
 import { StorageError } from "../lib/store/booth_store.ts";
+import { generateKey } from "../lib/election/crypto.ts";
+import {
+  sealRoll,
+  writeDatabaseElection,
+} from "../lib/store/postgres_election.ts";
 import { runServerOk, tempDir, testDatabase } from "./postgres_helpers.ts";
+import { storeContract } from "./store_contract.ts";
+
+storeContract("PostgreSQL store", async ({ voters, candidates }) => {
+  const db = await testDatabase();
+  const key = generateKey();
+  const target = parseDatabaseUrl(db.url);
+  try {
+    await writeDatabaseElection(db.sql, {
+      candidates,
+      voters: sealRoll(key, voters),
+      voterCount: voters.length,
+      totals: candidates.map(() => 0),
+      history: [],
+    }, { redacted: target.redacted });
+    return {
+      store: await PostgresStore.open(target),
+      key,
+      reopen: () => PostgresStore.open(target),
+      cleanup: async () => await db[Symbol.asyncDispose](),
+    };
+  } catch (error) {
+    await db[Symbol.asyncDispose]();
+    throw error;
+  }
+});
 
 async function rollOf(count: number, dir: string): Promise<string> {
   const path = join(dir, "roll");
