@@ -12,7 +12,14 @@ import { PostgresStore } from "../lib/store/postgres_store.ts";
 import { lines, runProgram } from "./helpers.ts";
 import { runServerOk, tempDir, testDatabase } from "./postgres_helpers.ts";
 
-const FILES = ["symkey", "passwords", "candidates", "result", "history"];
+const FILES = [
+  "symkey",
+  "passwords",
+  "candidates",
+  "result",
+  "history",
+  "polls",
+];
 
 Deno.test("init --database creates the election, K only in DIR/symkey, and never replaces it without --force", async () => {
   await using db = await testDatabase();

@@ -17,7 +17,7 @@ import {
 import { runServerOk, tempDir, testDatabase } from "./postgres_helpers.ts";
 import { storeContract } from "./store_contract.ts";
 
-storeContract("PostgreSQL store", async ({ voters, candidates }) => {
+storeContract("PostgreSQL store", async ({ voters, candidates, polls }) => {
   const db = await testDatabase();
   const key = generateKey();
   const target = parseDatabaseUrl(db.url);
@@ -28,6 +28,7 @@ storeContract("PostgreSQL store", async ({ voters, candidates }) => {
       voterCount: voters.length,
       totals: candidates.map(() => 0),
       history: [],
+      polls: polls ?? {},
     }, { redacted: target.redacted });
     return {
       store: await PostgresStore.open(target),

@@ -134,7 +134,11 @@ export class VoterSession {
       this.#state = "closed";
       this.#onEvent({ kind: "store-unavailable", detail: error.message });
       return {
-        reply: { type: "error", message: UNAVAILABLE_MESSAGE },
+        reply: {
+          type: "error",
+          code: "unavailable",
+          message: UNAVAILABLE_MESSAGE,
+        },
         close: true,
       };
     }

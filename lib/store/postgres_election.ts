@@ -17,6 +17,8 @@ import {
   formatPasswords,
   formatResult,
 } from "../election/election_files.ts";
+import { formatPolls } from "../election/polls.ts";
+import type { PollsWindow } from "../election/polls.ts";
 import type {
   HistoryEntry,
   RollEntry,
@@ -74,6 +76,8 @@ export interface DatabaseElectionContent {
   totals: number[];
   /** `history` lines in commit order (empty for a new election). */
   history: readonly Pick<HistoryEntry, "name" | "time">[];
+  /** When the polls open and close. */
+  polls: PollsWindow;
 }
 
 /** Options of {@linkcode writeDatabaseElection}. */
@@ -108,7 +112,10 @@ export async function writeDatabaseElection(
     await refuseToReplace(tx, options);
     await tx.unsafe(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
     await tx.unsafe(CREATE_SCHEMA);
-    await tx`INSERT INTO booth.election (id, voters) VALUES (1, ${content.voterCount})`;
+    await tx`
+      INSERT INTO booth.election (id, voters, opens_at, closes_at)
+      VALUES (1, ${content.voterCount}, ${content.polls.opensAt ?? null},
+              ${content.polls.closesAt ?? null})`;
     await tx`INSERT INTO booth.candidates ${
       tx(content.candidates.map((name, i) => ({ position: i + 1, name })))
     }`;
@@ -275,6 +282,8 @@ export interface DatabaseSnapshot {
   totals: number[];
   /** Who voted when, in commit order. */
   history: HistoryEntry[];
+  /** When the polls open and close. */
+  polls: PollsWindow;
 }
 
 /**
@@ -305,6 +314,8 @@ export async function readDatabaseElection(
         ORDER BY position`;
       const history =
         await tx`SELECT voter, time FROM booth.history ORDER BY seq`;
+      const [election] =
+        await tx`SELECT opens_at, closes_at FROM booth.election`;
       return {
         candidates: candidates.map((row) => row.name as string),
         totals: candidates.map((_, i) =>
@@ -323,9 +334,25 @@ export async function readDatabaseElection(
           time: row.time as string,
           line: i + 1,
         })),
+        polls: pollsOf(election),
       };
     })
   );
+}
+
+/**
+ * The polls window in a `booth.election` row.
+ *
+ * @param row The row's `opens_at` and `closes_at`.
+ * @returns The window; a null column is no limit on that side.
+ */
+export function pollsOf(
+  row: { opens_at?: Date | null; closes_at?: Date | null },
+): PollsWindow {
+  const window: PollsWindow = {};
+  if (row.opens_at) window.opensAt = new Date(row.opens_at);
+  if (row.closes_at) window.closesAt = new Date(row.closes_at);
+  return window;
 }
 
 /** The seed's files of an election, as text. */
@@ -338,6 +365,8 @@ export interface ElectionFiles {
   result: string;
   /** `history` (empty when nobody has voted). */
   history: string;
+  /** `polls`: the opening and closing times. */
+  polls: string;
 }
 
 /**
@@ -360,6 +389,7 @@ export function electionFiles(snapshot: DatabaseSnapshot): ElectionFiles {
     result: formatResult(snapshot.candidates, snapshot.totals),
     history: snapshot.history.map((entry) => `${entry.name} ${entry.time}\n`)
       .join(""),
+    polls: formatPolls(snapshot.polls),
   };
 }
 

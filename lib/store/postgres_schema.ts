@@ -36,6 +36,8 @@ CREATE SCHEMA ${SCHEMA};
 CREATE TABLE ${SCHEMA}.election (
   id integer PRIMARY KEY CHECK (id = 1),
   voters integer NOT NULL,
+  opens_at timestamptz,
+  closes_at timestamptz,
   created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE ${SCHEMA}.candidates (

@@ -19,6 +19,8 @@
 
 import { historyLine } from "../election/election_files.ts";
 import { decideBallots } from "../election/booth.ts";
+import { pollsStateAt } from "../election/polls.ts";
+import type { PollsWindow } from "../election/polls.ts";
 import type {
   BallotOutcome,
   BoothStore,
@@ -32,7 +34,7 @@ import {
   withRetries,
 } from "./postgres_connection.ts";
 import type { DatabaseTarget, Sql } from "./postgres_connection.ts";
-import { NoDatabaseElectionError } from "./postgres_election.ts";
+import { NoDatabaseElectionError, pollsOf } from "./postgres_election.ts";
 import { HEARTBEAT_SECONDS, TALLY_SHARDS } from "./postgres_schema.ts";
 import { StorageError } from "./booth_store.ts";
 
@@ -65,6 +67,7 @@ export class PostgresStore implements BoothStore {
   readonly #serverId: string;
   readonly #address: string;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #polls: { window: PollsWindow; readAtMs: number } | undefined;
   #closed = false;
 
   private constructor(
@@ -193,10 +196,15 @@ export class PostgresStore implements BoothStore {
   async recordBallot(voter: string, choice: number): Promise<BallotOutcome> {
     // The rules judge the choice; whether the voter has voted is decided by
     // the database, inside the statement that records the vote.
+    const now = this.#now();
     const [decided] = decideBallots(
       [{ voter, choice }],
-      { candidateCount: this.candidates.length, hasVoted: () => false },
-      this.#now(),
+      {
+        candidateCount: this.candidates.length,
+        hasVoted: () => false,
+        polls: pollsStateAt(await this.pollsWindow(), now),
+      },
+      now,
     );
     if (decided.kind !== "recorded") return decided;
     const line = historyLine(voter, decided.record.time);
@@ -240,6 +248,24 @@ export class PostgresStore implements BoothStore {
       voted: totals.reduce((sum, n) => sum + n, 0),
       totals,
     };
+  }
+
+  /**
+   * When the polls open and close, from `booth.election`, re-read at most
+   * once a second so that a closing reaches every booth within a second.
+   *
+   * @returns The window.
+   * @throws {StorageError} When the database cannot answer.
+   */
+  async pollsWindow(): Promise<PollsWindow> {
+    const nowMs = Date.now();
+    if (this.#polls === undefined || nowMs - this.#polls.readAtMs >= 1000) {
+      const [row] = await this.#query(() =>
+        this.#sql`SELECT opens_at, closes_at FROM booth.election`
+      );
+      this.#polls = { window: pollsOf(row), readAtMs: nowMs };
+    }
+    return this.#polls.window;
   }
 
   /** Stops the heartbeat, withdraws this booth from `booth.servers` and ends the pool. */
