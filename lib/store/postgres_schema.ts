@@ -61,12 +61,6 @@ CREATE TABLE ${SCHEMA}.history (
   time text NOT NULL,
   seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE
 );
-CREATE TABLE ${SCHEMA}.lockouts (
-  number text PRIMARY KEY,
-  consecutive integer NOT NULL,
-  lockouts integer NOT NULL,
-  locked_until_ms bigint NOT NULL
-);
 CREATE TABLE ${SCHEMA}.servers (
   id text PRIMARY KEY,
   address text NOT NULL,
