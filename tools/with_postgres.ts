@@ -37,6 +37,11 @@ export interface LocalPostgres extends AsyncDisposable {
   /** The port it listens on (loopback). */
   readonly port: number;
   /**
+   * CPU seconds the server has used so far: the postmaster, its live
+   * backends and those that have exited (Linux `/proc`).
+   */
+  cpuSeconds(): Promise<number>;
+  /**
    * Stops the server as `pg_ctl stop -m immediate` does (SIGQUIT to the
    * postmaster): no checkpoint, every connection cut, crash recovery on the
    * next start.
@@ -122,6 +127,29 @@ export async function startLocalPostgres(
   const handle: LocalPostgres = {
     url: `postgres://booth:${password}@127.0.0.1:${port}/postgres`,
     port,
+    async cpuSeconds() {
+      const postmaster = await postmasterPid();
+      let ticks = 0;
+      for await (const entry of Deno.readDir("/proc")) {
+        if (!/^\d+$/.test(entry.name)) continue;
+        let stat: string;
+        try {
+          stat = await Deno.readTextFile(`/proc/${entry.name}/stat`);
+        } catch {
+          continue; // exited meanwhile
+        }
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const pid = Number(entry.name);
+        // Fields 4, 14-17 of proc(5): ppid, utime, stime, cutime, cstime.
+        if (pid === postmaster) {
+          ticks += Number(fields[11]) + Number(fields[12]) +
+            Number(fields[13]) + Number(fields[14]);
+        } else if (Number(fields[1]) === postmaster) {
+          ticks += Number(fields[11]) + Number(fields[12]);
+        }
+      }
+      return ticks / 100;
+    },
     async crash() {
       const pid = await postmasterPid();
       Deno.kill(pid, "SIGQUIT");
