@@ -868,8 +868,11 @@ async function copyKey(from: string, to: string): Promise<void> {
       }": remove it or choose another --data`,
     );
   }
-  await keyForDatabase(to, () => undefined).catch(() => {});
-  await Deno.writeTextFile(join(to, "symkey"), text, { mode: 0o600 });
+  await Deno.mkdir(to, { recursive: true, mode: 0o700 });
+  await Deno.writeTextFile(join(to, "symkey"), text, {
+    mode: 0o600,
+    createNew: true,
+  });
 }
 
 async function verifyDatabase(url: string, dir: string): Promise<number> {
