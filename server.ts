@@ -3,7 +3,10 @@
  * default) serves it over TLS, `verify` checks its files, `kit` writes the
  * voters' `election.json`; for the election official, `passwd` gives a voter
  * a new password, `close` closes the polls and `report` summarises the
- * election for publication.
+ * election for publication; `export` writes a database
+ * election out as the seed's files. Each works on an election directory
+ * (`--data`, one server) or on PostgreSQL (`--database`, any number of
+ * servers) where it says so.
  *
  * @module
  */
@@ -23,7 +26,7 @@ import {
   parseCandidateList,
   parseVoterRoll,
 } from "./lib/election/election_files.ts";
-import type { RollLine } from "./lib/election/election_files.ts";
+import type { RollEntry, RollLine } from "./lib/election/election_files.ts";
 import { describeFsError, UnsafeFileError } from "./lib/store/file_ops.ts";
 import {
   checkPrivateFile,
@@ -49,6 +52,7 @@ import { createElection } from "./lib/store/create_election.ts";
 import {
   ElectionInconsistentError,
   ElectionLockedError,
+  electionPaths,
   NoElectionError,
 } from "./lib/store/election_dir.ts";
 import {
@@ -69,6 +73,29 @@ import {
   voterReadme,
 } from "./lib/election/kit.ts";
 import { join } from "node:path";
+import { StorageError } from "./lib/store/booth_store.ts";
+import type { BoothStore } from "./lib/store/booth_store.ts";
+import { PostgresStore } from "./lib/store/postgres_store.ts";
+import { parseKey } from "./lib/election/crypto.ts";
+import {
+  connectDatabase,
+  DatabaseUrlError,
+  describeDatabaseError,
+  parseDatabaseUrl,
+  sqlState,
+} from "./lib/store/postgres_connection.ts";
+import type { DatabaseTarget, Sql } from "./lib/store/postgres_connection.ts";
+import {
+  auditDatabaseElection,
+  ElectionExistsError,
+  electionFiles,
+  keyForDatabase,
+  NoDatabaseElectionError,
+  readDatabaseElection,
+  sealRoll,
+  writeDatabaseElection,
+} from "./lib/store/postgres_election.ts";
+import type { ProgressBar } from "./lib/terminal/progress.ts";
 
 /** The seed's voters, the default roll of `server init`. */
 const SEED_VOTERS: RollLine[] = [
@@ -90,11 +117,17 @@ Usage:
   deno task server close [options]     close the polls (see close --help)
   deno task server report [options]    the election's state, turnout, result and
                                        file hashes (see report --help)
+  deno task server export [options]    write a database election as files (see export --help)
 
 Options of serve:
   --hostname HOST          address to listen on (default 127.0.0.1)
   --port PORT              TCP port, 0 for any free one (default 4443)
-  --data DIR               election directory, mode 0700, no links (default data)
+  --data DIR               election directory, mode 0700, no links (default
+                           data); with --database it holds only symkey
+  --database URL           serve the election in this PostgreSQL database
+                           (postgres://user@host:port/db; password from
+                           PGPASSWORD or the URL); any number of servers may
+                           serve one database at once
   --cert FILE              server certificate, PEM (default certs/server.crt)
   --key FILE               server private key, PEM, mode 0600 (default certs/server.key)
   --tls-engine node|deno   TLS engine (default node; deno cannot reap
@@ -118,7 +151,15 @@ passwords (E(K, H(password)) per voter), candidates, a result of zeros and
 the polls' opening and closing times.
 
 Options:
-  --data DIR            election directory, made mode 0700 (default data)
+  --data DIR            election directory, made mode 0700 (default data);
+                        with --database it receives only symkey (an
+                        existing one is reused)
+  --database URL        create the election in this PostgreSQL database, in
+                        its own schema "booth" (password from PGPASSWORD or
+                        the URL); --force is refused while a server serves it
+  --from DIR            with --database: move the file election in DIR
+                        (roll, candidates, votes, history) into the database;
+                        K stays in DIR/symkey (copied to --data when given)
   --voters FILE         voter roll, one "<name> <registration number> [<password>]"
                         per line; blank lines and # comments are ignored; a
                         line without a password gets a generated one, which
@@ -185,9 +226,27 @@ prints the turnout, then "consistent" or each problem found. Exit status 0
 when consistent, 1 otherwise. It cannot tell who voted for whom.
 
 Options:
-  --data DIR    election directory (default data)
-  -h, --help    show this help
-  --version     show the version`;
+  --data DIR        election directory (default data); with --database the
+                    directory holding symkey
+  --database URL    check the election in this PostgreSQL database
+  -h, --help        show this help
+  --version         show the version`;
+
+const EXPORT_HELP =
+  `Usage: deno task server export --database URL [--data DIR] --to OUT
+
+Writes the election in a PostgreSQL database as the seed's files in OUT:
+symkey (copied from DIR), passwords, candidates, result and history (in
+commit order), byte for byte the formats of a file election, so that
+\`deno task server verify --data OUT\` checks it and a file-store server
+could serve it. OUT is created when missing and must otherwise be empty.
+
+Options:
+  --database URL    the election's database (password from PGPASSWORD or the URL)
+  --data DIR        directory holding symkey (default data)
+  --to OUT          directory to write
+  -h, --help        show this help
+  --version         show the version`;
 
 const KIT_HELP = `Usage: deno task server kit --host HOST --out DIR [options]
 
@@ -235,6 +294,8 @@ export async function main(args: string[]): Promise<number> {
         return await close(rest);
       case "report":
         return await report(rest);
+      case "export":
+        return await exportElection(rest);
       case "serve":
         return await serve(rest);
       default:
@@ -260,9 +321,29 @@ async function init(args: string[]): Promise<number> {
     "opens-at": { type: "string" },
     "closes-at": { type: "string" },
     force: { type: "boolean" },
+    database: { type: "string" },
+    from: { type: "string" },
   });
   if (flags.help) return printHelp(INIT_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
+  if (flags.from !== undefined) {
+    if (flags.database === undefined) {
+      throw new UsageError(`Option "--from" needs "--database"`);
+    }
+    for (const other of ["voters", "candidates"]) {
+      if (flags[other] !== undefined) {
+        throw new UsageError(
+          `Option "--${other}" cannot be used with "--from" (the roll and ballot come from its files)`,
+        );
+      }
+    }
+    return await initDatabaseFrom(
+      flags.database as string,
+      flags.from as string,
+      flags.data as string | undefined,
+      flags.force === true,
+    );
+  }
   const dir = (flags.data as string | undefined) ?? "data";
   const force = flags.force === true;
   const polls: PollsWindow = {
@@ -320,13 +401,28 @@ async function init(args: string[]): Promise<number> {
     ? progressBar("encrypting passwords")
     : undefined;
   try {
-    await createElection(dir, {
-      voters,
-      candidates,
-      force,
-      polls,
-      onProgress: bar?.update,
-    });
+    if (flags.database !== undefined) {
+      await initDatabase(flags.database as string, dir, {
+        voters,
+        candidates,
+        polls,
+        force,
+        bar,
+      });
+    } else {
+      await createElection(dir, {
+        voters,
+        candidates,
+        force,
+        polls,
+        onProgress: bar?.update,
+      });
+      console.log(
+        `created an election in ${dir}/: ${voters.length} voters, ${candidates.length} candidates (${
+          candidates.join(", ")
+        })`,
+      );
+    }
   } catch (error) {
     await staged?.discard();
     throw error;
@@ -334,11 +430,6 @@ async function init(args: string[]): Promise<number> {
     bar?.done();
   }
   await staged?.commit();
-  console.log(
-    `created an election in ${dir}/: ${voters.length} voters, ${candidates.length} candidates (${
-      candidates.join(", ")
-    })`,
-  );
   console.log(
     `the polls open ${
       polls.opensAt ? `at ${formatTime(polls.opensAt)}` : "at once"
@@ -536,10 +627,17 @@ async function writeAll(file: Deno.FsFile, text: string): Promise<void> {
 }
 
 async function verify(args: string[]): Promise<number> {
-  const flags = parseFlags(args, { ...COMMON_FLAGS, data: { type: "string" } });
+  const flags = parseFlags(args, {
+    ...COMMON_FLAGS,
+    data: { type: "string" },
+    database: { type: "string" },
+  });
   if (flags.help) return printHelp(VERIFY_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
   const dir = (flags.data as string | undefined) ?? "data";
+  if (flags.database !== undefined) {
+    return await verifyDatabase(flags.database as string, dir);
+  }
   let report;
   try {
     report = await inspectElection(dir);
@@ -647,6 +745,220 @@ async function kit(args: string[]): Promise<number> {
   return ExitCode.Ok;
 }
 
+/** The parsed `--database` URL, the password from it or `PGPASSWORD`. */
+function databaseTarget(url: string): DatabaseTarget {
+  try {
+    return parseDatabaseUrl(url, Deno.env.get("PGPASSWORD"));
+  } catch (error) {
+    if (error instanceof DatabaseUrlError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/**
+ * Runs `work` with a pool on the database, turning an unreachable database
+ * into one line that names it without its password.
+ */
+async function withDatabase<T>(
+  target: DatabaseTarget,
+  work: (sql: Sql) => Promise<T>,
+): Promise<T> {
+  const sql = connectDatabase(target, { max: 2 });
+  try {
+    return await work(sql);
+  } catch (error) {
+    if (
+      error instanceof UsageError || error instanceof NoDatabaseElectionError ||
+      error instanceof ElectionExistsError || error instanceof StorageError ||
+      error instanceof ElectionFileError
+    ) {
+      throw error;
+    }
+    if (sqlState(error) === undefined) throw error;
+    throw new Error(
+      `Cannot use the database "${target.redacted}": ${
+        describeDatabaseError(error)
+      }`,
+    );
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+async function initDatabase(
+  url: string,
+  dir: string,
+  options: {
+    voters: RollEntry[];
+    candidates: string[];
+    polls: PollsWindow;
+    force: boolean;
+    bar?: ProgressBar;
+  },
+): Promise<void> {
+  const target = databaseTarget(url);
+  const key = await keyForDatabase(dir, parseKey);
+  await withDatabase(target, (sql) =>
+    writeDatabaseElection(sql, {
+      candidates: options.candidates,
+      voters: sealRoll(key, options.voters),
+      voterCount: options.voters.length,
+      totals: options.candidates.map(() => 0),
+      history: [],
+      polls: options.polls,
+    }, {
+      redacted: target.redacted,
+      force: options.force,
+      onProgress: options.bar?.update,
+    }));
+  console.log(
+    `created an election in the database ${target.redacted} (K in ${dir}/symkey): ${options.voters.length} voters, ${options.candidates.length} candidates (${
+      options.candidates.join(", ")
+    })`,
+  );
+}
+
+async function initDatabaseFrom(
+  url: string,
+  from: string,
+  data: string | undefined,
+  force: boolean,
+): Promise<number> {
+  const target = databaseTarget(url);
+  const { state, problems, polls } = await inspectElection(from);
+  if (problems.length > 0) {
+    throw new Error(
+      `Refusing to move the election in ${from}/: ${
+        problems[0]
+      } (run \`deno task server verify --data ${from}\` for every problem)`,
+    );
+  }
+  if (data !== undefined && data !== from) await copyKey(from, data);
+  await withDatabase(target, (sql) =>
+    writeDatabaseElection(sql, {
+      candidates: state.candidates,
+      voters: state.voters,
+      voterCount: state.voters.length,
+      totals: state.totals,
+      history: state.history,
+      polls,
+    }, { redacted: target.redacted, force }));
+  console.log(
+    `moved the election in ${from}/ into the database ${target.redacted} (K stays in ${
+      data ?? from
+    }/symkey): ${state.voters.length} voters, ${state.history.length} votes`,
+  );
+  return ExitCode.Ok;
+}
+
+/** Copies `symkey` to `to`, refusing to overwrite a different key. */
+async function copyKey(from: string, to: string): Promise<void> {
+  const text = await Deno.readTextFile(join(from, "symkey"));
+  const existing = await Deno.readTextFile(join(to, "symkey")).catch(
+    (error) => {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    },
+  );
+  if (existing === text) return;
+  if (existing !== undefined) {
+    throw new Error(
+      `"${join(to, "symkey")}" holds a different key than "${
+        join(from, "symkey")
+      }": remove it or choose another --data`,
+    );
+  }
+  await Deno.mkdir(to, { recursive: true, mode: 0o700 });
+  await Deno.writeTextFile(join(to, "symkey"), text, {
+    mode: 0o600,
+    createNew: true,
+  });
+}
+
+async function verifyDatabase(url: string, dir: string): Promise<number> {
+  const target = databaseTarget(url);
+  await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
+  const key = await readElectionKey(dir);
+  const snapshot = await withDatabase(
+    target,
+    (sql) => readDatabaseElection(sql, target.redacted),
+  );
+  const { voted, registered, problems } = auditDatabaseElection(
+    snapshot,
+    key,
+  );
+  console.log(`turnout ${voted}/${registered}`);
+  if (problems.length === 0) {
+    console.log("consistent");
+    return ExitCode.Ok;
+  }
+  for (const problem of problems) console.log(problem);
+  return ExitCode.Failure;
+}
+
+async function exportElection(args: string[]): Promise<number> {
+  const flags = parseFlags(args, {
+    ...COMMON_FLAGS,
+    database: { type: "string" },
+    data: { type: "string" },
+    to: { type: "string" },
+  });
+  if (flags.help) return printHelp(EXPORT_HELP);
+  if (flags.version) return printHelp(`election-server ${VERSION}`);
+  if (flags.database === undefined) {
+    throw new UsageError(`Option "--database" is required`);
+  }
+  if (flags.to === undefined) throw new UsageError(`Option "--to" is required`);
+  const target = databaseTarget(flags.database as string);
+  const dir = (flags.data as string | undefined) ?? "data";
+  const out = flags.to as string;
+  const symkey = await Deno.readTextFile(join(dir, "symkey")).catch(
+    (error) => {
+      throw new Error(
+        `Cannot read key file "${join(dir, "symkey")}": ${
+          describeFsError(error)
+        }`,
+      );
+    },
+  );
+  await prepareEmptyDirectory(out);
+  const snapshot = await withDatabase(
+    target,
+    (sql) => readDatabaseElection(sql, target.redacted),
+  );
+  const files = electionFiles(snapshot);
+  const paths = electionPaths(out);
+  const write = (path: string, text: string) =>
+    Deno.writeTextFile(path, text, { mode: 0o600, createNew: true });
+  await write(paths.symkey, symkey);
+  await write(paths.passwords, files.passwords);
+  await write(paths.candidates, files.candidates);
+  await write(paths.result, files.result);
+  if (files.history !== "") await write(paths.history, files.history);
+  await write(paths.polls, files.polls);
+  console.log(
+    `exported the election in ${target.redacted} to ${out}/: ${snapshot.voters.length} voters, ${snapshot.history.length} votes`,
+  );
+  return ExitCode.Ok;
+}
+
+/** Creates `dir` (mode 0700) or accepts it when it exists and is empty. */
+async function prepareEmptyDirectory(dir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { mode: 0o700 });
+    return;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) {
+      throw new Error(`Cannot create "${dir}": ${describeFsError(error)}`);
+    }
+  }
+  for await (const _ of Deno.readDir(dir)) {
+    throw new Error(
+      `Refusing to export into "${dir}": it is not empty (choose a new directory)`,
+    );
+  }
+}
+
 async function serve(args: string[]): Promise<number> {
   const flags = parseFlags(args, {
     ...COMMON_FLAGS,
@@ -662,6 +974,7 @@ async function serve(args: string[]): Promise<number> {
     "lockout-threshold": { type: "string" },
     "lockout-seconds": { type: "string" },
     quiet: { type: "boolean" },
+    database: { type: "string" },
   });
   if (flags.help) return printHelp(SERVE_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
@@ -715,7 +1028,14 @@ async function serve(args: string[]): Promise<number> {
   await checkPrivateFile(keyPath, "TLS private key", Deno.uid());
   const key = await readTlsFile(keyPath, "TLS private key");
   const quiet = flags.quiet === true;
-  await using store = await openStore(dir);
+  const database = flags.database as string | undefined;
+  const target = database === undefined ? undefined : databaseTarget(database);
+  await using store: BoothStore = target === undefined
+    ? await openStore(dir)
+    : await openDatabaseStore(target, `${options.hostname}:${options.port}`);
+  if (target !== undefined) {
+    await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
+  }
   const verifier = new PasswordVerifier(await readElectionKey(dir));
 
   const securityLog = batchedLines(Deno.stderr);
@@ -740,7 +1060,9 @@ async function serve(args: string[]): Promise<number> {
   const tally = await store.tally();
   if (!quiet) {
     printError(
-      `election in ${dir}/: ${tally.registered} voters, ${store.candidates.length} candidates, turnout ${tally.voted}/${tally.registered}; TLS engine ${options.engine}`,
+      `election in ${
+        target === undefined ? `${dir}/` : `the database ${target.redacted}`
+      }: ${tally.registered} voters, ${store.candidates.length} candidates, turnout ${tally.voted}/${tally.registered}; TLS engine ${options.engine}`,
       "green",
     );
   }
@@ -755,6 +1077,17 @@ async function serve(args: string[]): Promise<number> {
   securityLog.flush();
   if (!quiet) printError(`${timestamp()} server stopped (${signal})`, "none");
   return ExitCode.Ok;
+}
+
+/**
+ * The election in PostgreSQL for one booth: a bounded pool, the ballot read,
+ * this booth announced in `booth.servers`.
+ */
+async function openDatabaseStore(
+  target: DatabaseTarget,
+  address: string,
+): Promise<PostgresStore> {
+  return await PostgresStore.open(target, { address });
 }
 
 async function openStore(dir: string): Promise<FileBoothStore> {

@@ -38,6 +38,9 @@ import {
   startServerProcess,
 } from "./processes.ts";
 import type { ServerProcess } from "./processes.ts";
+import postgres from "postgres";
+import { startLocalPostgres } from "./with_postgres.ts";
+import type { LocalPostgres } from "./with_postgres.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -55,6 +58,7 @@ const MODE = values.smoke
     sweep: [200, 1_000],
     sweepSessions: 100,
     everyoneVotes: false,
+    postgresScale: [] as number[],
   }
   : values.quick
   ? {
@@ -66,6 +70,7 @@ const MODE = values.smoke
     sweep: [1_000, 10_000, 100_000],
     sweepSessions: 600,
     everyoneVotes: false,
+    postgresScale: [10_000, 100_000],
   }
   : {
     name: "full",
@@ -76,6 +81,7 @@ const MODE = values.smoke
     sweep: [1_000, 10_000, 100_000],
     sweepSessions: 1_000,
     everyoneVotes: true,
+    postgresScale: [10_000, 1_000_000],
   };
 
 const CANDIDATES = ["Chris", "Linda", "Ada"];
@@ -208,6 +214,125 @@ console.log(
   }, Deno.listenTls ${ratioOf("deno").toFixed(2)}`,
 );
 
+// Many booths, one election: the file store next to one and two booths on
+// one PostgreSQL (all on this machine's cores), same sessions, same run.
+const cluster = await startLocalPostgres();
+try {
+  console.log(
+    "\n| store | booths | concurrency | sessions/s | p50 ms | p99 ms | booth CPU ms/session | PostgreSQL CPU ms/session | failed |",
+  );
+  console.log(
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  );
+  const fileElection = await createElection(MODE.mainVoters, "store-file");
+  const pgElection = await createDatabaseElection(
+    cluster,
+    MODE.mainVoters,
+    "store_pg",
+  );
+  const next = { file: 0, postgres: 0 };
+  const storeRows: { label: string; concurrency: number; sps: number }[] = [];
+  for (const concurrency of MODE.concurrency) {
+    for (
+      const [label, booths] of [["file", 1], ["PostgreSQL", 1], [
+        "PostgreSQL",
+        2,
+      ]] as const
+    ) {
+      const servers = label === "file"
+        ? [await startBooth(fileElection.dir, "node")]
+        : await Promise.all(
+          Array.from({ length: booths }, () => startDatabaseBooth(pgElection)),
+        );
+      const store = label === "file" ? "file" : "postgres";
+      const voters = label === "file" ? fileElection.count : pgElection.count;
+      let turn = 0;
+      const session = () => {
+        const i = next[store]++;
+        if (i >= voters) throw new Error("the benchmark ran out of voters");
+        return boothSession(servers[turn++ % servers.length].port, i);
+      };
+      await runLoad(session, concurrency, 300, Infinity);
+      const boothCpu = await Promise.all(servers.map(cpuSeconds));
+      const pgCpu = label === "file" ? 0 : await cluster.cpuSeconds();
+      const load = await runLoad(
+        session,
+        concurrency,
+        MODE.seconds * 1000,
+        Infinity,
+      );
+      const boothCpuAfter = await Promise.all(servers.map(cpuSeconds));
+      const pgCpuMs = label === "file"
+        ? undefined
+        : ((await cluster.cpuSeconds()) - pgCpu) * 1000 / load.completed;
+      const boothMs = boothCpuAfter.reduce((a, b, i) =>
+        a + b - boothCpu[i], 0) *
+        1000 / load.completed;
+      await Promise.all(servers.map((server) => server.stop()));
+      storeRows.push({
+        label: `${label} ${booths}`,
+        concurrency,
+        sps: load.sessionsPerSecond,
+      });
+      console.log(
+        `| ${label} | ${booths} | ${concurrency} | ${
+          load.sessionsPerSecond.toFixed(0)
+        } | ${percentile(load.latencies, 0.5).toFixed(1)} | ${
+          percentile(load.latencies, 0.99).toFixed(1)
+        } | ${boothMs.toFixed(2)} | ${
+          pgCpuMs?.toFixed(2) ?? "-"
+        } | ${load.failures} |`,
+      );
+    }
+  }
+  const at = (label: string) =>
+    storeRows.find((r) => r.label === label && r.concurrency === top)!.sps;
+  console.log(
+    `PostgreSQL/file in sessions/s at concurrency ${top}: one booth ${
+      (at("PostgreSQL 1") / at("file 1")).toFixed(2)
+    }, two booths ${(at("PostgreSQL 2") / at("file 1")).toFixed(2)}`,
+  );
+  if (MODE.postgresScale.length > 0) {
+    console.log(
+      "\n| voters (PostgreSQL) | init --database s | booth start-up s | sessions/s (c=32) | booth CPU ms/session | PostgreSQL CPU ms/session |",
+    );
+    console.log("| ---: | ---: | ---: | ---: | ---: | ---: |");
+  }
+  for (const voters of MODE.postgresScale) {
+    const election = await createDatabaseElection(
+      cluster,
+      voters,
+      `scale_${voters}`,
+    );
+    const started = performance.now();
+    const server = await startDatabaseBooth(election);
+    const startup = (performance.now() - started) / 1000;
+    const sessions = Math.min(voters, MODE.sweepSessions);
+    let i = 0;
+    await runLoad(() => boothSession(server.port, i++), 32, 300, Infinity);
+    const cpuBefore = await cpuSeconds(server);
+    const pgBefore = await cluster.cpuSeconds();
+    const load = await runLoad(
+      () => boothSession(server.port, i++),
+      32,
+      Infinity,
+      sessions,
+    );
+    const cpu = (await cpuSeconds(server)) - cpuBefore;
+    const pgCpu = (await cluster.cpuSeconds()) - pgBefore;
+    await server.stop();
+    console.log(
+      `| ${voters} | ${election.initSeconds.toFixed(2)} | ${
+        startup.toFixed(2)
+      } | ${load.sessionsPerSecond.toFixed(0)} | ${
+        ((cpu * 1000) / load.completed).toFixed(2)
+      } | ${((pgCpu * 1000) / load.completed).toFixed(2)} |`,
+    );
+  }
+} finally {
+  await cluster.stop();
+}
+
 console.log(
   "\n| voters | init s | start-up s | sessions/s (c=32) | server CPU ms/session | server RSS MB |",
 );
@@ -272,6 +397,65 @@ async function createElection(
   ]);
   if (init.code !== 0) throw new Error(`server init failed: ${init.stderr}`);
   return { dir, count, initSeconds: (performance.now() - started) / 1000 };
+}
+
+/** An election of `count` voters in its own database on `postgres`. */
+async function createDatabaseElection(
+  server: LocalPostgres,
+  count: number,
+  name: string,
+): Promise<{ url: string; dir: string; count: number; initSeconds: number }> {
+  const roll = join(work, `${name}.voters`);
+  const lines = Array.from(
+    { length: count },
+    (_, i) => `V${i} ${100000 + i} p${i}\n`,
+  );
+  await Deno.writeTextFile(roll, lines.join(""));
+  const admin = postgres(server.url, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(server.url);
+  url.pathname = `/${name}`;
+  const dir = join(work, name);
+  const started = performance.now();
+  const init = await runProgram("server", [
+    "init",
+    "--database",
+    url.href,
+    "--data",
+    dir,
+    "--voters",
+    roll,
+    "--candidates",
+    CANDIDATES.join(","),
+  ]);
+  if (init.code !== 0) throw new Error(`server init failed: ${init.stderr}`);
+  return {
+    url: url.href,
+    dir,
+    count,
+    initSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+function startDatabaseBooth(
+  election: { url: string; dir: string },
+): Promise<ServerProcess> {
+  return startServerProcess(
+    [
+      "--port",
+      "0",
+      "--database",
+      election.url,
+      "--data",
+      election.dir,
+      ...tlsFiles,
+    ],
+    { discardLog: true },
+  );
 }
 
 function startBooth(

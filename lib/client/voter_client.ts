@@ -450,6 +450,8 @@ export function errorLine(reply: ErrorReply): string {
       return "This session was closed because you logged in again elsewhere";
     case "shutdown":
       return "The server is shutting down; please try again later";
+    case "unavailable":
+      return "The election is unavailable for now; please try again later";
     case "version":
       return `The server does not speak protocol version ${PROTOCOL_VERSION} of this client (it speaks ${
         (reply.supported ?? []).join(", ")

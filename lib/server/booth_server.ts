@@ -334,5 +334,7 @@ function describeEvent(event: SessionEvent): string {
       return `vote refused: ${event.voter} (${event.reason})`;
     case "protocol-error":
       return `protocol error: ${event.detail}`;
+    case "store-unavailable":
+      return `election unavailable: ${event.detail}`;
   }
 }

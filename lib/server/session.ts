@@ -33,7 +33,16 @@ export type SessionEvent =
   | { kind: "lockout"; number: string; seconds: number }
   | { kind: "vote-recorded"; voter: string }
   | { kind: "vote-refused"; voter: string; reason: string }
-  | { kind: "protocol-error"; detail: string };
+  | { kind: "protocol-error"; detail: string }
+  | { kind: "store-unavailable"; detail: string };
+
+/**
+ * What a voter is told when the store cannot answer outside a ballot (a
+ * database that is down): nothing was decided, so a login that could not be
+ * checked counts toward no lockout.
+ */
+export const UNAVAILABLE_MESSAGE =
+  "The election is unavailable for now; please try again later";
 
 /** Options of {@linkcode VoterSession}. */
 export interface SessionOptions {
@@ -118,6 +127,24 @@ export class VoterSession {
    * @returns The reply, and whether to close after sending it.
    */
   async handle(message: ClientMessage): Promise<SessionStep> {
+    try {
+      return await this.#answer(message);
+    } catch (error) {
+      if (!(error instanceof StorageError)) throw error;
+      this.#state = "closed";
+      this.#onEvent({ kind: "store-unavailable", detail: error.message });
+      return {
+        reply: {
+          type: "error",
+          code: "unavailable",
+          message: UNAVAILABLE_MESSAGE,
+        },
+        close: true,
+      };
+    }
+  }
+
+  async #answer(message: ClientMessage): Promise<SessionStep> {
     if (this.#state === "login" && message.type === "login") {
       return await this.#login(message.name, message.number, message.password);
     }

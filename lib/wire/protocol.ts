@@ -151,6 +151,7 @@ export const ERROR_CODES = [
   "too-many-connections",
   "session-replaced",
   "shutdown",
+  "unavailable",
 ] as const;
 
 /** Why the server ended a session, for programs: one of {@linkcode ERROR_CODES}. */

@@ -1,0 +1,418 @@
+/**
+ * An election's life in PostgreSQL outside of voting: `init --database`
+ * (bulk `COPY` of the roll), `init --from` (a file election moved in),
+ * `export` (the seed's files back out, byte for byte) and `verify`.
+ *
+ * The election key K stays in `DIR/symkey` and never enters the database:
+ * a stolen database alone reveals no password digest.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { join } from "node:path";
+import { formatKey, generateKey, sealPassword } from "../election/crypto.ts";
+import {
+  formatCandidates,
+  formatPasswords,
+  formatResult,
+} from "../election/election_files.ts";
+import { formatPolls } from "../election/polls.ts";
+import type { PollsWindow } from "../election/polls.ts";
+import type {
+  HistoryEntry,
+  RollEntry,
+  VoterEntry,
+} from "../election/election_files.ts";
+import { auditElection } from "./election_state.ts";
+import type { ElectionState } from "./election_state.ts";
+import { denoFileOps, replaceFileDurably } from "./file_ops.ts";
+import { withRetries } from "./postgres_connection.ts";
+import type { Sql } from "./postgres_connection.ts";
+import {
+  CREATE_SCHEMA,
+  SCHEMA,
+  SERVING_STALE_SECONDS,
+  TALLY_SHARDS,
+} from "./postgres_schema.ts";
+
+/** Thrown when the database holds no election. */
+export class NoDatabaseElectionError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param redacted The database URL without its password.
+   */
+  constructor(redacted: string) {
+    super(
+      `No election in the database "${redacted}": run \`deno task server init --database URL\``,
+    );
+    this.name = "NoDatabaseElectionError";
+  }
+}
+
+/** Thrown when `init` would replace an election it must not replace. */
+export class ElectionExistsError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message Why the election stays.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "ElectionExistsError";
+  }
+}
+
+/** What {@linkcode writeDatabaseElection} puts in the database. */
+export interface DatabaseElectionContent {
+  /** The candidates in ballot order. */
+  candidates: string[];
+  /** The voter roll, one sealed entry each, in file order. */
+  voters: Iterable<{ name: string; number: string; sealed: Uint8Array }>;
+  /** Registered voters (the roll's length). */
+  voterCount: number;
+  /** Votes per candidate (zeros for a new election). */
+  totals: number[];
+  /** `history` lines in commit order (empty for a new election). */
+  history: readonly Pick<HistoryEntry, "name" | "time">[];
+  /** When the polls open and close. */
+  polls: PollsWindow;
+}
+
+/** Options of {@linkcode writeDatabaseElection}. */
+export interface WriteElectionOptions {
+  /** The database URL without its password, for messages. */
+  redacted: string;
+  /** Replace an existing election (refused while a booth serves it). */
+  force?: boolean;
+  /** Called as voters are written. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Voters per `COPY` chunk written to the server. */
+const COPY_CHUNK = 2000;
+
+/**
+ * Creates the election's schema and fills it in one transaction: a failure
+ * at any point leaves the database as it was. The roll goes in with `COPY`.
+ *
+ * @param sql The pool.
+ * @param content Candidates, roll, totals and history.
+ * @param options Whether to replace, progress.
+ * @throws {ElectionExistsError} When an election exists and `force` is not
+ * set, or a booth server is serving it.
+ */
+export async function writeDatabaseElection(
+  sql: Sql,
+  content: DatabaseElectionContent,
+  options: WriteElectionOptions,
+): Promise<void> {
+  await sql.begin(async (tx) => {
+    await refuseToReplace(tx, options);
+    await tx.unsafe(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
+    await tx.unsafe(CREATE_SCHEMA);
+    await tx`
+      INSERT INTO booth.election (id, voters, opens_at, closes_at)
+      VALUES (1, ${content.voterCount}, ${content.polls.opensAt ?? null},
+              ${content.polls.closesAt ?? null})`;
+    await tx`INSERT INTO booth.candidates ${
+      tx(content.candidates.map((name, i) => ({ position: i + 1, name })))
+    }`;
+    const tally = content.candidates.flatMap((_, i) =>
+      Array.from({ length: TALLY_SHARDS }, (_, shard) => ({
+        candidate: i + 1,
+        shard,
+        votes: shard === 0 ? content.totals[i] : 0,
+      }))
+    );
+    await tx`INSERT INTO booth.tally ${tx(tally)}`;
+    const voters =
+      await tx`COPY booth.voters (number, name, sealed, position) FROM STDIN`
+        .writable();
+    let position = 0;
+    let chunk = "";
+    for (const voter of content.voters) {
+      position++;
+      chunk += `${copyText(voter.number)}\t${copyText(voter.name)}\t\\\\x${
+        Buffer.from(voter.sealed).toString("hex")
+      }\t${position}\n`;
+      if (position % COPY_CHUNK === 0) {
+        await write(voters, chunk);
+        chunk = "";
+        options.onProgress?.(position, content.voterCount);
+      }
+    }
+    await write(voters, chunk);
+    await end(voters);
+    options.onProgress?.(position, content.voterCount);
+    if (content.history.length > 0) {
+      const history = await tx`COPY booth.history (voter, time) FROM STDIN`
+        .writable();
+      await write(
+        history,
+        content.history.map((entry) =>
+          `${copyText(entry.name)}\t${copyText(entry.time)}\n`
+        ).join(""),
+      );
+      await end(history);
+    }
+  });
+}
+
+async function refuseToReplace(
+  tx: Sql,
+  options: WriteElectionOptions,
+): Promise<void> {
+  const [{ exists }] = await tx`
+    SELECT to_regclass('booth.election') IS NOT NULL AS exists`;
+  if (!exists) return;
+  if (!options.force) {
+    throw new ElectionExistsError(
+      `An election already exists in the database "${options.redacted}": use --force to replace it`,
+    );
+  }
+  const serving = await tx`
+    SELECT address FROM booth.servers
+    WHERE seen_at > now() - make_interval(secs => ${SERVING_STALE_SECONDS})
+    ORDER BY address`;
+  if (serving.length > 0) {
+    throw new ElectionExistsError(
+      `Refusing to replace the election in "${options.redacted}": ${serving.length} booth server(s) serving it (${
+        serving.map((row) => row.address).join(", ")
+      }); stop them first`,
+    );
+  }
+}
+
+/** Escapes a value for `COPY ... FROM STDIN` text format. */
+function copyText(value: string): string {
+  return value.replace(
+    /[\\\t\n\r]/g,
+    (c) =>
+      c === "\\" ? "\\\\" : c === "\t" ? "\\t" : c === "\n" ? "\\n" : "\\r",
+  );
+}
+
+type Writable = Awaited<ReturnType<ReturnType<Sql>["writable"]>>;
+
+function write(stream: Writable, text: string): Promise<void> {
+  if (text === "") return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    stream.write(text, (error?: Error | null) => {
+      if (error) reject(error);
+      else resolve();
+    });
+  });
+}
+
+function end(stream: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.once("error", reject);
+    stream.once("finish", () => resolve());
+    stream.end();
+  });
+}
+
+/**
+ * K for a database election: the one in `DIR/symkey` when there is one,
+ * else a fresh key written there durably (mode 0600, directory 0700).
+ *
+ * @param dir The directory that holds `symkey`.
+ * @param parse Reads K from the file's text (undefined when malformed).
+ * @returns K.
+ * @throws {Error} When `symkey` exists but is not a key.
+ */
+export async function keyForDatabase(
+  dir: string,
+  parse: (text: string) => Uint8Array | undefined,
+): Promise<Uint8Array> {
+  const path = join(dir, "symkey");
+  const ops = denoFileOps();
+  try {
+    const text = await ops.readText(path);
+    if (text !== undefined) {
+      const key = parse(text);
+      if (key === undefined) {
+        throw new Error(
+          `Key file "${path}": line 1 is not 32 bytes of base64`,
+        );
+      }
+      return key;
+    }
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const key = generateKey();
+    await replaceFileDurably(ops, path, formatKey(key));
+    return key;
+  } finally {
+    ops.close();
+  }
+}
+
+/**
+ * Seals each voter's password under K, lazily, for
+ * {@linkcode writeDatabaseElection}.
+ *
+ * @param key The election key K.
+ * @param roll The voter roll with passwords in clear.
+ * @returns The sealed entries in roll order.
+ */
+export function* sealRoll(
+  key: Uint8Array,
+  roll: readonly RollEntry[],
+): Generator<{ name: string; number: string; sealed: Uint8Array }> {
+  for (const voter of roll) {
+    yield {
+      name: voter.name,
+      number: voter.number,
+      sealed: new Uint8Array(
+        Buffer.from(sealPassword(key, voter, voter.password), "base64"),
+      ),
+    };
+  }
+}
+
+/** The database election's contents, read in one consistent snapshot. */
+export interface DatabaseSnapshot {
+  /** Candidates in ballot order. */
+  candidates: string[];
+  /** The roll in file order. */
+  voters: VoterEntry[];
+  /** Votes per candidate. */
+  totals: number[];
+  /** Who voted when, in commit order. */
+  history: HistoryEntry[];
+  /** When the polls open and close. */
+  polls: PollsWindow;
+}
+
+/**
+ * Reads the whole election in one snapshot (REPEATABLE READ), while booths
+ * may keep voting.
+ *
+ * @param sql The pool.
+ * @param redacted The database URL without password, for messages.
+ * @returns The election's contents.
+ * @throws {NoDatabaseElectionError} When the database holds no election.
+ */
+export async function readDatabaseElection(
+  sql: Sql,
+  redacted: string,
+): Promise<DatabaseSnapshot> {
+  return await withRetries(() =>
+    sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
+      const [{ exists }] = await tx`
+        SELECT to_regclass('booth.election') IS NOT NULL AS exists`;
+      if (!exists) throw new NoDatabaseElectionError(redacted);
+      const candidates = await tx`
+        SELECT name FROM booth.candidates ORDER BY position`;
+      const totals = await tx`
+        SELECT candidate, sum(votes)::bigint AS votes FROM booth.tally
+        GROUP BY candidate ORDER BY candidate`;
+      const voters = await tx`
+        SELECT name, number, sealed, position FROM booth.voters
+        ORDER BY position`;
+      const history =
+        await tx`SELECT voter, time FROM booth.history ORDER BY seq`;
+      const [election] =
+        await tx`SELECT opens_at, closes_at FROM booth.election`;
+      return {
+        candidates: candidates.map((row) => row.name as string),
+        totals: candidates.map((_, i) =>
+          Number(
+            totals.find((row) => Number(row.candidate) === i + 1)?.votes ?? 0,
+          )
+        ),
+        voters: voters.map((row) => ({
+          name: row.name as string,
+          number: row.number as string,
+          sealed: new Uint8Array(row.sealed as Uint8Array),
+          line: row.position as number,
+        })),
+        history: history.map((row, i) => ({
+          name: row.voter as string,
+          time: row.time as string,
+          line: i + 1,
+        })),
+        polls: pollsOf(election),
+      };
+    })
+  );
+}
+
+/**
+ * The polls window in a `booth.election` row.
+ *
+ * @param row The row's `opens_at` and `closes_at`.
+ * @returns The window; a null column is no limit on that side.
+ */
+export function pollsOf(
+  row: { opens_at?: Date | null; closes_at?: Date | null },
+): PollsWindow {
+  const window: PollsWindow = {};
+  if (row.opens_at) window.opensAt = new Date(row.opens_at);
+  if (row.closes_at) window.closesAt = new Date(row.closes_at);
+  return window;
+}
+
+/** The seed's files of an election, as text. */
+export interface ElectionFiles {
+  /** `passwords`. */
+  passwords: string;
+  /** `candidates`. */
+  candidates: string;
+  /** `result`. */
+  result: string;
+  /** `history` (empty when nobody has voted). */
+  history: string;
+  /** `polls`: the opening and closing times. */
+  polls: string;
+}
+
+/**
+ * The seed's file formats of a database election, byte for byte what the
+ * file store writes.
+ *
+ * @param snapshot The election's contents.
+ * @returns Each file's text.
+ */
+export function electionFiles(snapshot: DatabaseSnapshot): ElectionFiles {
+  return {
+    passwords: formatPasswords(
+      snapshot.voters.map((voter) => ({
+        name: voter.name,
+        number: voter.number,
+        encrypted: Buffer.from(voter.sealed).toString("base64"),
+      })),
+    ),
+    candidates: formatCandidates(snapshot.candidates),
+    result: formatResult(snapshot.candidates, snapshot.totals),
+    history: snapshot.history.map((entry) => `${entry.name} ${entry.time}\n`)
+      .join(""),
+    polls: formatPolls(snapshot.polls),
+  };
+}
+
+/**
+ * `verify --database`: checks the database election against K, as
+ * `verify --data` checks files.
+ *
+ * @param snapshot The election's contents.
+ * @param key K from `DIR/symkey`.
+ * @returns The turnout and one line per problem (empty when consistent).
+ */
+export function auditDatabaseElection(
+  snapshot: DatabaseSnapshot,
+  key: Uint8Array,
+): { voted: number; registered: number; problems: string[] } {
+  const state: ElectionState = { key, ...snapshot };
+  return {
+    voted: snapshot.history.length,
+    registered: snapshot.voters.length,
+    problems: auditElection(state, {
+      passwords: "booth.voters",
+      result: "booth.tally",
+      history: "booth.history",
+    }),
+  };
+}

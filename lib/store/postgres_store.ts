@@ -1,0 +1,305 @@
+/**
+ * The election served from PostgreSQL by any number of booth servers at
+ * once: the second implementation of {@linkcode BoothStore}.
+ *
+ * One vote is one statement, so one round trip and one transaction: the
+ * `history` row is inserted with `ON CONFLICT (voter) DO NOTHING` and the
+ * candidate's counter is incremented only if that insert happened. Two
+ * sessions of one voter on two booths race inside the database, which lets
+ * exactly one insert through; the other waits for it to commit and then
+ * inserts nothing. A login is one query. Serialization failures (SQLSTATE
+ * 40001, what CockroachDB and YugabyteDB return under contention) are
+ * retried.
+ *
+ * A booth announces itself in `booth.servers` every couple of seconds, so
+ * that `init --force` refuses to replace an election being served.
+ *
+ * @module
+ */
+
+import { historyLine } from "../election/election_files.ts";
+import { decideBallots } from "../election/booth.ts";
+import { pollsStateAt } from "../election/polls.ts";
+import type { PollsWindow } from "../election/polls.ts";
+import type {
+  BallotOutcome,
+  BoothStore,
+  RegisteredVoter,
+  Tally,
+  VoteRecord,
+} from "./booth_store.ts";
+import {
+  connectDatabase,
+  describeDatabaseError,
+  withRetries,
+} from "./postgres_connection.ts";
+import type { DatabaseTarget, Sql } from "./postgres_connection.ts";
+import { NoDatabaseElectionError, pollsOf } from "./postgres_election.ts";
+import { HEARTBEAT_SECONDS, TALLY_SHARDS } from "./postgres_schema.ts";
+import { StorageError } from "./booth_store.ts";
+
+/** Options of {@linkcode PostgresStore.open}. */
+export interface PostgresStoreOptions {
+  /** Connections at most in this booth's pool (default 10). */
+  poolSize?: number;
+  /** How this booth is listed in `booth.servers`, e.g. `host:4443`. */
+  address?: string;
+  /** The clock written to `history`. */
+  now?: () => Date;
+}
+
+/**
+ * The election in PostgreSQL, as one booth server uses it.
+ *
+ * @example
+ * ```ts
+ * await using store = await PostgresStore.open(parseDatabaseUrl(url));
+ * const voter = await store.findVoter("1123456");
+ * ```
+ */
+export class PostgresStore implements BoothStore {
+  /** The candidates in ballot order. */
+  readonly candidates: readonly string[];
+  /** Registered voters; fixed for the election's life. */
+  readonly voterCount: number;
+  readonly #sql: Sql;
+  readonly #now: () => Date;
+  readonly #serverId: string;
+  readonly #address: string;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #polls: { window: PollsWindow; readAtMs: number } | undefined;
+  #closed = false;
+
+  private constructor(
+    sql: Sql,
+    candidates: string[],
+    voterCount: number,
+    options: PostgresStoreOptions,
+  ) {
+    this.#sql = sql;
+    this.candidates = candidates;
+    this.voterCount = voterCount;
+    this.#now = options.now ?? (() => new Date());
+    this.#serverId = crypto.randomUUID();
+    this.#address = options.address ?? "unknown";
+  }
+
+  /**
+   * Connects to the database and reads the ballot. Nothing is loaded per
+   * voter: start-up costs the same for 3 voters or 1,000,000.
+   *
+   * @param target Where the database is.
+   * @param options Pool size, this booth's address, clock.
+   * @returns The store.
+   * @throws {NoDatabaseElectionError} When the database holds no election.
+   * @throws {StorageError} When the database cannot be reached.
+   */
+  static async open(
+    target: DatabaseTarget,
+    options: PostgresStoreOptions = {},
+  ): Promise<PostgresStore> {
+    const sql = connectDatabase(target, {
+      max: options.poolSize ?? 10,
+      statementTimeoutMs: 10_000,
+    });
+    try {
+      const [{ exists }] = await sql`
+        SELECT to_regclass('booth.election') IS NOT NULL AS exists`;
+      if (!exists) throw new NoDatabaseElectionError(target.redacted);
+      const [election, candidates] = await Promise.all([
+        sql`SELECT voters FROM booth.election`,
+        sql`SELECT name FROM booth.candidates ORDER BY position`,
+      ]);
+      const store = new PostgresStore(
+        sql,
+        candidates.map((row) => row.name as string),
+        Number(election[0].voters),
+        options,
+      );
+      await store.#beat();
+      store.#heartbeat = setInterval(
+        () => store.#beat().catch(() => {}),
+        HEARTBEAT_SECONDS * 1000,
+      );
+      return store;
+    } catch (error) {
+      await sql.end({ timeout: 1 });
+      if (error instanceof NoDatabaseElectionError) throw error;
+      throw new StorageError(
+        `Cannot open the election in the database "${target.redacted}": ${
+          describeDatabaseError(error)
+        }`,
+        { cause: error },
+      );
+    }
+  }
+
+  /**
+   * The voter registered under `number`, with their sealed password: one
+   * query.
+   *
+   * @param number A registration number as typed.
+   * @returns The voter, or undefined when the number is not registered.
+   * @throws {StorageError} When the database cannot answer.
+   */
+  async findVoter(number: string): Promise<RegisteredVoter | undefined> {
+    const rows = await this.#query(() =>
+      this.#sql`SELECT name, sealed FROM booth.voters WHERE number = ${number}`
+    );
+    if (rows.length === 0) return undefined;
+    return {
+      name: rows[0].name,
+      number,
+      sealed: new Uint8Array(rows[0].sealed),
+    };
+  }
+
+  /**
+   * Whether `voter` has a committed vote.
+   *
+   * @param voter A registered voter's name.
+   * @returns True once their vote is committed, on any booth.
+   * @throws {StorageError} When the database cannot answer.
+   */
+  async hasVoted(voter: string): Promise<boolean> {
+    return await this.voteOf(voter) !== undefined;
+  }
+
+  /**
+   * The voter's committed vote: who and when, never for whom.
+   *
+   * @param voter A registered voter's name.
+   * @returns The record, or undefined before they vote.
+   * @throws {StorageError} When the database cannot answer.
+   */
+  async voteOf(voter: string): Promise<VoteRecord | undefined> {
+    const rows = await this.#query(() =>
+      this.#sql`SELECT time FROM booth.history WHERE voter = ${voter}`
+    );
+    return rows.length === 0
+      ? undefined
+      : { voter, time: new Date(rows[0].time) };
+  }
+
+  /**
+   * Decides and records one ballot in one statement: the voter's `history`
+   * row and their candidate's count, both or neither.
+   *
+   * @param voter A logged-in voter's name.
+   * @param choice The 1-based candidate number.
+   * @returns `recorded` once committed, `already-voted` when a vote of theirs
+   * was committed first (on any booth), `not-on-ballot` for a choice outside
+   * the ballot.
+   * @throws {StorageError} When the database did not confirm the commit: the
+   * vote is then either recorded or not, and the voter's next try tells.
+   */
+  async recordBallot(voter: string, choice: number): Promise<BallotOutcome> {
+    // The rules judge the choice; whether the voter has voted is decided by
+    // the database, inside the statement that records the vote.
+    const now = this.#now();
+    const [decided] = decideBallots(
+      [{ voter, choice }],
+      {
+        candidateCount: this.candidates.length,
+        hasVoted: () => false,
+        polls: pollsStateAt(await this.pollsWindow(), now),
+      },
+      now,
+    );
+    if (decided.kind !== "recorded") return decided;
+    const line = historyLine(voter, decided.record.time);
+    const stamp = line.slice(line.indexOf(" ") + 1);
+    const shard = Math.floor(Math.random() * TALLY_SHARDS);
+    const rows = await this.#query(() =>
+      this.#sql`
+        WITH cast_vote AS (
+          INSERT INTO booth.history (voter, time) VALUES (${voter}, ${stamp})
+          ON CONFLICT (voter) DO NOTHING
+          RETURNING 1
+        )
+        UPDATE booth.tally SET votes = votes + 1
+        WHERE candidate = ${choice} AND shard = ${shard}
+          AND EXISTS (SELECT 1 FROM cast_vote)
+        RETURNING 1`
+    );
+    return rows.length === 1
+      ? { kind: "recorded", record: { voter, time: new Date(stamp) } }
+      : { kind: "already-voted" };
+  }
+
+  /**
+   * Turnout and totals, summed over the counters: one query.
+   *
+   * @returns Registered, voted and per-candidate totals.
+   * @throws {StorageError} When the database cannot answer.
+   */
+  async tally(): Promise<Tally> {
+    const rows = await this.#query(() =>
+      this.#sql`
+        SELECT candidate, sum(votes)::bigint AS votes FROM booth.tally
+        GROUP BY candidate`
+    );
+    const totals = this.candidates.map(() => 0);
+    for (const row of rows) {
+      totals[Number(row.candidate) - 1] = Number(row.votes);
+    }
+    return {
+      registered: this.voterCount,
+      voted: totals.reduce((sum, n) => sum + n, 0),
+      totals,
+    };
+  }
+
+  /**
+   * When the polls open and close, from `booth.election`, re-read at most
+   * once a second so that a closing reaches every booth within a second.
+   *
+   * @returns The window.
+   * @throws {StorageError} When the database cannot answer.
+   */
+  async pollsWindow(): Promise<PollsWindow> {
+    const nowMs = Date.now();
+    if (this.#polls === undefined || nowMs - this.#polls.readAtMs >= 1000) {
+      const [row] = await this.#query(() =>
+        this.#sql`SELECT opens_at, closes_at FROM booth.election`
+      );
+      this.#polls = { window: pollsOf(row), readAtMs: nowMs };
+    }
+    return this.#polls.window;
+  }
+
+  /** Stops the heartbeat, withdraws this booth from `booth.servers` and ends the pool. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    await this.#sql`DELETE FROM booth.servers WHERE id = ${this.#serverId}`
+      .catch(() => {});
+    await this.#sql.end({ timeout: 5 });
+  }
+
+  /** Same as {@linkcode close}. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #beat(): Promise<void> {
+    await this.#sql`
+      INSERT INTO booth.servers (id, address) VALUES (${this.#serverId}, ${this.#address})
+      ON CONFLICT (id) DO UPDATE SET seen_at = now()`;
+  }
+
+  // deno-lint-ignore no-explicit-any
+  async #query(run: () => Promise<any[]>): Promise<any[]> {
+    try {
+      return await withRetries(run);
+    } catch (error) {
+      throw new StorageError(
+        `The election's database cannot be reached: ${
+          describeDatabaseError(error)
+        }`,
+        { cause: error },
+      );
+    }
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * The command line on PostgreSQL: `init --database`, `init --from`,
+ * `verify --database` and `export`, against a real server, with the URL's
+ * password in no output.
+ */
+
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { join } from "node:path";
+import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
+import { PostgresStore } from "../lib/store/postgres_store.ts";
+import { lines, runProgram } from "./helpers.ts";
+import { runServerOk, tempDir, testDatabase } from "./postgres_helpers.ts";
+
+const FILES = [
+  "symkey",
+  "passwords",
+  "candidates",
+  "result",
+  "history",
+  "polls",
+];
+
+Deno.test("init --database creates the election, K only in DIR/symkey, and never replaces it without --force", async () => {
+  await using db = await testDatabase();
+  await using dir = await tempDir();
+  const data = join(dir.path, "data");
+  const out = await runServerOk(["init", "--database", db.url, "--data", data]);
+  assert.match(out.stdout, /3 voters, 2 candidates \(Chris, Linda\)/);
+  const key = await Deno.readTextFile(join(data, "symkey"));
+  assert.equal((await Deno.stat(join(data, "symkey"))).mode! & 0o777, 0o600);
+  // K is in no table, in any encoding.
+  const keyHex = Buffer.from(key.trim(), "base64").toString("hex");
+  const [{ dump }] = await db.sql`
+    SELECT (SELECT string_agg(encode(sealed, 'hex') || name || number, ',') FROM booth.voters)
+        || (SELECT string_agg(name, ',') FROM booth.candidates) AS dump`;
+  assert.ok(!dump.includes(keyHex) && !dump.includes(key.trim()));
+  const [{ count }] = await db.sql`SELECT count(*)::int FROM booth.voters`;
+  assert.equal(count, 3);
+
+  const again = await runProgram("server", [
+    "init",
+    "--database",
+    db.url,
+    "--data",
+    data,
+  ]);
+  assert.equal(again.code, 1);
+  assert.match(
+    again.stderr,
+    /^An election already exists in the database "postgres:\/\/booth@.*": use --force to replace it\n$/,
+  );
+  const forced = await runServerOk([
+    "init",
+    "--database",
+    db.url,
+    "--data",
+    data,
+    "--candidates",
+    "Ann,Ben,Cy",
+    "--force",
+  ]);
+  assert.match(forced.stdout, /3 candidates \(Ann, Ben, Cy\)/);
+  // The key in DIR is reused, so booths already holding it stay valid.
+  assert.equal(await Deno.readTextFile(join(data, "symkey")), key);
+});
+
+Deno.test("init --force is refused while a booth server is serving the election", async () => {
+  await using db = await testDatabase();
+  await using dir = await tempDir();
+  const data = join(dir.path, "data");
+  await runServerOk(["init", "--database", db.url, "--data", data]);
+  {
+    await using _booth = await PostgresStore.open(parseDatabaseUrl(db.url), {
+      address: "booth-a:4443",
+    });
+    const refused = await runProgram("server", [
+      "init",
+      "--database",
+      db.url,
+      "--data",
+      data,
+      "--force",
+    ]);
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /^Refusing to replace the election in ".*": 1 booth server\(s\) serving it \(booth-a:4443\); stop them first\n$/,
+    );
+  }
+  // Once the booth has stopped, --force replaces the election.
+  await runServerOk([
+    "init",
+    "--database",
+    db.url,
+    "--data",
+    data,
+    "--force",
+  ]);
+});
+
+Deno.test("export after init --from equals the original files byte for byte, and verify --data on it says consistent", async () => {
+  await using db = await testDatabase();
+  await using dir = await tempDir();
+  const original = join(dir.path, "original");
+  await runServerOk(["init", "--data", original]);
+  // Two votes, as the file store writes them.
+  await Deno.writeTextFile(join(original, "result"), "Chris 1\nLinda 1\n");
+  await Deno.writeTextFile(
+    join(original, "history"),
+    "Tom 2026-11-26T10:00:01Z\nAlice 2026-11-26T10:00:03Z\n",
+    { mode: 0o600 },
+  );
+  const moved = await runServerOk([
+    "init",
+    "--database",
+    db.url,
+    "--from",
+    original,
+  ]);
+  assert.match(moved.stdout, /3 voters, 2 votes/);
+  const verified = await runProgram("server", [
+    "verify",
+    "--database",
+    db.url,
+    "--data",
+    original,
+  ]);
+  assert.deepEqual(
+    [verified.code, lines(verified.stdout)],
+    [0, ["turnout 2/3", "consistent"]],
+  );
+  const out = join(dir.path, "out");
+  await runServerOk([
+    "export",
+    "--database",
+    db.url,
+    "--data",
+    original,
+    "--to",
+    out,
+  ]);
+  for (const file of FILES) {
+    assert.deepEqual(
+      await Deno.readFile(join(out, file)),
+      await Deno.readFile(join(original, file)),
+      `${file} differs`,
+    );
+  }
+  const check = await runProgram("server", ["verify", "--data", out]);
+  assert.deepEqual(
+    [check.code, lines(check.stdout)],
+    [0, ["turnout 2/3", "consistent"]],
+  );
+  // An export never writes into a directory that holds something.
+  const refused = await runProgram("server", [
+    "export",
+    "--database",
+    db.url,
+    "--data",
+    original,
+    "--to",
+    out,
+  ]);
+  assert.equal(refused.code, 1);
+  assert.match(
+    refused.stderr,
+    /^Refusing to export into ".*": it is not empty/,
+  );
+});
+
+Deno.test("verify --database reports a voter entry that does not authenticate under K and exits 1", async () => {
+  await using db = await testDatabase();
+  await using dir = await tempDir();
+  const data = join(dir.path, "data");
+  await runServerOk(["init", "--database", db.url, "--data", data]);
+  await db.sql`
+    UPDATE booth.voters SET sealed = (SELECT sealed FROM booth.voters WHERE name = 'Alice')
+    WHERE name = 'Bob'`;
+  const out = await runProgram("server", [
+    "verify",
+    "--database",
+    db.url,
+    "--data",
+    data,
+  ]);
+  assert.equal(out.code, 1);
+  assert.deepEqual(lines(out.stdout), [
+    "turnout 0/3",
+    `Voter file "booth.voters": line 2 ("Bob") does not authenticate under the key in symkey`,
+  ]);
+});
+
+Deno.test("the database URL's password appears in no output, and an unreachable database is one line", async () => {
+  await using db = await testDatabase();
+  await using dir = await tempDir();
+  const data = join(dir.path, "data");
+  const outputs = [
+    await runProgram("server", ["init", "--database", db.url, "--data", data]),
+    await runProgram("server", ["init", "--database", db.url, "--data", data]),
+    await runProgram("server", [
+      "verify",
+      "--database",
+      db.url,
+      "--data",
+      data,
+    ]),
+    await runProgram("server", [
+      "export",
+      "--database",
+      db.url,
+      "--data",
+      data,
+      "--to",
+      join(dir.path, "out"),
+    ]),
+  ];
+  const wrong = new URL(db.url);
+  wrong.password = "not-the-password";
+  const refusedLogin = await runProgram("server", [
+    "verify",
+    "--database",
+    wrong.href,
+    "--data",
+    data,
+  ]);
+  assert.equal(refusedLogin.code, 1);
+  assert.match(
+    refusedLogin.stderr,
+    /^Cannot use the database "postgres:\/\/booth@[^"]*": the database refused the login \(check the user and PGPASSWORD\)\n$/,
+  );
+  const closed = new URL(db.url);
+  closed.port = "1";
+  const unreachable = await runProgram("server", [
+    "verify",
+    "--database",
+    closed.href,
+    "--data",
+    data,
+  ]);
+  assert.equal(unreachable.code, 1);
+  assert.match(
+    unreachable.stderr,
+    /^Cannot use the database "postgres:\/\/booth@127\.0\.0\.1:1\/[^"]*": connection refused\n$/,
+  );
+  const notUrl = await runProgram("server", [
+    "verify",
+    "--database",
+    `mysql://booth:${db.password}@x/y`,
+  ]);
+  assert.equal(notUrl.code, 2);
+  for (const out of [...outputs, refusedLogin, unreachable, notUrl]) {
+    assert.ok(!out.stdout.includes(db.password), out.stdout);
+    assert.ok(!out.stderr.includes(db.password), out.stderr);
+    assert.ok(!out.stderr.includes("not-the-password"), out.stderr);
+  }
+});
+
+Deno.test("the password may come from PGPASSWORD instead of the URL", async () => {
+  await using db = await testDatabase();
+  await using dir = await tempDir();
+  const bare = new URL(db.url);
+  bare.password = "";
+  const out = await runProgram(
+    "server",
+    ["init", "--database", bare.href, "--data", join(dir.path, "data")],
+    { env: { PGPASSWORD: db.password } },
+  );
+  assert.equal(out.code, 0, out.stderr);
+  assert.match(out.stdout, /created an election in the database/);
+});

