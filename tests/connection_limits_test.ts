@@ -14,6 +14,7 @@ import {
 
 function table(maxConnections = 10, maxStartupsPerAddress = 4) {
   const dropped: string[] = [];
+  const reasons: string[] = [];
   const limits = new ConnectionLimits({
     maxConnections,
     maxStartupsPerAddress,
@@ -21,9 +22,12 @@ function table(maxConnections = 10, maxStartupsPerAddress = 4) {
   });
   const admit = (address: string, port: number) => {
     const peer = `${address}:${port}`;
-    return limits.admit(peer, address, () => dropped.push(peer));
+    return limits.admit(peer, address, (why) => {
+      dropped.push(peer);
+      reasons.push(why);
+    });
   };
-  return { limits, admit, dropped };
+  return { limits, admit, dropped, reasons };
 }
 
 Deno.test("an address may hold at most --max-startups-per-address connections not logged in", () => {
@@ -42,7 +46,7 @@ Deno.test("an address may hold at most --max-startups-per-address connections no
 });
 
 Deno.test("at the cap, a new address evicts the oldest unfinished connection of the biggest holder", () => {
-  const { admit, dropped, limits } = table(6, 4);
+  const { admit, dropped, limits, reasons } = table(6, 4);
   for (let port = 1; port <= 4; port++) admit("10.0.0.2", port);
   admit("10.0.0.3", 1);
   admit("10.0.0.3", 2);
@@ -52,6 +56,7 @@ Deno.test("at the cap, a new address evicts the oldest unfinished connection of 
     evicted: "10.0.0.2:1",
   });
   assert.deepEqual(dropped, ["10.0.0.2:1"]);
+  assert.deepEqual(reasons, ["evicted"]);
   assert.deepEqual(admit("10.0.0.1", 2), {
     admitted: true,
     evicted: "10.0.0.2:2",
@@ -74,7 +79,7 @@ Deno.test("at the cap with everyone logged in, a new connection is refused", () 
 });
 
 Deno.test("a voter's fourth login closes that voter's oldest session", () => {
-  const { admit, limits, dropped } = table(10, 10);
+  const { admit, limits, dropped, reasons } = table(10, 10);
   for (let port = 1; port <= 5; port++) admit("10.0.0.1", port);
   assert.deepEqual(limits.loggedIn("10.0.0.1:1", "Alice"), []);
   assert.deepEqual(limits.loggedIn("10.0.0.1:2", "Alice"), []);
@@ -82,6 +87,7 @@ Deno.test("a voter's fourth login closes that voter's oldest session", () => {
   assert.deepEqual(limits.loggedIn("10.0.0.1:4", "Alice"), []);
   assert.deepEqual(limits.loggedIn("10.0.0.1:5", "Alice"), ["10.0.0.1:1"]);
   assert.deepEqual(dropped, ["10.0.0.1:1"]);
+  assert.deepEqual(reasons, ["replaced"]);
   limits.release("10.0.0.1:1");
   assert.equal(limits.size, 4);
 });

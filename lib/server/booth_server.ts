@@ -98,6 +98,11 @@ export interface BoothServer extends AsyncDisposable {
 /** Logged-in sessions one voter may hold; a fourth login closes the oldest. */
 export const MAX_SESSIONS_PER_VOTER = 3;
 
+const EVICTED =
+  "Evicted: the server is full and this address holds the most connections not logged in";
+const REPLACED =
+  `Logged in again: at most ${MAX_SESSIONS_PER_VOTER} sessions per voter`;
+
 /**
  * Starts serving an election over TLS.
  *
@@ -126,6 +131,8 @@ export async function startBoothServer(
     maxSessionsPerVoter: MAX_SESSIONS_PER_VOTER,
   });
   const acceptErrors = onceASecond(clock);
+  /** How to end each session past its handshake, by peer. */
+  const enders = new Map<string, (code: ErrorCode, message: string) => void>();
   const sessions = new Set<Promise<void>>();
   const stopping = new AbortController();
   const listener: TlsListener = await listenTls({
@@ -136,7 +143,18 @@ export async function startBoothServer(
     key: options.key,
     handshakeTimeoutMs: options.loginGraceSeconds * 1000,
     onAccept: (socket) => {
-      const admission = limits.admit(socket.peer, socket.address, socket.drop);
+      const admission = limits.admit(socket.peer, socket.address, (why) => {
+        // Past its TLS handshake a connection is told why; before, it is
+        // simply closed.
+        const end = enders.get(socket.peer);
+        if (end === undefined) {
+          socket.drop();
+        } else if (why === "evicted") {
+          end("too-many-connections", EVICTED);
+        } else {
+          end("session-replaced", REPLACED);
+        }
+      });
       if (!admission.admitted) {
         options.log(
           socket.peer,
@@ -145,12 +163,10 @@ export async function startBoothServer(
         );
         return false;
       }
-      if (admission.evicted !== undefined) {
-        options.log(
-          admission.evicted,
-          "connection closed (evicted: its address holds the most connections not logged in)",
-          true,
-        );
+      if (
+        admission.evicted !== undefined && !enders.has(admission.evicted)
+      ) {
+        options.log(admission.evicted, `connection closed (${EVICTED})`, true);
       }
       return true;
     },
@@ -174,18 +190,14 @@ export async function startBoothServer(
         ...options,
         signal: stopping.signal,
         clock,
-        onLogin: (voter) => {
-          for (const peer of limits.loggedIn(connection.peer, voter)) {
-            options.log(
-              peer,
-              `session closed (${voter} logged in again; at most ${MAX_SESSIONS_PER_VOTER} sessions per voter)`,
-              true,
-            );
-          }
-        },
+        onLogin: (voter) => limits.loggedIn(connection.peer, voter),
+        onStart: (end) => enders.set(connection.peer, end),
       });
       sessions.add(running);
-      running.finally(() => sessions.delete(running));
+      running.finally(() => {
+        sessions.delete(running);
+        enders.delete(connection.peer);
+      });
     },
   });
   let closing: Promise<void> | undefined;
@@ -248,6 +260,11 @@ export interface ConnectionOptions extends
   clock?: Clock;
   /** Called once when the connection's voter has logged in. */
   onLogin?: (voter: string) => void;
+  /**
+   * Called at the start with a function that ends the session from outside:
+   * it sends an error with the code and message, then closes.
+   */
+  onStart?: (end: (code: ErrorCode, message: string) => void) => void;
   /**
    * Requests answered per second after a burst of {@linkcode REQUEST_BURST}
    * (default {@linkcode REQUESTS_PER_SECOND}; Infinity for no limit).
@@ -343,6 +360,7 @@ export async function serveConnection(
       .catch(() => {})
       .finally(() => connection.close());
   };
+  options.onStart?.(endSession);
   let loggedIn = false;
   // One timer per connection, pushed back by activity rather than re-armed
   // per message: the deadline moves, and the timer re-arms itself only when

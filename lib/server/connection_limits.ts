@@ -34,10 +34,13 @@ export type Admission =
     reason: string;
   };
 
+/** Why the table closes a connection. */
+export type DropReason = "evicted" | "replaced";
+
 interface Entry {
   address: string;
   voter: string | undefined;
-  drop: () => void;
+  drop: (why: DropReason) => void;
 }
 
 /**
@@ -80,10 +83,15 @@ export class ConnectionLimits {
    *
    * @param peer The peer, `host:port`.
    * @param address The peer's host.
-   * @param drop Closes this connection (called on eviction).
+   * @param drop Closes this connection: `evicted` to make room for
+   * another, `replaced` by a newer session of its voter.
    * @returns Whether to keep it, and who was evicted for it.
    */
-  admit(peer: string, address: string, drop: () => void): Admission {
+  admit(
+    peer: string,
+    address: string,
+    drop: (why: DropReason) => void,
+  ): Admission {
     const own = this.#startups.get(address)?.size ?? 0;
     if (own >= this.#options.maxStartupsPerAddress) {
       return {
@@ -100,7 +108,7 @@ export class ConnectionLimits {
       evicted = this.#startups.get(holder)!.values().next().value!;
       const entry = this.#entries.get(evicted)!;
       this.release(evicted);
-      entry.drop();
+      entry.drop("evicted");
     }
     this.#entries.set(peer, { address, voter: undefined, drop });
     let startups = this.#startups.get(address);
@@ -132,7 +140,7 @@ export class ConnectionLimits {
       const oldest = sessions[0];
       const dropped = this.#entries.get(oldest)!;
       this.release(oldest);
-      dropped.drop();
+      dropped.drop("replaced");
       closed.push(oldest);
     }
     return closed;
