@@ -460,6 +460,9 @@ export async function serveConnection(
     cancelTimer();
     options.signal?.removeEventListener("abort", stop);
     connection.close();
+    // The session is over once its goodbye (and TLS's) has gone out, or the
+    // close grace has dropped it: a stopping server closes what is left.
+    await connection.closed;
     log(
       `connection closed (${reason})`,
       reason !== PEER_CLOSED && reason !== VOTER_EXITED && reason !== SHUTDOWN,

@@ -29,6 +29,8 @@ export interface Connection {
   readonly openedAt: number;
   /** Bytes written and not yet taken by the peer's transport. */
   readonly unsentBytes: number;
+  /** Settles once the transport is closed, whoever closed it. */
+  readonly closed: Promise<void>;
   /**
    * The next chunk of bytes.
    *
@@ -165,6 +167,10 @@ class StreamConnection implements Connection {
 
   get unsentBytes(): number {
     return this.#unsent;
+  }
+
+  get closed(): Promise<void> {
+    return this.#sink.closed;
   }
 
   async read(): Promise<Uint8Array | null> {

@@ -36,6 +36,12 @@ export interface TcpCarrier {
   destroy(): void;
   /** Settles once the TCP connection is closed. */
   readonly closed: Promise<void>;
+  /**
+   * Marks the TLS handshake done: from then on the peer's end of stream
+   * waits for ours (close_notify) before the socket is released; before,
+   * it releases the socket at once.
+   */
+  secured(): void;
 }
 
 /**
@@ -60,20 +66,38 @@ export function tcpCarrier(conn: Deno.TcpConn, close: () => void): TcpCarrier {
   };
   let paused = false;
   let reading = false;
+  // Closed once both directions have ended: TLS's close_notify and our FIN
+  // go out, and the peer's end is read, before the socket is released.
+  let readEnded = false;
+  let writeEnded = false;
+  let bytesWritten = 0;
+  let isSecured = false;
   const stream = new Duplex({
     read() {},
     write(chunk: Uint8Array, _encoding, callback) {
+      bytesWritten += chunk.length;
       writeAll(conn, chunk).then(() => callback(), (error) => {
         destroy();
         callback(error);
       });
     },
     final(callback) {
-      destroy();
-      callback();
+      conn.closeWrite().catch(() => {}).finally(() => {
+        writeEnded = true;
+        if (readEnded) destroy();
+        callback();
+      });
     },
     destroy(error, callback) {
-      destroy();
+      // Torn down before it said a word: the handshake failed on the
+      // peer's first flight. Deno's TLS layer sends no alert over a stream
+      // of ours, so the plaintext fatal alert a TLS server sends is ours.
+      if (bytesWritten === 0 && !isClosed) {
+        bytesWritten = HANDSHAKE_FAILURE.length;
+        writeAll(conn, HANDSHAKE_FAILURE).catch(() => {}).finally(destroy);
+      } else {
+        destroy();
+      }
       callback(error);
     },
   });
@@ -88,8 +112,9 @@ export function tcpCarrier(conn: Deno.TcpConn, close: () => void): TcpCarrier {
         n = null;
       }
       if (n === null) {
+        readEnded = true;
         stream.push(null);
-        destroy();
+        if (writeEnded || !isSecured) destroy();
         break;
       }
       stream.push(buffer.subarray(0, n));
@@ -106,8 +131,15 @@ export function tcpCarrier(conn: Deno.TcpConn, close: () => void): TcpCarrier {
     },
     destroy,
     closed: closed.promise,
+    secured: () => isSecured = true,
   };
 }
+
+/**
+ * A TLS alert record, in plaintext as before any handshake: fatal (2),
+ * handshake_failure (40).
+ */
+const HANDSHAKE_FAILURE = new Uint8Array([0x15, 0x03, 0x01, 0x00, 0x02, 2, 40]);
 
 /** Bytes asked for per read from a TCP connection. */
 const READ_BYTES = 16 * 1024;
@@ -137,9 +169,13 @@ export function nodeConnection(
 ): Connection {
   const pausable = carrier ?? socket;
   let paused = false;
+  let cancelled = false;
+  // A failed socket ends the connection like a closed one.
+  socket.on("error", () => socket.destroy());
   const source = new ReadableStream<Uint8Array>({
     start(controller) {
       socket.on("data", (data: Uint8Array) => {
+        if (cancelled) return;
         controller.enqueue(data);
         if ((controller.desiredSize ?? 0) <= 0 && !paused) {
           paused = true;
@@ -158,6 +194,13 @@ export function nodeConnection(
     },
     pull() {
       if (!paused) return;
+      paused = false;
+      pausable.resume();
+    },
+    cancel() {
+      // Closing: what the peer still sends is read and dropped, so that its
+      // end (and so the socket's) is seen.
+      cancelled = true;
       paused = false;
       pausable.resume();
     },
@@ -286,7 +329,10 @@ export function denoConnection(
   }, new CountQueuingStrategy({ highWaterMark: 0 }));
   const sink: ByteSink = {
     write: (bytes) => writeAll(conn, bytes),
-    end: shut,
+    // close_notify and FIN first, then the socket.
+    end: () => {
+      conn.closeWrite().catch(() => {}).finally(shut);
+    },
     destroy: shut,
     closed: closed.promise,
   };

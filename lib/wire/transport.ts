@@ -24,7 +24,7 @@
  */
 
 import tls from "node:tls";
-import { formatPeer } from "./connection.ts";
+import { CLOSE_GRACE_MS, formatPeer } from "./connection.ts";
 import type { Connection, PeerInfo } from "./connection.ts";
 import {
   denoConnection,
@@ -149,20 +149,25 @@ function startNodeTls(
     secureContext,
   });
   const timer = setTimeout(() => {
-    options.onHandshakeFailure?.(info.peer, "TLS handshake timed out");
+    options.onHandshakeFailure?.(info.peer, "TLS handshake timeout");
     carrier.destroy();
   }, options.handshakeTimeoutMs);
   carrier.closed.then(() => clearTimeout(timer));
   let secured = false;
   socket.on("error", (error: Error) => {
-    if (!secured) {
-      clearTimeout(timer);
-      options.onHandshakeFailure?.(info.peer, error.message);
+    if (secured) {
+      carrier.destroy();
+      return;
     }
-    carrier.destroy();
+    clearTimeout(timer);
+    options.onHandshakeFailure?.(info.peer, error.message);
+    carrier.stream.end();
+    const grace = setTimeout(carrier.destroy, CLOSE_GRACE_MS);
+    carrier.closed.then(() => clearTimeout(grace));
   });
   socket.once("secure", () => {
     secured = true;
+    carrier.secured();
     clearTimeout(timer);
     options.onConnection(nodeConnection(socket, carrier, info));
   });
@@ -258,7 +263,7 @@ function startDenoTls(
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new Error("TLS handshake timed out")),
+      () => reject(new Error("TLS handshake timeout")),
       options.handshakeTimeoutMs,
     );
   });
