@@ -24,6 +24,7 @@
  */
 
 import tls from "node:tls";
+import { Duplex } from "node:stream";
 import { CLOSE_GRACE_MS, formatPeer } from "./connection.ts";
 import type { Connection, PeerInfo } from "./connection.ts";
 import {
@@ -124,6 +125,14 @@ function listenNodeTls(options: ListenOptions): Promise<TlsListener> {
     key: options.key,
     minVersion: "TLSv1.2",
   });
+  // The first TLS socket over a stream of ours costs Deno 150 ms of
+  // loading and compiling: paid here, before listening, rather than by the
+  // first voter.
+  new tls.TLSSocket(new Duplex({ read() {} }), {
+    isServer: true,
+    secureContext,
+  })
+    .destroy();
   // Accepted by Deno.listen, not node:net: Deno 2.9.6's node:net server
   // stops accepting for good after one EMFILE, without a word.
   const listener = Deno.listen({
