@@ -207,6 +207,9 @@ export class VoterSession {
     const attemptsLeft = this.#maxLoginAttempts - this.#loginAttempts;
     const close = attemptsLeft <= 0;
     if (close) this.#state = "closed";
+    // Looked up first: a store that cannot answer (a database outage)
+    // checks no password, so the throttle must count nothing.
+    const registered = await this.#store.findVoter(number);
     const verdict = await this.#throttle.admit(this.#address, number);
     if (!verdict.allowed) {
       this.#onEvent({ kind: "login-locked", number, lock: verdict.lock });
@@ -220,11 +223,7 @@ export class VoterSession {
         close,
       };
     }
-    const voter = this.#verifier.verify(
-      await this.#store.findVoter(number),
-      name,
-      password,
-    );
+    const voter = this.#verifier.verify(registered, name, password);
     if (voter !== undefined) {
       await this.#throttle.recordSuccess(this.#address, number, verdict.at);
       this.#state = "menu";
