@@ -12,6 +12,11 @@
  */
 
 import { startBoothServer } from "./lib/server/booth_server.ts";
+import {
+  fitConnections,
+  freeDescriptors,
+  RESERVED_DESCRIPTORS,
+} from "./lib/server/descriptor_limit.ts";
 import { colorEnabled, paint } from "./lib/terminal/colors.ts";
 import {
   ExitCode,
@@ -134,9 +139,14 @@ Options of serve:
                            sockets that never finish their handshake)
   --login-grace SECONDS    time to finish TLS and log in (default 60)
   --idle-timeout SECONDS   a logged-in session's longest silence (default 300)
-  --max-connections N      open connections at most (default 1000)
-  --lockout-threshold N    failed logins that lock a registration number (default 5)
-  --lockout-seconds S      first lockout; doubles up to 900 (default 30)
+  --max-connections N      open connections at most, fitted to the open file
+                           limit (default 1000)
+  --max-startups-per-address N
+                           connections not yet logged in from one address
+                           (default 64)
+  --lockout-threshold N    failed logins from one address that lock it out of
+                           a registration number (default 5)
+  --lockout-seconds S      first lockout; doubles up to 86400 (default 30)
   --quiet                  log only failures, lockouts, refusals and abnormal ends
   -h, --help               show this help
   --version                show the version
@@ -971,6 +981,7 @@ async function serve(args: string[]): Promise<number> {
     "login-grace": { type: "string" },
     "idle-timeout": { type: "string" },
     "max-connections": { type: "string" },
+    "max-startups-per-address": { type: "string" },
     "lockout-threshold": { type: "string" },
     "lockout-seconds": { type: "string" },
     quiet: { type: "boolean" },
@@ -1008,6 +1019,12 @@ async function serve(args: string[]): Promise<number> {
       1,
       1_000_000,
     ),
+    maxStartupsPerAddress: integerFlag(
+      "--max-startups-per-address",
+      text("max-startups-per-address", "64"),
+      1,
+      1_000_000,
+    ),
     lockoutThreshold: integerFlag(
       "--lockout-threshold",
       text("lockout-threshold", "5"),
@@ -1018,9 +1035,14 @@ async function serve(args: string[]): Promise<number> {
       "--lockout-seconds",
       text("lockout-seconds", "30"),
       1,
-      900,
+      86400,
     ),
   };
+  const fitted = fitConnections(
+    options.maxConnections,
+    freeDescriptors(options.maxConnections + RESERVED_DESCRIPTORS),
+  );
+  options.maxConnections = fitted.maxConnections;
   const dir = text("data", "data");
   const certPath = text("cert", "certs/server.crt");
   const keyPath = text("key", "certs/server.key");
@@ -1038,6 +1060,7 @@ async function serve(args: string[]): Promise<number> {
   }
   const verifier = new PasswordVerifier(await readElectionKey(dir));
 
+  if (fitted.note) printError(fitted.note, "yellow");
   const securityLog = batchedLines(Deno.stderr);
   const log = (peer: string, event: string, warning: boolean) => {
     if (quiet && !warning) return;

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { encodeFrame } from "../lib/wire/framing.ts";
 import { encodeMessage } from "../lib/wire/protocol.ts";
-import { memoryPipe } from "../lib/wire/transport.ts";
+import { memoryPipe } from "./memory_pipe.ts";
 import {
   DEFAULT_ANSWER_TIMEOUT_MS,
   ServerChannel,

@@ -15,13 +15,14 @@ import {
   MAX_CLIENT_FRAME_BYTES,
 } from "../lib/wire/framing.ts";
 import { LoginThrottle } from "../lib/server/login_throttle.ts";
+import { MemoryLockoutLedger } from "../lib/store/lockout_ledger.ts";
 import { decodeServerMessage, encodeMessage } from "../lib/wire/protocol.ts";
 import type { ClientMessage } from "../lib/wire/protocol.ts";
 import { PasswordVerifier } from "../lib/election/booth.ts";
 import { createElection } from "../lib/store/create_election.ts";
 import { readElectionKey } from "../lib/store/election_state.ts";
 import { FileBoothStore } from "../lib/store/file_store.ts";
-import { memoryPipe } from "../lib/wire/transport.ts";
+import { memoryPipe } from "./memory_pipe.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20261126);
 
@@ -156,12 +157,15 @@ Deno.test("4,000 fuzzed sessions (over 10,000 frames): valid replies or a clean 
   });
   const store = await FileBoothStore.open(dir);
   const verifier = new PasswordVerifier(await readElectionKey(dir));
-  const throttle = new LoginThrottle({ threshold: 1_000_000 });
+  const throttle = new LoginThrottle(new MemoryLockoutLedger(), {
+    threshold: 1_000_000,
+    windowLimit: 1_000_000,
+  });
   const r = random(SEED + 1);
   let sent = 0;
   let replies = 0;
   for (let i = 0; i < 4_000; i++) {
-    const [client, server] = memoryPipe();
+    const [client, server, endInput] = memoryPipe();
     const serving = serveConnection(server, store, throttle, {
       loginGraceSeconds: 60,
       idleTimeoutSeconds: 60,
@@ -171,7 +175,7 @@ Deno.test("4,000 fuzzed sessions (over 10,000 frames): valid replies or a clean 
     const { chunks, frames } = fuzzStream(r);
     sent += frames;
     for (const chunk of chunks) await client.write(chunk).catch(() => {});
-    client.close();
+    endInput();
     await serving; // must settle, never reject
     // Everything the server answered is a valid frame holding a valid message.
     const decoder = new FrameDecoder(1 << 20);

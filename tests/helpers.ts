@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { PROTOCOL_VERSION } from "../lib/wire/protocol.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
 import { connectTls } from "../lib/client/tls_client.ts";
-import type { Connection } from "../lib/wire/transport.ts";
+import type { Connection } from "../lib/wire/connection.ts";
 import { ServerChannel } from "../lib/client/voter_client.ts";
 import {
   ROOT,
@@ -17,7 +17,11 @@ import {
   spawnProgram,
   startServerProcess,
 } from "../tools/processes.ts";
-import type { Output, ServerProcess } from "../tools/processes.ts";
+import type {
+  ListeningOptions,
+  Output,
+  ServerProcess,
+} from "../tools/processes.ts";
 
 export { ROOT, runProgram, taskFlags } from "../tools/processes.ts";
 export type { Output, ServerProcess } from "../tools/processes.ts";
@@ -77,11 +81,13 @@ export async function initElection(args: string[] = []): Promise<string> {
  *
  * @param dataDir The election directory.
  * @param extraArgs More serve options.
+ * @param options A command to run the server under (`runUnder`).
  * @returns The running server.
  */
 export async function startServer(
   dataDir: string,
   extraArgs: string[] = [],
+  options: ListeningOptions = {},
 ): Promise<ServerProcess> {
   const certs = await testCerts();
   return await startServerProcess([
@@ -94,7 +100,7 @@ export async function startServer(
     "--key",
     join(certs, "server.key"),
     ...extraArgs,
-  ]);
+  ], options);
 }
 
 /**

@@ -270,6 +270,7 @@ async function withSession(
         const session = new VoterSession(store, {
           verifier,
           throttle,
+          address: "127.0.0.1",
           nowMs: () => now.getTime(),
         });
         const step = await session.handle({

@@ -21,8 +21,8 @@ import {
   ERROR_CODES,
 } from "../lib/wire/protocol.ts";
 import type { ClientMessage, ServerMessage } from "../lib/wire/protocol.ts";
-import type { Connection } from "../lib/wire/transport.ts";
-import { memoryPipe } from "../lib/wire/transport.ts";
+import type { Connection } from "../lib/wire/connection.ts";
+import { memoryPipe } from "./memory_pipe.ts";
 import { PasswordVerifier } from "../lib/election/booth.ts";
 import type { BallotOutcome, BoothStore } from "../lib/store/booth_store.ts";
 import { createElection } from "../lib/store/create_election.ts";

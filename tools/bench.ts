@@ -28,8 +28,8 @@ import { parseArgs } from "node:util";
 import { encodeFrame } from "../lib/wire/framing.ts";
 import { encodeMessage, PROTOCOL_VERSION } from "../lib/wire/protocol.ts";
 import type { ClientMessage, ServerMessage } from "../lib/wire/protocol.ts";
-import { nodeTlsConnection } from "../lib/wire/transport.ts";
-import type { Connection } from "../lib/wire/transport.ts";
+import { nodeTlsConnection } from "../lib/wire/tls_connection.ts";
+import type { Connection } from "../lib/wire/connection.ts";
 import { ServerChannel } from "../lib/client/voter_client.ts";
 import {
   ROOT,

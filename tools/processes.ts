@@ -124,6 +124,17 @@ export async function runProgram(
   return await running.finish();
 }
 
+/** Options of {@linkcode startListeningProcess}. */
+export interface ListeningOptions {
+  /** Send stderr to /dev/null rather than keep it. */
+  discardLog?: boolean;
+  /**
+   * A command that runs the program, e.g. `["prlimit", "--nofile=256"]`
+   * (it must exec it, so the pid stays the program's).
+   */
+  runUnder?: string[];
+}
+
 /** A server process started by {@linkcode startServerProcess}. */
 export interface ServerProcess {
   port: number;
@@ -144,14 +155,15 @@ export interface ServerProcess {
  *
  * @param args Serve options (add `--port 0` for a free port).
  * @param options `discardLog` sends the security log to /dev/null rather
- * than keeping it (long benchmark runs).
+ * than keeping it (long benchmark runs); `runUnder` a command to run it
+ * under.
  * @returns The running server.
  * @throws {Error} With the server's output when it exits or does not
  * listen within 20 s.
  */
 export function startServerProcess(
   args: string[],
-  options: { discardLog?: boolean } = {},
+  options: ListeningOptions = {},
 ): Promise<ServerProcess> {
   return startListeningProcess(programArgs("server", args), options);
 }
@@ -161,15 +173,17 @@ export function startServerProcess(
  * accepts connections (the booth's server, the benchmark's echo server).
  *
  * @param denoArgs Arguments for `Deno.execPath()`.
- * @param options `discardLog` sends stderr to /dev/null.
+ * @param options `discardLog` sends stderr to /dev/null; `runUnder` a
+ * command to run it under.
  * @returns The running process and its port.
  */
 export async function startListeningProcess(
   denoArgs: string[],
-  options: { discardLog?: boolean } = {},
+  options: ListeningOptions = {},
 ): Promise<ServerProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: denoArgs,
+  const [command, ...prefix] = [...options.runUnder ?? [], Deno.execPath()];
+  const child = new Deno.Command(command, {
+    args: [...prefix, ...denoArgs],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",

@@ -26,8 +26,8 @@ import {
   coversHost,
   parseCertificate,
 } from "../election/certificates.ts";
-import { nodeTlsConnection } from "../wire/transport.ts";
-import type { Connection } from "../wire/transport.ts";
+import { nodeTlsConnection } from "../wire/tls_connection.ts";
+import type { Connection } from "../wire/connection.ts";
 
 /** Options of {@linkcode connectTls}. */
 export interface ConnectOptions {

@@ -25,7 +25,7 @@ import type {
   ErrorReply,
   ServerMessage,
 } from "../wire/protocol.ts";
-import type { Connection } from "../wire/transport.ts";
+import type { Connection } from "../wire/connection.ts";
 import { escapeForTerminal } from "../terminal/escape.ts";
 
 /** The main menu, as printed after login and after every action. */

@@ -14,6 +14,11 @@ import {
   MAX_CLIENT_FRAME_BYTES,
 } from "../wire/framing.ts";
 import { LoginThrottle } from "./login_throttle.ts";
+import { ConnectionLimits } from "./connection_limits.ts";
+import { systemClock } from "./clock.ts";
+import type { Clock } from "./clock.ts";
+import { MemoryLockoutLedger } from "../store/lockout_ledger.ts";
+import type { LockoutLedger } from "../store/lockout_ledger.ts";
 import {
   decodeClientMessage,
   encodeMessage,
@@ -24,8 +29,10 @@ import { VoterSession } from "./session.ts";
 import type { SessionEvent } from "./session.ts";
 import type { PasswordVerifier } from "../election/booth.ts";
 import type { BoothStore } from "../store/booth_store.ts";
+import type { Lock } from "./login_throttle.ts";
 import { listenTls } from "../wire/transport.ts";
-import type { Connection, TlsEngine, TlsListener } from "../wire/transport.ts";
+import type { TlsEngine, TlsListener } from "../wire/transport.ts";
+import type { Connection } from "../wire/connection.ts";
 
 /** Options of {@linkcode startBoothServer}. */
 export interface BoothServerOptions {
@@ -45,12 +52,22 @@ export interface BoothServerOptions {
   loginGraceSeconds: number;
   /** Seconds a logged-in session may stay silent. */
   idleTimeoutSeconds: number;
-  /** Open connections beyond which new ones are closed at once. */
+  /**
+   * Open connections at most; at the cap, a connection from another
+   * address evicts the oldest not-yet-logged-in connection of the address
+   * holding the most.
+   */
   maxConnections: number;
-  /** Consecutive failed logins that lock a registration number. */
+  /** Not-yet-logged-in connections one source address may hold. */
+  maxStartupsPerAddress: number;
+  /** Failed logins from one address that lock it out of a registration number. */
   lockoutThreshold: number;
-  /** First lockout in seconds; doubles per lockout up to 15 minutes. */
+  /** First lockout in seconds; doubles per lockout up to 24 hours. */
   lockoutSeconds: number;
+  /** Where failed logins are counted (default: in memory, this server only). */
+  ledger?: LockoutLedger;
+  /** The clock of the time limits and lockouts (default: the system's). */
+  clock?: Clock;
   /**
    * Receives one line per security event: `<peer> <what happened>`, and
    * whether it is a warning (a failure, lockout, refusal or an abnormal end)
@@ -74,7 +91,17 @@ export interface BoothServer extends AsyncDisposable {
    * it again waits for the same close.
    */
   close(): Promise<void>;
+  /** Same as {@linkcode BoothServer.close}. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
+
+/** Logged-in sessions one voter may hold; a fourth login closes the oldest. */
+export const MAX_SESSIONS_PER_VOTER = 3;
+
+const EVICTED =
+  "Evicted: the server is full and this address holds the most connections not logged in";
+const REPLACED =
+  `Logged in again: at most ${MAX_SESSIONS_PER_VOTER} sessions per voter`;
 
 /**
  * Starts serving an election over TLS.
@@ -89,10 +116,23 @@ export async function startBoothServer(
   store: BoothStore,
   options: BoothServerOptions,
 ): Promise<BoothServer> {
-  const throttle = new LoginThrottle({
+  const clock = options.clock ?? systemClock;
+  // The server closes the ledger only if it made it.
+  const ownLedger = options.ledger === undefined;
+  const ledger = options.ledger ?? new MemoryLockoutLedger({ now: clock.now });
+  const throttle = new LoginThrottle(ledger, {
     threshold: options.lockoutThreshold,
     lockSeconds: options.lockoutSeconds,
+    clock,
   });
+  const limits = new ConnectionLimits({
+    maxConnections: options.maxConnections,
+    maxStartupsPerAddress: options.maxStartupsPerAddress,
+    maxSessionsPerVoter: MAX_SESSIONS_PER_VOTER,
+  });
+  const acceptErrors = onceASecond(clock);
+  /** How to end each session past its handshake, by peer. */
+  const enders = new Map<string, (code: ErrorCode, message: string) => void>();
   const sessions = new Set<Promise<void>>();
   const stopping = new AbortController();
   const listener: TlsListener = await listenTls({
@@ -102,22 +142,62 @@ export async function startBoothServer(
     cert: options.cert,
     key: options.key,
     handshakeTimeoutMs: options.loginGraceSeconds * 1000,
-    maxConnections: options.maxConnections,
-    onRefused: (peer) =>
-      options.log(
-        peer,
-        "connection refused (too many open connections)",
-        true,
-      ),
+    onAccept: (socket) => {
+      const admission = limits.admit(socket.peer, socket.address, (why) => {
+        // Past its TLS handshake a connection is told why; before, it is
+        // simply closed.
+        const end = enders.get(socket.peer);
+        if (end === undefined) {
+          socket.drop();
+        } else if (why === "evicted") {
+          end("too-many-connections", EVICTED);
+        } else {
+          end("session-replaced", REPLACED);
+        }
+      });
+      if (!admission.admitted) {
+        options.log(
+          socket.peer,
+          `connection refused (${admission.reason})`,
+          true,
+        );
+        return false;
+      }
+      if (
+        admission.evicted !== undefined && !enders.has(admission.evicted)
+      ) {
+        options.log(admission.evicted, `connection closed (${EVICTED})`, true);
+      }
+      return true;
+    },
+    onClose: (peer) => limits.release(peer),
     onHandshakeFailure: (peer, reason) =>
       options.log(peer, `TLS handshake failed: ${reason}`, true),
+    onAcceptError: (error) => {
+      const suppressed = acceptErrors();
+      if (suppressed === undefined) return;
+      const code = (error as { code?: string }).code ?? error.name;
+      options.log(
+        "server",
+        `accept failed (${code}); retrying${
+          suppressed > 0 ? ` (${suppressed} more since the last line)` : ""
+        }`,
+        true,
+      );
+    },
     onConnection: (connection) => {
       const running = serveConnection(connection, store, throttle, {
         ...options,
         signal: stopping.signal,
+        clock,
+        onLogin: (voter) => limits.loggedIn(connection.peer, voter),
+        onStart: (end) => enders.set(connection.peer, end),
       });
       sessions.add(running);
-      running.finally(() => sessions.delete(running));
+      running.finally(() => {
+        sessions.delete(running);
+        enders.delete(connection.peer);
+      });
     },
   });
   let closing: Promise<void> | undefined;
@@ -134,6 +214,7 @@ export async function startBoothServer(
       clearTimeout(timer);
       await listener.close();
       await Promise.allSettled([...sessions]);
+      if (ownLedger) await ledger.close();
     })();
   return {
     hostname: listener.hostname,
@@ -143,19 +224,89 @@ export async function startBoothServer(
   };
 }
 
+/**
+ * A limiter for a log line: call it per event; it answers undefined when
+ * a line was written less than a second ago, else how many events it held
+ * back since the last line.
+ */
+function onceASecond(clock: Clock): () => number | undefined {
+  let last = -Infinity;
+  let held = 0;
+  return () => {
+    const now = clock.now();
+    if (now - last < 1000) {
+      held++;
+      return undefined;
+    }
+    last = now;
+    const suppressed = held;
+    held = 0;
+    return suppressed;
+  };
+}
+
 /** What {@linkcode serveConnection} needs to know. */
-export type ConnectionOptions =
-  & Pick<
+export interface ConnectionOptions extends
+  Pick<
     BoothServerOptions,
     "loginGraceSeconds" | "idleTimeoutSeconds" | "log" | "verifier"
-  >
-  & {
-    /**
-     * Aborted when the server stops: the session finishes the request it is
-     * answering, sends an error with code `shutdown` and closes.
-     */
-    signal?: AbortSignal;
+  > {
+  /**
+   * Aborted when the server stops: the session finishes the request it is
+   * answering, sends an error with code `shutdown` and closes.
+   */
+  signal?: AbortSignal;
+  /** The clock of the login grace and the idle timeout (default: the system's). */
+  clock?: Clock;
+  /** Called once when the connection's voter has logged in. */
+  onLogin?: (voter: string) => void;
+  /**
+   * Called at the start with a function that ends the session from outside:
+   * it sends an error with the code and message, then closes.
+   */
+  onStart?: (end: (code: ErrorCode, message: string) => void) => void;
+  /**
+   * Requests answered per second after a burst of {@linkcode REQUEST_BURST}
+   * (default {@linkcode REQUESTS_PER_SECOND}; Infinity for no limit).
+   */
+  requestsPerSecond?: number;
+}
+
+/**
+ * Requests a connection may send back to back before it is paced. A whole
+ * session (login, menu, ballot, history, result, exit) is a dozen.
+ */
+export const REQUEST_BURST = 64;
+
+/**
+ * Requests answered per second, per connection, after the burst: far more
+ * than a person at a terminal types, far less than a flood. A peer sending
+ * faster is simply read more slowly, so it waits in its own TCP window and
+ * costs the server neither memory nor the CPU other voters need.
+ */
+export const REQUESTS_PER_SECOND = 32;
+
+/**
+ * A token bucket: resolves at once while the connection is within its
+ * burst, otherwise when its next request is due.
+ */
+function requestPacer(clock: Clock, perSecond: number): () => Promise<void> {
+  if (perSecond === Infinity) return () => Promise.resolve();
+  let tokens = REQUEST_BURST;
+  let last = clock.now();
+  return () => {
+    const now = clock.now();
+    tokens = Math.min(REQUEST_BURST, tokens + (now - last) * perSecond / 1000);
+    last = now;
+    if (tokens >= 1) {
+      tokens--;
+      return Promise.resolve();
+    }
+    const wait = Math.ceil((1 - tokens) * 1000 / perSecond);
+    tokens--;
+    return new Promise((resolve) => clock.setTimer(resolve, wait));
   };
+}
 
 /**
  * Runs one connection's session to its end: reads frames, answers each
@@ -178,13 +329,23 @@ export async function serveConnection(
   const log = (event: string, warning = false) =>
     options.log(peer, event, warning);
   log("connection opened");
+  const clock = options.clock ?? systemClock;
   const session = new VoterSession(store, {
     verifier: options.verifier,
     throttle,
+    address: connection.address,
+    nowMs: clock.now,
     onEvent: (event) =>
       log(describeEvent(event), !ROUTINE_EVENTS.has(event.kind)),
   });
   const decoder = new FrameDecoder(MAX_CLIENT_FRAME_BYTES);
+  const pace = requestPacer(
+    clock,
+    options.requestsPerSecond ?? REQUESTS_PER_SECOND,
+  );
+  // Waits while the peer leaves MAX_UNSENT_BYTES of replies unread, and so
+  // stops reading its requests: a peer that writes without reading is held
+  // in its own TCP window until the idle timeout closes it.
   const send = (message: ServerMessage) =>
     connection.write(encodeFrame(encodeMessage(message)));
   let reason = PEER_CLOSED;
@@ -199,6 +360,8 @@ export async function serveConnection(
       .catch(() => {})
       .finally(() => connection.close());
   };
+  options.onStart?.(endSession);
+  let loggedIn = false;
   // One timer per connection, pushed back by activity rather than re-armed
   // per message: the deadline moves, and the timer re-arms itself only when
   // it fires early.
@@ -207,16 +370,23 @@ export async function serveConnection(
     "login-timeout",
     `No login within ${options.loginGraceSeconds} seconds`,
   ];
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancelTimer = () => {};
   let timerAt = 0;
   const armFor = (at: number) => {
-    clearTimeout(timer);
+    cancelTimer();
     timerAt = at;
-    timer = setTimeout(checkDeadline, Math.max(0, at - Date.now()));
+    cancelTimer = clock.setTimer(checkDeadline, Math.max(0, at - clock.now()));
   };
   const checkDeadline = () => {
-    if (deadline > Date.now()) {
+    if (deadline > clock.now()) {
       armFor(deadline);
+      return;
+    }
+    if (connection.unsentBytes > 0) {
+      // The peer has left replies unread until now: it reads nothing more.
+      ending = true;
+      reason = expiry[1];
+      connection.abort();
       return;
     }
     endSession(...expiry);
@@ -243,7 +413,11 @@ export async function serveConnection(
       busy = true;
       // Requests that arrived ahead of a bad length prefix are answered
       // first, in order; then the prefix is reported.
+      // A peer that sends many requests at once yields to the others
+      // between its batches: an honest client sends one at a time.
+      if (frames.length > 1) await yieldToOthers();
       for (const frame of frames) {
+        await pace();
         let step;
         try {
           step = await session.handle(decodeClientMessage(frame));
@@ -251,13 +425,16 @@ export async function serveConnection(
           if (!(error instanceof ProtocolError)) throw error;
           step = session.protocolError(error.message, error.code);
         }
+        const wasLoggedIn = loggedIn;
+        loggedIn = session.voter !== undefined;
+        if (loggedIn && !wasLoggedIn) options.onLogin?.(session.voter!);
         await send(step.reply);
         if (step.close) {
           reason = closeReason(step.reply);
           break reading;
         }
-        if (session.voter !== undefined) {
-          deadline = Date.now() + options.idleTimeoutSeconds * 1000;
+        if (loggedIn) {
+          deadline = clock.now() + options.idleTimeoutSeconds * 1000;
           expiry = [
             "idle-timeout",
             `Idle for ${options.idleTimeoutSeconds} seconds`,
@@ -276,16 +453,26 @@ export async function serveConnection(
       if (options.signal?.aborted) stop();
     }
   } catch (error) {
-    reason = `connection lost: ${(error as Error).message}`;
+    if (reason === PEER_CLOSED) {
+      reason = `connection lost: ${(error as Error).message}`;
+    }
   } finally {
-    clearTimeout(timer);
+    cancelTimer();
     options.signal?.removeEventListener("abort", stop);
     connection.close();
+    // The session is over once its goodbye (and TLS's) has gone out, or the
+    // close grace has dropped it: a stopping server closes what is left.
+    await connection.closed;
     log(
       `connection closed (${reason})`,
       reason !== PEER_CLOSED && reason !== VOTER_EXITED && reason !== SHUTDOWN,
     );
   }
+}
+
+/** Lets every other connection's pending I/O run first. */
+function yieldToOthers(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 const PEER_CLOSED = "peer closed the connection";
@@ -323,11 +510,11 @@ function describeEvent(event: SessionEvent): string {
     case "login-locked":
       return `login refused: registration number ${
         JSON.stringify(event.number)
-      } locked for ${event.seconds} s`;
+      } locked for ${event.lock.seconds} s ${describeScope(event.lock)}`;
     case "lockout":
       return `lockout: registration number ${
         JSON.stringify(event.number)
-      } locked for ${event.seconds} s`;
+      } locked for ${event.lock.seconds} s ${describeScope(event.lock)}`;
     case "vote-recorded":
       return `vote recorded: ${event.voter}`;
     case "vote-refused":
@@ -337,4 +524,10 @@ function describeEvent(event: SessionEvent): string {
     case "store-unavailable":
       return `election unavailable: ${event.detail}`;
   }
+}
+
+function describeScope(lock: Lock): string {
+  return lock.scope === "address"
+    ? "at this address"
+    : "for every address (too many failures in 24 hours)";
 }

@@ -15,7 +15,7 @@ import type {
 import { pollsStateAt } from "../election/polls.ts";
 import type { PollsState } from "../election/polls.ts";
 import { historyLine } from "../election/election_files.ts";
-import type { LoginThrottle } from "./login_throttle.ts";
+import type { Lock, LoginThrottle } from "./login_throttle.ts";
 import { MenuChoice, SUPPORTED_VERSIONS } from "../wire/protocol.ts";
 import type {
   ClientMessage,
@@ -29,8 +29,8 @@ import type { BoothStore } from "../store/booth_store.ts";
 export type SessionEvent =
   | { kind: "login-ok"; voter: string }
   | { kind: "login-failed"; number: string }
-  | { kind: "login-locked"; number: string; seconds: number }
-  | { kind: "lockout"; number: string; seconds: number }
+  | { kind: "login-locked"; number: string; lock: Lock }
+  | { kind: "lockout"; number: string; lock: Lock }
   | { kind: "vote-recorded"; voter: string }
   | { kind: "vote-refused"; voter: string; reason: string }
   | { kind: "protocol-error"; detail: string }
@@ -50,9 +50,11 @@ export interface SessionOptions {
   verifier: PasswordVerifier;
   /** The server-wide failed-login counter. */
   throttle: LoginThrottle;
+  /** The peer's source address, what the throttle counts failures by. */
+  address: string;
   /** Logins one connection may try before it is closed (default 3). */
   maxLoginAttempts?: number;
-  /** The clock for lockouts, in milliseconds. */
+  /** The clock of the polls window, in milliseconds. */
   nowMs?: () => number;
   /** Receives security-log events. */
   onEvent?: (event: SessionEvent) => void;
@@ -77,11 +79,13 @@ type State = "login" | "menu" | "ballot" | "closed";
  * import { readElectionKey } from "../store/election_state.ts";
  * import { FileBoothStore } from "../store/file_store.ts";
  * import { LoginThrottle } from "./login_throttle.ts";
+ * import { MemoryLockoutLedger } from "../store/lockout_ledger.ts";
  *
  * await using store = await FileBoothStore.open("data");
  * const session = new VoterSession(store, {
  *   verifier: new PasswordVerifier(await readElectionKey("data")),
- *   throttle: new LoginThrottle(),
+ *   throttle: new LoginThrottle(new MemoryLockoutLedger()),
+ *   address: "127.0.0.1",
  * });
  * const step = await session.handle({
  *   type: "login", version: 1, name: "Alice", number: "1123456", password: "1234",
@@ -93,6 +97,7 @@ export class VoterSession {
   readonly #store: BoothStore;
   readonly #verifier: PasswordVerifier;
   readonly #throttle: LoginThrottle;
+  readonly #address: string;
   readonly #maxLoginAttempts: number;
   readonly #nowMs: () => number;
   readonly #onEvent: (event: SessionEvent) => void;
@@ -110,6 +115,7 @@ export class VoterSession {
     this.#store = store;
     this.#verifier = options.verifier;
     this.#throttle = options.throttle;
+    this.#address = options.address;
     this.#maxLoginAttempts = options.maxLoginAttempts ?? 3;
     this.#nowMs = options.nowMs ?? Date.now;
     this.#onEvent = options.onEvent ?? (() => {});
@@ -146,7 +152,11 @@ export class VoterSession {
 
   async #answer(message: ClientMessage): Promise<SessionStep> {
     if (this.#state === "login" && message.type === "login") {
-      return await this.#login(message.name, message.number, message.password);
+      return await this.#login(
+        message.name,
+        message.number,
+        message.password,
+      );
     }
     if (this.#state === "menu" && message.type === "menu") {
       return await this.#menu(message.choice);
@@ -197,34 +207,34 @@ export class VoterSession {
     const attemptsLeft = this.#maxLoginAttempts - this.#loginAttempts;
     const close = attemptsLeft <= 0;
     if (close) this.#state = "closed";
-    const locked = this.#throttle.lockedFor(number, this.#nowMs());
-    if (locked > 0) {
-      this.#onEvent({ kind: "login-locked", number, seconds: locked });
+    // Looked up first: a store that cannot answer (a database outage)
+    // checks no password, so the throttle must count nothing.
+    const registered = await this.#store.findVoter(number);
+    const verdict = await this.#throttle.admit(this.#address, number);
+    if (!verdict.allowed) {
+      this.#onEvent({ kind: "login-locked", number, lock: verdict.lock });
       return {
         reply: {
           type: "login",
           answer: 0,
-          retryAfterSeconds: locked,
+          retryAfterSeconds: verdict.lock.seconds,
           attemptsLeft,
         },
         close,
       };
     }
-    const voter = this.#verifier.verify(
-      await this.#store.findVoter(number),
-      name,
-      password,
-    );
+    const voter = this.#verifier.verify(registered, name, password);
     if (voter !== undefined) {
-      this.#throttle.recordSuccess(number);
+      await this.#throttle.recordSuccess(this.#address, number, verdict.at);
       this.#state = "menu";
       this.#voter = voter;
       this.#onEvent({ kind: "login-ok", voter });
       return { reply: { type: "login", answer: 1, name: voter }, close: false };
     }
     this.#onEvent({ kind: "login-failed", number });
-    const lock = this.#throttle.recordFailure(number, this.#nowMs());
-    if (lock > 0) this.#onEvent({ kind: "lockout", number, seconds: lock });
+    if (verdict.locksIfWrong) {
+      this.#onEvent({ kind: "lockout", number, lock: verdict.locksIfWrong });
+    }
     return { reply: { type: "login", answer: 0, attemptsLeft }, close };
   }
 

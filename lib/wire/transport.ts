@@ -1,38 +1,47 @@
 /**
- * The server's TLS listener, with two engines behind one small connection
- * interface, and an in-memory pipe with the same interface for tests.
+ * The server's TLS listener, with two engines behind one
+ * {@linkcode Connection}, and the client-side wrappers of a finished TLS
+ * socket.
  *
- * - `node` (default): `node:tls` inside Deno, with noDelay and a handshake
- *   timeout that destroys the socket. Measured here, it serves a booth-sized
- *   echo 12x faster than `Deno.listenTls` at concurrency 1 and 2.6x at 16.
+ * - `node` (default): `node:tls` inside Deno, with noDelay. Measured here, it
+ *   serves a booth-sized echo 12x faster than `Deno.listenTls` at
+ *   concurrency 1 and 2.6x at 16. Deno 2.9.6's `node:tls` keeps reading and
+ *   decrypting a paused socket (a peer that is not read from filled 300 MB
+ *   in a second), so TLS runs over a stream of our own on the raw TCP
+ *   socket, and the raw socket is what pauses: the peer then waits in its
+ *   own TCP window.
  * - `deno`: `Deno.listenTls`, the design card's choice. On Deno 2.9.6 its
- *   accepted sockets keep Nagle's algorithm on (40 ms delayed-ACK stalls), and
- *   a connection closed before its handshake completes keeps its TCP socket
- *   open indefinitely, so silent sockets cannot be reaped. Kept working and
- *   tested for the day Deno fixes both.
+ *   accepted sockets keep Nagle's algorithm on (40 ms delayed-ACK stalls),
+ *   and a connection closed before its handshake completes keeps its TCP
+ *   socket open indefinitely, so silent sockets cannot be reaped. Kept
+ *   working and tested for the day Deno fixes both.
+ *
+ * Both engines read only as fast as the session asks (the source is pulled,
+ * with a small read-ahead), write through the connection's bounded queue,
+ * and keep accepting whatever error one accept ends with.
  *
  * @module
  */
 
 import tls from "node:tls";
-import type { Socket } from "node:net";
-
-/** A byte stream to one peer: what sessions and framing run on. */
-export interface Connection {
-  /** The peer's address, `host:port`. */
-  readonly peer: string;
-  /** When the TCP connection was accepted (ms since the epoch). */
-  readonly openedAt: number;
-  /** The next chunk of bytes, or null once the peer has finished. */
-  read(): Promise<Uint8Array | null>;
-  /** Writes all of `bytes`; rejects if the connection is gone. */
-  write(bytes: Uint8Array): Promise<void>;
-  /** Closes the connection; idempotent. Pending reads end with null. */
-  close(): void;
-}
+import { Duplex } from "node:stream";
+import { CLOSE_GRACE_MS, formatPeer } from "./connection.ts";
+import type { Connection, PeerInfo } from "./connection.ts";
+import {
+  denoConnection,
+  nodeConnection,
+  tcpCarrier,
+} from "./tls_connection.ts";
+import type { TcpCarrier } from "./tls_connection.ts";
 
 /** The TLS engines the server can listen with. */
 export type TlsEngine = "node" | "deno";
+
+/** A TCP connection just accepted, before its TLS handshake. */
+export interface AcceptedSocket extends PeerInfo {
+  /** Closes the socket, whatever phase it is in. */
+  drop(): void;
+}
 
 /** Options of {@linkcode listenTls}. */
 export interface ListenOptions {
@@ -48,30 +57,58 @@ export interface ListenOptions {
   key: string;
   /** Milliseconds a peer has to finish the TLS handshake. */
   handshakeTimeoutMs: number;
-  /** Open connections beyond which new ones are closed at once. */
-  maxConnections: number;
+  /**
+   * Decides, as soon as a TCP connection is accepted and before any TLS,
+   * whether to keep it.
+   *
+   * @returns false to close it at once.
+   */
+  onAccept: (socket: AcceptedSocket) => boolean;
+  /** Called once for every kept socket when it closes, in any phase. */
+  onClose: (peer: string) => void;
   /** Called with each connection whose handshake completed. */
   onConnection: (connection: Connection) => void;
-  /** Called for each connection refused for being over the limit. */
-  onRefused?: (peer: string) => void;
   /** Called when a peer's TLS handshake fails or times out. */
   onHandshakeFailure?: (peer: string, reason: string) => void;
+  /**
+   * Called when accepting fails (out of descriptors, say); the listener
+   * keeps accepting, after a pause of {@linkcode ACCEPT_RETRY_MS}.
+   */
+  onAcceptError?: (error: Error) => void;
 }
 
-/** A listening TLS server. */
-export interface TlsListener {
+/** A listening TLS server; closing it closes every open connection. */
+export interface TlsListener extends AsyncDisposable {
   /** The address actually bound (the real port when 0 was asked for). */
   readonly hostname: string;
   /** The port actually bound. */
   readonly port: number;
-  /** Stops accepting and closes every open connection. */
+  /** Stops accepting and closes every open connection. Idempotent. */
   close(): Promise<void>;
 }
 
 /**
+ * Milliseconds between a failed accept and the next try: long enough not to
+ * spin while descriptors are exhausted, short enough that a voter hardly
+ * notices once they free up.
+ */
+export const ACCEPT_RETRY_MS = 100;
+
+/**
  * Starts a TLS listener on the chosen engine. TLS 1.2 and 1.3 only.
  *
- * @param options Engine, address, key material, limits and callbacks.
+ * @example
+ * ```ts ignore
+ * await using listener = await listenTls({
+ *   engine: "node", hostname: "127.0.0.1", port: 0, cert, key,
+ *   handshakeTimeoutMs: 60_000,
+ *   onAccept: () => true,
+ *   onClose: () => {},
+ *   onConnection: (connection) => connection.close(),
+ * });
+ * ```
+ *
+ * @param options Engine, address, key material and callbacks.
  * @returns The listener once it is accepting connections.
  * @throws {Error} When the address cannot be bound or the key material is
  * unusable.
@@ -82,296 +119,171 @@ export function listenTls(options: ListenOptions): Promise<TlsListener> {
     : listenDenoTls(options);
 }
 
-function formatPeer(host: string | undefined, port: number | undefined) {
-  if (host === undefined) return "unknown";
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-async function listenNodeTls(options: ListenOptions): Promise<TlsListener> {
-  const sockets = new Set<Socket>();
-  // Peer and accept time per raw TCP socket: the login grace counts from
-  // the connection, TLS handshake included, and a failed handshake is logged
-  // with its peer (Deno's TLSSocket has lost the address by then).
-  const accepted = new WeakMap<Socket, { peer: string; openedAt: number }>();
-  const acceptInfo = (socket: tls.TLSSocket) =>
-    accepted.get((socket as unknown as { _parent?: Socket })._parent!) ?? {
-      peer: formatPeer(socket.remoteAddress, socket.remotePort),
-      openedAt: Date.now(),
-    };
-  const server = tls.createServer({
+function listenNodeTls(options: ListenOptions): Promise<TlsListener> {
+  const secureContext = tls.createSecureContext({
     cert: options.cert,
     key: options.key,
     minVersion: "TLSv1.2",
-    noDelay: true,
-    handshakeTimeout: options.handshakeTimeoutMs,
-  }, (socket) => {
-    const { peer, openedAt } = acceptInfo(socket);
-    options.onConnection(new NodeSocketConnection(socket, peer, openedAt));
   });
-  // Counted at the TCP level, before the handshake, so that sockets that
-  // never finish it are bounded and reaped too.
-  server.on("connection", (socket: Socket) => {
-    const peer = formatPeer(socket.remoteAddress, socket.remotePort);
-    if (sockets.size >= options.maxConnections) {
-      options.onRefused?.(peer);
-      socket.destroy();
-      return;
-    }
-    sockets.add(socket);
-    accepted.set(socket, { peer, openedAt: Date.now() });
-    socket.on("close", () => sockets.delete(socket));
-    socket.on("error", () => socket.destroy());
-  });
-  server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
-    options.onHandshakeFailure?.(acceptInfo(socket).peer, error.message);
-    socket.destroy();
-  });
-  server.on("error", () => {});
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.hostname, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const address = server.address() as { address: string; port: number };
-  return {
+  // The first TLS socket over a stream of ours costs Deno 150 ms of
+  // loading and compiling: paid here, before listening, rather than by the
+  // first voter.
+  new tls.TLSSocket(new Duplex({ read() {} }), {
+    isServer: true,
+    secureContext,
+  })
+    .destroy();
+  // Accepted by Deno.listen, not node:net: Deno 2.9.6's node:net server
+  // stops accepting for good after one EMFILE, without a word.
+  const listener = Deno.listen({
     hostname: options.hostname,
-    port: address.port,
-    close() {
-      const closed = new Promise<void>((resolve) =>
-        server.close(() => resolve())
-      );
-      for (const socket of sockets) socket.destroy();
-      return closed;
-    },
-  };
-}
-
-/**
- * A connected `node:tls` socket, server or client side, as a
- * {@linkcode Connection}.
- *
- * @param socket A socket whose TLS handshake is complete.
- * @returns The connection.
- */
-export function nodeTlsConnection(socket: tls.TLSSocket): Connection {
-  return new NodeSocketConnection(
-    socket,
-    formatPeer(socket.remoteAddress, socket.remotePort),
-    Date.now(),
+    port: options.port,
+  });
+  return Promise.resolve(
+    acceptLoop(listener, options, (conn, info, close) => {
+      conn.setNoDelay(true);
+      startNodeTls(tcpCarrier(conn, close), info, secureContext, options);
+    }),
   );
 }
 
-/** Chunks a connection may hold unread before its socket is paused. */
-const PAUSE_AFTER_CHUNKS = 8;
-
-/** A `node:tls` socket seen through {@linkcode Connection}. */
-class NodeSocketConnection implements Connection {
-  readonly peer: string;
-  readonly openedAt: number;
-  #socket: tls.TLSSocket;
-  #chunks: Uint8Array[] = [];
-  #paused = false;
-  #ended = false;
-  #waiting: ((chunk: Uint8Array | null) => void) | undefined;
-
-  constructor(socket: tls.TLSSocket, peer: string, openedAt: number) {
-    this.#socket = socket;
-    this.peer = peer;
-    this.openedAt = openedAt;
-    socket.on("data", (data: Uint8Array) => {
-      const chunk = new Uint8Array(data);
-      if (this.#waiting) {
-        const wake = this.#waiting;
-        this.#waiting = undefined;
-        wake(chunk);
-      } else {
-        this.#chunks.push(chunk);
-        // Back-pressure: a peer that sends faster than its session reads
-        // waits in its own TCP window, not in our memory. Only past a few
-        // chunks: pausing per chunk costs a read stop and restart each time
-        // (measured: a quarter of the server's CPU), and an honest client
-        // never has more than one request in flight.
-        if (this.#chunks.length >= PAUSE_AFTER_CHUNKS) {
-          this.#paused = true;
-          socket.pause();
-        }
-      }
-    });
-    const finish = () => {
-      this.#ended = true;
-      const wake = this.#waiting;
-      this.#waiting = undefined;
-      wake?.(null);
-    };
-    socket.on("end", finish);
-    socket.on("close", finish);
-    socket.on("error", () => {
-      finish();
-      socket.destroy();
-    });
-  }
-
-  read(): Promise<Uint8Array | null> {
-    const chunk = this.#chunks.shift();
-    if (this.#paused && this.#chunks.length === 0) {
-      this.#paused = false;
-      this.#socket.resume();
+function startNodeTls(
+  carrier: TcpCarrier,
+  info: PeerInfo,
+  secureContext: tls.SecureContext,
+  options: ListenOptions,
+): void {
+  const socket = new tls.TLSSocket(carrier.stream, {
+    isServer: true,
+    secureContext,
+  });
+  const timer = setTimeout(() => {
+    options.onHandshakeFailure?.(info.peer, "TLS handshake timeout");
+    carrier.destroy();
+  }, options.handshakeTimeoutMs);
+  carrier.closed.then(() => clearTimeout(timer));
+  let secured = false;
+  socket.on("error", (error: Error) => {
+    if (secured) {
+      carrier.destroy();
+      return;
     }
-    if (chunk) return Promise.resolve(chunk);
-    if (this.#ended) return Promise.resolve(null);
-    return new Promise((resolve) => this.#waiting = resolve);
-  }
-
-  write(bytes: Uint8Array): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.#socket.destroyed) {
-        reject(new Error("Connection closed"));
-        return;
-      }
-      this.#socket.write(bytes, (error) => error ? reject(error) : resolve());
-    });
-  }
-
-  close(): void {
-    if (this.#socket.destroyed) return;
-    this.#socket.end(() => this.#socket.destroy());
-    // A peer that never reads must not hold the socket open.
-    setTimeout(() => this.#socket.destroy(), 2000);
-    this.#ended = true;
-    const wake = this.#waiting;
-    this.#waiting = undefined;
-    wake?.(null);
-  }
+    clearTimeout(timer);
+    options.onHandshakeFailure?.(info.peer, error.message);
+    carrier.stream.end();
+    const grace = setTimeout(carrier.destroy, CLOSE_GRACE_MS);
+    carrier.closed.then(() => clearTimeout(grace));
+  });
+  socket.once("secure", () => {
+    secured = true;
+    carrier.secured();
+    clearTimeout(timer);
+    options.onConnection(nodeConnection(socket, carrier, info));
+  });
 }
 
-async function listenDenoTls(options: ListenOptions): Promise<TlsListener> {
+function listenDenoTls(options: ListenOptions): Promise<TlsListener> {
   const listener = Deno.listenTls({
     hostname: options.hostname,
     port: options.port,
     cert: options.cert,
     key: options.key,
   });
-  const open = new Set<Deno.TlsConn>();
+  return Promise.resolve(
+    acceptLoop(
+      listener,
+      options,
+      (conn, info, close) => startDenoTls(conn, info, options, close),
+    ),
+  );
+}
+
+/**
+ * The one accept loop of both engines: asks `onAccept` about each
+ * connection, hands the kept ones to `start` with a close that reports
+ * `onClose` once, and keeps accepting whatever error one accept ends with
+ * (out of descriptors, a connection reset before it was taken), after
+ * {@linkcode ACCEPT_RETRY_MS}.
+ */
+function acceptLoop<C extends Deno.Conn>(
+  listener: Deno.Listener<C>,
+  options: ListenOptions,
+  start: (conn: C, info: PeerInfo, close: () => void) => void,
+): TlsListener {
+  const open = new Map<C, () => void>();
+  let stopped = false;
   const accepting = (async () => {
-    for await (const conn of listener) {
-      const peer = formatPeer(conn.remoteAddr.hostname, conn.remoteAddr.port);
-      if (open.size >= options.maxConnections) {
-        options.onRefused?.(peer);
+    while (!stopped) {
+      let conn: C;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (stopped || error instanceof Deno.errors.BadResource) return;
+        options.onAcceptError?.(error as Error);
+        await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
+        continue;
+      }
+      const remote = conn.remoteAddr as Deno.NetAddr;
+      const info = {
+        peer: formatPeer(remote.hostname, remote.port),
+        address: remote.hostname,
+        openedAt: Date.now(),
+      };
+      let closed = false;
+      const close = () => {
+        if (closed) return;
+        closed = true;
+        closeQuietly(conn);
+        if (open.delete(conn)) options.onClose(info.peer);
+      };
+      if (!options.onAccept({ ...info, drop: close })) {
         closeQuietly(conn);
         continue;
       }
-      open.add(conn);
-      startDenoConnection(conn, peer, options, () => open.delete(conn));
+      open.set(conn, close);
+      start(conn, info, close);
     }
-  })().catch(() => {});
-  await Promise.resolve();
+  })();
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      stopped = true;
+      closeQuietly(listener);
+      for (const closeOne of [...open.values()]) closeOne();
+      await accepting;
+    })();
+    return closing;
+  };
+  const address = listener.addr as Deno.NetAddr;
   return {
     hostname: options.hostname,
-    port: listener.addr.port,
-    async close() {
-      closeQuietly(listener);
-      for (const conn of open) closeQuietly(conn);
-      await accepting;
-    },
+    port: address.port,
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
-function startDenoConnection(
+function startDenoTls(
   conn: Deno.TlsConn,
-  peer: string,
+  info: PeerInfo,
   options: ListenOptions,
   onClose: () => void,
 ): void {
-  const openedAt = Date.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new Error("TLS handshake timed out")),
+      () => reject(new Error("TLS handshake timeout")),
       options.handshakeTimeoutMs,
     );
   });
   Promise.race([conn.handshake(), timeout]).then(
-    () =>
-      options.onConnection(
-        new DenoTlsConnection(conn, peer, openedAt, onClose),
-      ),
+    () => options.onConnection(denoConnection(conn, info, onClose)),
     (error: Error) => {
-      options.onHandshakeFailure?.(peer, error.message);
+      options.onHandshakeFailure?.(info.peer, error.message);
       closeQuietly(conn);
       onClose();
     },
   ).finally(() => clearTimeout(timer));
-}
-
-/**
- * A `Deno.TlsConn`, server or client side, whose handshake is complete, as
- * a {@linkcode Connection}.
- *
- * @param conn The TLS connection.
- * @param peer The peer's address, for messages.
- * @param options When the TCP connection was accepted, and a callback for
- * when it is closed.
- * @returns The connection.
- */
-export function denoTlsConnection(
-  conn: Deno.TlsConn,
-  peer: string,
-  options: { openedAt?: number; onClose?: () => void } = {},
-): Connection {
-  return new DenoTlsConnection(
-    conn,
-    peer,
-    options.openedAt ?? Date.now(),
-    options.onClose ?? (() => {}),
-  );
-}
-
-/** A `Deno.TlsConn` seen through {@linkcode Connection}. */
-class DenoTlsConnection implements Connection {
-  readonly peer: string;
-  readonly openedAt: number;
-  #conn: Deno.TlsConn;
-  #closed = false;
-  #onClose: () => void;
-
-  constructor(
-    conn: Deno.TlsConn,
-    peer: string,
-    openedAt: number,
-    onClose: () => void,
-  ) {
-    this.#conn = conn;
-    this.peer = peer;
-    this.openedAt = openedAt;
-    this.#onClose = onClose;
-  }
-
-  async read(): Promise<Uint8Array | null> {
-    if (this.#closed) return null;
-    const buffer = new Uint8Array(16 * 1024);
-    try {
-      const n = await this.#conn.read(buffer);
-      return n === null ? null : buffer.slice(0, n);
-    } catch {
-      return null;
-    }
-  }
-
-  async write(bytes: Uint8Array): Promise<void> {
-    let written = 0;
-    while (written < bytes.length) {
-      written += await this.#conn.write(bytes.subarray(written));
-    }
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    closeQuietly(this.#conn);
-    this.#onClose();
-  }
 }
 
 function closeQuietly(resource: { close(): void }): void {
@@ -379,61 +291,5 @@ function closeQuietly(resource: { close(): void }): void {
     resource.close();
   } catch {
     // Already closed by the peer or by the runtime.
-  }
-}
-
-/**
- * Two connected in-memory {@linkcode Connection}s: what one writes, the other
- * reads. For tests of framing and sessions without sockets.
- *
- * @returns The two ends.
- */
-export function memoryPipe(): [Connection, Connection] {
-  const a = new MemoryEnd("memory:a");
-  const b = new MemoryEnd("memory:b");
-  a.other = b;
-  b.other = a;
-  return [a, b];
-}
-
-class MemoryEnd implements Connection {
-  readonly peer: string;
-  readonly openedAt = Date.now();
-  other!: MemoryEnd;
-  #chunks: (Uint8Array | null)[] = [];
-  #waiting: ((chunk: Uint8Array | null) => void) | undefined;
-  #closed = false;
-
-  constructor(peer: string) {
-    this.peer = peer;
-  }
-
-  deliver(chunk: Uint8Array | null): void {
-    if (this.#waiting) {
-      const wake = this.#waiting;
-      this.#waiting = undefined;
-      wake(chunk);
-    } else {
-      this.#chunks.push(chunk);
-    }
-  }
-
-  read(): Promise<Uint8Array | null> {
-    if (this.#chunks.length > 0) return Promise.resolve(this.#chunks.shift()!);
-    if (this.#closed) return Promise.resolve(null);
-    return new Promise((resolve) => this.#waiting = resolve);
-  }
-
-  write(bytes: Uint8Array): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error("Connection closed"));
-    this.other.deliver(bytes.slice());
-    return Promise.resolve();
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.other.deliver(null);
-    this.deliver(null);
   }
 }
