@@ -193,9 +193,10 @@ Options:
 
 const CLOSE_HELP = `Usage: deno task server close [options]
 
-Sets the time the polls close (default: now). Works while a server runs: it
-honours the new time within a second, without a restart. After the closing a
-vote is refused and View election result shows the result with the turnout.
+Sets the time the polls close (default: now). Works while a server runs,
+without a restart: once a closing now has returned, no vote counts any more
+(it waits for a vote the server is recording). After the closing a vote is
+refused and View election result shows the result with the turnout.
 The polls cannot be reopened, nor closed at a time already past.
 
 Options:
@@ -491,11 +492,11 @@ async function close(args: string[]): Promise<number> {
   const dir = (flags.data as string | undefined) ?? "data";
   const now = new Date();
   const at = timeFlag("--at", flags.at) ?? now;
-  await setClosingTime(dir, at, now);
+  const { closesAt } = await setClosingTime(dir, at, now);
   console.log(
-    at.getTime() === now.getTime()
-      ? `the polls in ${dir}/ closed at ${formatTime(at)}`
-      : `the polls in ${dir}/ close at ${formatTime(at)}`,
+    closesAt <= new Date()
+      ? `the polls in ${dir}/ closed at ${formatTime(closesAt)}`
+      : `the polls in ${dir}/ close at ${formatTime(closesAt)}`,
   );
   return ExitCode.Ok;
 }
