@@ -31,6 +31,7 @@ import { describeFsError, UnsafeFileError } from "./lib/store/file_ops.ts";
 import {
   checkPrivateFile,
   ExposedFileError,
+  openPrivateForAppend,
 } from "./lib/store/private_file.ts";
 import {
   completeRoll,
@@ -187,7 +188,8 @@ Options:
   --data DIR           election directory (default data)
   --voter NAME         the voter, by name as in the roll
   --credentials OUT    append the line to OUT (created with mode 0600) instead
-                       of printing it
+                       of printing it; a link, or a file another user owns or
+                       others can read, is refused
   -h, --help           show this help
   --version            show the version`;
 
@@ -465,7 +467,7 @@ async function passwd(args: string[]): Promise<number> {
   // written is found before a password nobody will see replaces the old.
   using out = credentialsPath === undefined
     ? undefined
-    : await openForAppend(credentialsPath);
+    : openForAppend(credentialsPath);
   const password = generatePassword();
   const voter = await changeVoterPassword(dir, name, password);
   const line = formatCredentials([{ ...voter, password }]);
@@ -595,29 +597,20 @@ async function stagePrivateFile(path: string, text: string) {
 }
 
 /** Opens a private file for appending, refusing one others can read. */
-async function openForAppend(path: string): Promise<Deno.FsFile> {
-  let file: Deno.FsFile;
+function openForAppend(path: string): Deno.FsFile {
   try {
-    file = await Deno.open(path, {
-      append: true,
-      create: true,
-      mode: 0o600,
-    });
+    return openPrivateForAppend(path, "credentials file", Deno.uid());
   } catch (error) {
+    if (error instanceof ExposedFileError) throw error;
+    if (error instanceof UnsafeFileError) {
+      throw new Error(
+        `Refusing to append to credentials file "${path}": ${error.detail}`,
+      );
+    }
     throw new Error(
       `Cannot write credentials file "${path}": ${describeFsError(error)}`,
     );
   }
-  const mode = (await file.stat()).mode;
-  if (mode !== null && (mode & 0o077) !== 0) {
-    file.close();
-    throw new Error(
-      `Refusing to append to credentials file "${path}": it is accessible by group or others (mode ${
-        (mode & 0o777).toString(8).padStart(4, "0")
-      }); run chmod 600 "${path}"`,
-    );
-  }
-  return file;
 }
 
 async function writeAll(file: Deno.FsFile, text: string): Promise<void> {
