@@ -10,9 +10,13 @@
 /**
  * C0 and C1 controls (ESC included) and DEL (`Cc`), format characters such
  * as bidi overrides and zero-width spaces (`Cf`), line and paragraph
- * separators (`Zl`, `Zp`) and lone surrogates (`Cs`).
+ * separators (`Zl`, `Zp`), lone surrogates (`Cs`), and the other
+ * default-ignorable code points, which a terminal may draw as nothing
+ * (variation selectors, the combining grapheme joiner U+034F, the Hangul
+ * filler U+3164).
  */
-const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+const UNSAFE =
+  /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Default_Ignorable_Code_Point}]/gu;
 
 /** Options of {@linkcode escapeForTerminal}. */
 export interface EscapeOptions {
