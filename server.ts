@@ -27,7 +27,11 @@ import {
   parseVoterRoll,
 } from "./lib/election/election_files.ts";
 import type { RollEntry, RollLine } from "./lib/election/election_files.ts";
-import { describeFsError, UnsafeFileError } from "./lib/store/file_ops.ts";
+import {
+  describeFsError,
+  lstatOrUndefined,
+  UnsafeFileError,
+} from "./lib/store/file_ops.ts";
 import {
   checkPrivateFile,
   ExposedFileError,
@@ -73,7 +77,7 @@ import {
   nameProblem,
   voterReadme,
 } from "./lib/election/kit.ts";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { StorageError } from "./lib/store/booth_store.ts";
 import type { BoothStore } from "./lib/store/booth_store.ts";
 import { PostgresStore } from "./lib/store/postgres_store.ts";
@@ -267,6 +271,7 @@ Options:
   --ca FILE       CA certificate that signed it, PEM (default certs/ca.crt)
   --name NAME     the election's display name (default "Election")
   --out DIR       where to write the kit (required; created if missing)
+  --force         replace kit files already in DIR (never a symbolic link)
   -h, --help      show this help
   --version       show the version`;
 
@@ -667,6 +672,7 @@ async function kit(args: string[]): Promise<number> {
     ca: { type: "string" },
     name: { type: "string" },
     out: { type: "string" },
+    force: { type: "boolean" },
   });
   if (flags.help) return printHelp(KIT_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
@@ -720,19 +726,10 @@ async function kit(args: string[]): Promise<number> {
   }
   const kitPath = join(out, KIT_FILE_NAME);
   const readmePath = join(out, "README.txt");
-  try {
-    await Deno.mkdir(out, { recursive: true });
-    await Deno.writeTextFile(kitPath, formatElectionKit(election), {
-      mode: 0o644,
-    });
-    await Deno.writeTextFile(readmePath, voterReadme(election), {
-      mode: 0o644,
-    });
-  } catch (error) {
-    throw new Error(
-      `Cannot write the kit in "${out}": ${describeFsError(error)}`,
-    );
-  }
+  await writeKitFiles(out, [
+    [kitPath, formatElectionKit(election)],
+    [readmePath, voterReadme(election)],
+  ], flags.force === true);
   console.log(
     `wrote ${kitPath} and ${readmePath}: ${name} (${kitAddress(election)})`,
   );
@@ -950,6 +947,73 @@ async function prepareEmptyDirectory(dir: string): Promise<void> {
     throw new Error(
       `Refusing to export into "${dir}": it is not empty (choose a new directory)`,
     );
+  }
+}
+
+/**
+ * Writes the kit's files, all or none refused before any is written: never
+ * through a symbolic link (`--out` may be a shared folder where someone left
+ * `election.json -> somewhere precious`), and an existing file only with
+ * `--force`, then replaced by a new file renamed over it, never written in
+ * place.
+ */
+async function writeKitFiles(
+  out: string,
+  files: [path: string, text: string][],
+  force: boolean,
+): Promise<void> {
+  const cannot = (error: unknown) =>
+    new Error(`Cannot write the kit in "${out}": ${describeFsError(error)}`);
+  try {
+    await Deno.mkdir(out, { recursive: true });
+  } catch (error) {
+    throw cannot(error);
+  }
+  for (const [path] of files) {
+    const info = lstatOrUndefined(path);
+    if (info === undefined) continue;
+    if (info.isSymlink) {
+      throw new Error(
+        `Refusing to write kit file "${path}": it is a symbolic link; remove it first`,
+      );
+    }
+    if (!info.isFile) {
+      throw new Error(
+        `Refusing to write kit file "${path}": it is not a regular file`,
+      );
+    }
+    if (!force) {
+      throw new Error(`Kit file "${path}" exists: use --force to replace it`);
+    }
+  }
+  try {
+    for (const [path, text] of files) {
+      if (!force) {
+        // Created new: fails, rather than follows, whatever appeared since.
+        using file = await Deno.open(path, {
+          write: true,
+          createNew: true,
+          mode: 0o644,
+        });
+        await writeAll(file, text);
+        continue;
+      }
+      const temporary = await Deno.makeTempFile({
+        dir: dirname(path),
+        prefix: `.${basename(path)}.`,
+        suffix: ".tmp",
+      });
+      try {
+        await Deno.chmod(temporary, 0o644);
+        await Deno.writeTextFile(temporary, text);
+        await Deno.rename(temporary, path);
+      } catch (error) {
+        await Deno.remove(temporary).catch(() => {});
+        throw error;
+      }
+    }
+  } catch (error) {
+    throw cannot(error);
   }
 }
 
