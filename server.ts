@@ -13,6 +13,7 @@
 
 import { startBoothServer } from "./lib/server/booth_server.ts";
 import { colorEnabled, paint } from "./lib/terminal/colors.ts";
+import { escapeLogLine } from "./lib/terminal/escape.ts";
 import {
   ExitCode,
   integerFlag,
@@ -1099,7 +1100,7 @@ async function serve(args: string[]): Promise<number> {
   const securityLog = batchedLines(Deno.stderr);
   const log = (peer: string, event: string, warning: boolean) => {
     if (quiet && !warning) return;
-    const line = `${timestamp()} ${peer} ${event}`;
+    const line = escapeLogLine(`${timestamp()} ${peer} ${event}`);
     securityLog.write(
       paint(line, "yellow", warning && colorEnabled(Deno.stderr)),
     );

@@ -56,3 +56,22 @@ export function escapeForTerminal(
       : `\\u{${hex.padStart(4, "0")}}`;
   });
 }
+
+/**
+ * A line of the server's security log made safe to write: what a peer sent
+ * (a registration number, a protocol error's detail) is shown with the
+ * terminal's escapes, newlines included, so it can neither forge a second
+ * log line nor reorder one (U+202E) on the official's terminal.
+ *
+ * @example
+ * ```ts
+ * escapeLogLine('login failed for registration number "\u202e4321"');
+ * // 'login failed for registration number "\\u{202E}4321"'
+ * ```
+ *
+ * @param line The line, without its final newline.
+ * @returns The line, on one line and safe to print.
+ */
+export function escapeLogLine(line: string): string {
+  return escapeForTerminal(line, { newlines: false });
+}
