@@ -12,6 +12,13 @@ import { inspectElection } from "../lib/store/election_state.ts";
 import { FileBoothStore } from "../lib/store/file_store.ts";
 import { setClosingTime } from "../lib/store/officials.ts";
 import { readPollsFile } from "../lib/store/polls_file.ts";
+import { denoFileOps } from "../lib/store/file_ops.ts";
+import type { FileOps } from "../lib/store/file_ops.ts";
+import { formatPolls } from "../lib/election/polls.ts";
+import { PasswordVerifier } from "../lib/election/booth.ts";
+import { readElectionKey } from "../lib/store/election_state.ts";
+import { LoginThrottle } from "../lib/server/login_throttle.ts";
+import { VoterSession } from "../lib/server/session.ts";
 import { tempDir } from "./temp_dir.ts";
 
 const SEED = [
@@ -72,4 +79,62 @@ Deno.test("a vote decided on the polls file before server close replaced it move
     });
   }
   assert.deepEqual((await inspectElection(dir)).problems, []);
+});
+
+Deno.test("once the polls are closed, View election result waits for a vote decided before the closing and still being written", async () => {
+  await using temp = await tempDir("booth-closing-");
+  const dir = await election(temp.path);
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  let syncing!: () => void;
+  const reachedSync = new Promise<void>((resolve) => syncing = resolve);
+  const real = denoFileOps();
+  const ops: FileOps = {
+    ...real,
+    async sync(path) {
+      if (path.endsWith("history")) {
+        syncing();
+        await gate;
+      }
+      await real.sync(path);
+    },
+  };
+  let nowMs = Date.now();
+  await using store = await FileBoothStore.open(dir, {
+    ops,
+    now: () => new Date(nowMs),
+  });
+  const bob = new VoterSession(store, {
+    verifier: new PasswordVerifier(await readElectionKey(dir)),
+    throttle: new LoginThrottle(),
+    nowMs: () => nowMs,
+  });
+  const login = await bob.handle({
+    type: "login",
+    version: 1,
+    name: "Bob",
+    number: "1138765",
+    password: "5678",
+  });
+  assert.equal(login.reply.type === "login" && login.reply.answer, 1);
+  const recording = store.recordBallot("Alice", 1);
+  await reachedSync;
+  await Deno.writeTextFile(
+    join(dir, "polls"),
+    formatPolls({ closesAt: new Date(nowMs + 500) }),
+  );
+  nowMs += 2000; // past the closing and the menu cache's second
+  const shown = bob.handle({ type: "menu", choice: 2 });
+  release();
+  assert.deepEqual((await shown).reply, {
+    type: "result",
+    answer: 1,
+    winners: ["Chris"],
+    totals: [{ candidate: "Chris", votes: 1 }, {
+      candidate: "Linda",
+      votes: 0,
+    }],
+    turnout: { voted: 1, registered: 3 },
+  });
+  assert.equal((await recording).kind, "recorded");
 });

@@ -244,10 +244,14 @@ export class FileBoothStore implements BoothStore {
   /**
    * {@inheritDoc BoothStore.pollsWindow}
    *
-   * Here: the `polls` file, re-read at most once a second.
+   * Here: the `polls` file, re-read at most once a second. Once it says
+   * closed, this resolves only when no ballot is being committed: a vote
+   * decided just before the closing is in the totals shown after it.
    */
-  pollsWindow(): Promise<PollsWindow> {
-    return this.#polls.window();
+  async pollsWindow(): Promise<PollsWindow> {
+    const window = await this.#polls.window();
+    if (pollsStateAt(window, this.#now()) === "closed") await this.idle();
+    return window;
   }
 
   /** Resolves once every ballot handed to {@linkcode recordBallot} is settled. */
