@@ -57,7 +57,10 @@ export async function readPollsFile(
   return text === undefined ? {} : parsePolls(text, path);
 }
 
-/** The current polls window, refreshed from disk at most once a second. */
+/**
+ * The current polls window: {@linkcode PollsFile.window} refreshed from disk
+ * at most once a second, {@linkcode PollsFile.current} checked on each call.
+ */
 export class PollsFile {
   readonly #path: string;
   readonly #nowMs: () => number;
