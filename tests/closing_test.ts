@@ -11,6 +11,7 @@ import { createElection } from "../lib/store/create_election.ts";
 import { inspectElection } from "../lib/store/election_state.ts";
 import { FileBoothStore } from "../lib/store/file_store.ts";
 import { setClosingTime } from "../lib/store/officials.ts";
+import { reportElection } from "../lib/store/report.ts";
 import { readPollsFile } from "../lib/store/polls_file.ts";
 import { denoFileOps } from "../lib/store/file_ops.ts";
 import type { FileOps } from "../lib/store/file_ops.ts";
@@ -81,9 +82,8 @@ Deno.test("a vote decided on the polls file before server close replaced it move
   assert.deepEqual((await inspectElection(dir)).problems, []);
 });
 
-Deno.test("once the polls are closed, View election result waits for a vote decided before the closing and still being written", async () => {
-  await using temp = await tempDir("booth-closing-");
-  const dir = await election(temp.path);
+/** File operations whose sync of `history` waits until released. */
+function gatedOps() {
   let release!: () => void;
   const gate = new Promise<void>((resolve) => release = resolve);
   let syncing!: () => void;
@@ -99,6 +99,13 @@ Deno.test("once the polls are closed, View election result waits for a vote deci
       await real.sync(path);
     },
   };
+  return { ops, reachedSync, release };
+}
+
+Deno.test("once the polls are closed, View election result waits for a vote decided before the closing and still being written", async () => {
+  await using temp = await tempDir("booth-closing-");
+  const dir = await election(temp.path);
+  const { ops, reachedSync, release } = gatedOps();
   let nowMs = Date.now();
   await using store = await FileBoothStore.open(dir, {
     ops,
@@ -136,5 +143,32 @@ Deno.test("once the polls are closed, View election result waits for a vote deci
     }],
     turnout: { voted: 1, registered: 3 },
   });
+  assert.equal((await recording).kind, "recorded");
+});
+
+Deno.test("server report after the closing waits for the vote a running server is still writing, so its totals are final", async () => {
+  await using temp = await tempDir("booth-closing-");
+  const dir = await election(temp.path);
+  const { ops, reachedSync, release } = gatedOps();
+  const voteMs = Date.now() - 60_000;
+  await using store = await FileBoothStore.open(dir, {
+    ops,
+    now: () => new Date(voteMs),
+  });
+  const recording = store.recordBallot("Alice", 1);
+  await reachedSync;
+  // The vote was decided a minute ago; the polls closed since.
+  await Deno.writeTextFile(
+    join(dir, "polls"),
+    formatPolls({ closesAt: new Date(voteMs + 1000) }),
+  );
+  const reported = reportElection(dir, new Date());
+  release();
+  const summary = await reported;
+  assert.equal(summary.state, "closed");
+  assert.deepEqual(
+    [summary.voted, summary.result?.candidates.map((c) => c.votes)],
+    [1, [1, 0]],
+  );
   assert.equal((await recording).kind, "recorded");
 });
