@@ -38,8 +38,10 @@ number and password, then shows the main menu: 1. Vote, 2. View election
 result, 3. My vote history, 4. Exit. Answers may also be piped in, one per line.
 
 The election (its name, server and CA) comes from election.json: the file
---election names, else the one in the working directory, else the one next
-to the program, else the one built into it. Without one, the defaults below.
+--election names, else the one built into the program (a different
+election.json found on disk is then ignored, with a line saying so), else the
+one in the working directory, else the one next to the program. Without one,
+the defaults below.
 
 Options:
   --election FILE    the election's election.json (see above)
@@ -104,6 +106,12 @@ export async function main(args: string[]): Promise<number> {
     if (!(error instanceof ElectionFileUnusableError)) throw error;
     printError(escapeForTerminal(error.message, { newlines: false }));
     return ExitCode.Usage;
+  }
+  for (const path of election?.ignored ?? []) {
+    printError(escapeForTerminal(
+      `Ignoring election file "${path}": this client has its election built in (give --election to use another)`,
+      { newlines: false },
+    ));
   }
   const host = (flags.host as string | undefined) ?? election?.kit.host ??
     "localhost";

@@ -18,6 +18,7 @@ import {
   RESERVED_DESCRIPTORS,
 } from "./lib/server/descriptor_limit.ts";
 import { colorEnabled, paint } from "./lib/terminal/colors.ts";
+import { escapeLogLine } from "./lib/terminal/escape.ts";
 import {
   ExitCode,
   integerFlag,
@@ -32,10 +33,15 @@ import {
   parseVoterRoll,
 } from "./lib/election/election_files.ts";
 import type { RollEntry, RollLine } from "./lib/election/election_files.ts";
-import { describeFsError, UnsafeFileError } from "./lib/store/file_ops.ts";
+import {
+  describeFsError,
+  lstatOrUndefined,
+  UnsafeFileError,
+} from "./lib/store/file_ops.ts";
 import {
   checkPrivateFile,
   ExposedFileError,
+  openPrivateForAppend,
 } from "./lib/store/private_file.ts";
 import {
   completeRoll,
@@ -77,7 +83,7 @@ import {
   nameProblem,
   voterReadme,
 } from "./lib/election/kit.ts";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { StorageError } from "./lib/store/booth_store.ts";
 import type { BoothStore } from "./lib/store/booth_store.ts";
 import { PostgresStore } from "./lib/store/postgres_store.ts";
@@ -197,15 +203,17 @@ Options:
   --data DIR           election directory (default data)
   --voter NAME         the voter, by name as in the roll
   --credentials OUT    append the line to OUT (created with mode 0600) instead
-                       of printing it
+                       of printing it; a link, or a file another user owns or
+                       others can read, is refused
   -h, --help           show this help
   --version            show the version`;
 
 const CLOSE_HELP = `Usage: deno task server close [options]
 
-Sets the time the polls close (default: now). Works while a server runs: it
-honours the new time within a second, without a restart. After the closing a
-vote is refused and View election result shows the result with the turnout.
+Sets the time the polls close (default: now). Works while a server runs,
+without a restart: once a closing now has returned, no vote counts any more
+(it waits for a vote the server is recording). After the closing a vote is
+refused and View election result shows the result with the turnout.
 The polls cannot be reopened, nor closed at a time already past.
 
 Options:
@@ -274,6 +282,7 @@ Options:
   --ca FILE       CA certificate that signed it, PEM (default certs/ca.crt)
   --name NAME     the election's display name (default "Election")
   --out DIR       where to write the kit (required; created if missing)
+  --force         replace kit files already in DIR (never a symbolic link)
   -h, --help      show this help
   --version       show the version`;
 
@@ -474,7 +483,7 @@ async function passwd(args: string[]): Promise<number> {
   // written is found before a password nobody will see replaces the old.
   using out = credentialsPath === undefined
     ? undefined
-    : await openForAppend(credentialsPath);
+    : openForAppend(credentialsPath);
   const password = generatePassword();
   const voter = await changeVoterPassword(dir, name, password);
   const line = formatCredentials([{ ...voter, password }]);
@@ -501,11 +510,11 @@ async function close(args: string[]): Promise<number> {
   const dir = (flags.data as string | undefined) ?? "data";
   const now = new Date();
   const at = timeFlag("--at", flags.at) ?? now;
-  await setClosingTime(dir, at, now);
+  const { closesAt } = await setClosingTime(dir, at, now);
   console.log(
-    at.getTime() === now.getTime()
-      ? `the polls in ${dir}/ closed at ${formatTime(at)}`
-      : `the polls in ${dir}/ close at ${formatTime(at)}`,
+    closesAt <= new Date()
+      ? `the polls in ${dir}/ closed at ${formatTime(closesAt)}`
+      : `the polls in ${dir}/ close at ${formatTime(closesAt)}`,
   );
   return ExitCode.Ok;
 }
@@ -604,29 +613,20 @@ async function stagePrivateFile(path: string, text: string) {
 }
 
 /** Opens a private file for appending, refusing one others can read. */
-async function openForAppend(path: string): Promise<Deno.FsFile> {
-  let file: Deno.FsFile;
+function openForAppend(path: string): Deno.FsFile {
   try {
-    file = await Deno.open(path, {
-      append: true,
-      create: true,
-      mode: 0o600,
-    });
+    return openPrivateForAppend(path, "credentials file", Deno.uid());
   } catch (error) {
+    if (error instanceof ExposedFileError) throw error;
+    if (error instanceof UnsafeFileError) {
+      throw new Error(
+        `Refusing to append to credentials file "${path}": ${error.detail}`,
+      );
+    }
     throw new Error(
       `Cannot write credentials file "${path}": ${describeFsError(error)}`,
     );
   }
-  const mode = (await file.stat()).mode;
-  if (mode !== null && (mode & 0o077) !== 0) {
-    file.close();
-    throw new Error(
-      `Refusing to append to credentials file "${path}": it is accessible by group or others (mode ${
-        (mode & 0o777).toString(8).padStart(4, "0")
-      }); run chmod 600 "${path}"`,
-    );
-  }
-  return file;
 }
 
 async function writeAll(file: Deno.FsFile, text: string): Promise<void> {
@@ -683,6 +683,7 @@ async function kit(args: string[]): Promise<number> {
     ca: { type: "string" },
     name: { type: "string" },
     out: { type: "string" },
+    force: { type: "boolean" },
   });
   if (flags.help) return printHelp(KIT_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
@@ -736,19 +737,10 @@ async function kit(args: string[]): Promise<number> {
   }
   const kitPath = join(out, KIT_FILE_NAME);
   const readmePath = join(out, "README.txt");
-  try {
-    await Deno.mkdir(out, { recursive: true });
-    await Deno.writeTextFile(kitPath, formatElectionKit(election), {
-      mode: 0o644,
-    });
-    await Deno.writeTextFile(readmePath, voterReadme(election), {
-      mode: 0o644,
-    });
-  } catch (error) {
-    throw new Error(
-      `Cannot write the kit in "${out}": ${describeFsError(error)}`,
-    );
-  }
+  await writeKitFiles(out, [
+    [kitPath, formatElectionKit(election)],
+    [readmePath, voterReadme(election)],
+  ], flags.force === true);
   console.log(
     `wrote ${kitPath} and ${readmePath}: ${name} (${kitAddress(election)})`,
   );
@@ -969,6 +961,73 @@ async function prepareEmptyDirectory(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Writes the kit's files, all or none refused before any is written: never
+ * through a symbolic link (`--out` may be a shared folder where someone left
+ * `election.json -> somewhere precious`), and an existing file only with
+ * `--force`, then replaced by a new file renamed over it, never written in
+ * place.
+ */
+async function writeKitFiles(
+  out: string,
+  files: [path: string, text: string][],
+  force: boolean,
+): Promise<void> {
+  const cannot = (error: unknown) =>
+    new Error(`Cannot write the kit in "${out}": ${describeFsError(error)}`);
+  try {
+    await Deno.mkdir(out, { recursive: true });
+  } catch (error) {
+    throw cannot(error);
+  }
+  for (const [path] of files) {
+    const info = lstatOrUndefined(path);
+    if (info === undefined) continue;
+    if (info.isSymlink) {
+      throw new Error(
+        `Refusing to write kit file "${path}": it is a symbolic link; remove it first`,
+      );
+    }
+    if (!info.isFile) {
+      throw new Error(
+        `Refusing to write kit file "${path}": it is not a regular file`,
+      );
+    }
+    if (!force) {
+      throw new Error(`Kit file "${path}" exists: use --force to replace it`);
+    }
+  }
+  try {
+    for (const [path, text] of files) {
+      if (!force) {
+        // Created new: fails, rather than follows, whatever appeared since.
+        using file = await Deno.open(path, {
+          write: true,
+          createNew: true,
+          mode: 0o644,
+        });
+        await writeAll(file, text);
+        continue;
+      }
+      const temporary = await Deno.makeTempFile({
+        dir: dirname(path),
+        prefix: `.${basename(path)}.`,
+        suffix: ".tmp",
+      });
+      try {
+        await Deno.chmod(temporary, 0o644);
+        await Deno.writeTextFile(temporary, text);
+        await Deno.rename(temporary, path);
+      } catch (error) {
+        await Deno.remove(temporary).catch(() => {});
+        throw error;
+      }
+    }
+  } catch (error) {
+    throw cannot(error);
+  }
+}
+
 async function serve(args: string[]): Promise<number> {
   const flags = parseFlags(args, {
     ...COMMON_FLAGS,
@@ -1064,7 +1123,7 @@ async function serve(args: string[]): Promise<number> {
   const securityLog = batchedLines(Deno.stderr);
   const log = (peer: string, event: string, warning: boolean) => {
     if (quiet && !warning) return;
-    const line = `${timestamp()} ${peer} ${event}`;
+    const line = escapeLogLine(`${timestamp()} ${peer} ${event}`);
     securityLog.write(
       paint(line, "yellow", warning && colorEnabled(Deno.stderr)),
     );

@@ -310,29 +310,41 @@ Deno.test("a broken election.json is one line naming the file and the problem, e
   ]);
 });
 
-Deno.test("the compiled client's lookup order: working directory, next to the executable, then the built-in kit", async () => {
-  await using dir = await tempDir("booth-kit-");
-  const certs = await makeCerts(join(dir.path, "certs"));
+async function kitPlaces(root: string) {
+  const certs = await makeCerts(join(root, "certs"));
   const ca = await Deno.readTextFile(join(certs, "ca.crt"));
   const write = async (folder: string, name: string) => {
-    await Deno.mkdir(join(dir.path, folder), { recursive: true });
-    const path = join(dir.path, folder, "election.json");
+    await Deno.mkdir(join(root, folder), { recursive: true });
+    const path = join(root, folder, "election.json");
     const kit: ElectionKit = { name, host: "localhost", port: 4443, ca };
     await Deno.writeTextFile(path, formatElectionKit(kit));
     return path;
   };
-  const cwd = join(dir.path, "cwd");
+  const cwd = join(root, "cwd");
   await Deno.mkdir(cwd);
-  const places = {
-    cwd,
-    executable: join(dir.path, "bin", "election-client"),
-    embedded: await write("embedded", "Built in"),
+  return {
+    write,
+    places: {
+      cwd,
+      executable: join(root, "bin", "election-client"),
+      embedded: join(root, "embedded", "election.json"),
+    },
   };
+}
+
+Deno.test("without a built-in kit the client looks in the working directory, then next to the executable; --election wins", async () => {
+  await using dir = await tempDir("booth-kit-");
+  const { write, places } = await kitPlaces(dir.path);
   const nameFound = async () => (await findElection(places))?.kit.name;
-  assert.equal(await nameFound(), "Built in");
+  assert.equal(await nameFound(), undefined);
   await write("bin", "Next to the program");
   assert.equal(await nameFound(), "Next to the program");
   await write("cwd", "Working directory");
+  const found = await findElection(places);
+  assert.deepEqual([found?.path, found?.ignored], [
+    join(places.cwd, "election.json"),
+    [],
+  ]);
   assert.equal(await nameFound(), "Working directory");
   const explicit = await write("explicit", "Named");
   assert.equal(
@@ -349,6 +361,43 @@ Deno.test("the compiled client's lookup order: working directory, next to the ex
   );
   assert.equal(
     parseElectionKit(await Deno.readTextFile(explicit)).name,
+    "Named",
+  );
+});
+
+Deno.test("a built-in kit beats a planted election.json, which is ignored and named; only --election overrides it", async () => {
+  await using dir = await tempDir("booth-kit-");
+  const { write, places } = await kitPlaces(dir.path);
+  await write("embedded", "Built in");
+  assert.deepEqual(
+    [
+      (await findElection(places))?.kit.name,
+      (await findElection(places))?.ignored,
+    ],
+    ["Built in", []],
+  );
+  const planted = await write("cwd", "Planted in Downloads");
+  const beside = await write("bin", "Next to the program");
+  const found = await findElection(places);
+  assert.equal(found?.kit.name, "Built in");
+  assert.equal(found?.path, places.embedded);
+  assert.deepEqual(found?.ignored, [planted, beside]);
+  await Deno.writeTextFile(planted, "not json");
+  assert.deepEqual(
+    (await findElection(places))?.ignored,
+    [planted, beside],
+    "a broken planted file is ignored too, not a reason to refuse",
+  );
+  await Deno.copyFile(places.embedded, planted);
+  await Deno.copyFile(places.embedded, beside);
+  assert.deepEqual(
+    (await findElection(places))?.ignored,
+    [],
+    "a copy of the built-in kit beside it is no news",
+  );
+  assert.equal(
+    (await findElection({ ...places, explicit: await write("x", "Named") }))
+      ?.kit.name,
     "Named",
   );
 });

@@ -9,7 +9,7 @@
  *
  * `--suffix` appends the target to each file name (release builds);
  * `--election FILE` builds a voter's kit (`server kit`) into the client,
- * which reads it when no other election.json is found: the file is checked,
+ * which uses it unless --election is given: the file is checked,
  * staged at `dist/embed/election.json` for `deno compile --include` (a path
  * the client knows) and removed afterwards; `--dry-run` prints the commands
  * without running them.

@@ -407,8 +407,27 @@ export function historyLine(name: string, time: Date): string {
   return `${name} ${time.toISOString().replace(/\.\d{3}Z$/, "Z")}`;
 }
 
-/** Characters that print as nothing or as something else (ASCII is fine). */
-const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]/u;
+/**
+ * Characters that print as nothing or as something else (ASCII is fine):
+ * controls, format characters, lone surrogates, private-use and unassigned
+ * code points, line and paragraph separators, and every Unicode
+ * Default_Ignorable_Code_Point (variation selectors such as U+FE00, the
+ * combining grapheme joiner U+034F, fillers such as U+3164), which a
+ * terminal or a font may draw as nothing.
+ */
+const INVISIBLE =
+  /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u;
+
+/**
+ * Scripts whose letters look alike (Latin `i` and Cyrillic `і`, Latin `o`
+ * and Greek `ο`): a name mixing two of them is a look-alike of a name in
+ * one.
+ */
+const CONFUSABLE_SCRIPTS = [
+  ["Latin", /\p{Script=Latin}/u],
+  ["Cyrillic", /\p{Script=Cyrillic}/u],
+  ["Greek", /\p{Script=Greek}/u],
+] as const;
 
 /** Printable ASCII without the space: no further check needed. */
 const PLAIN_ASCII = /^[\x21-\x7e]*$/;
@@ -418,8 +437,13 @@ const PLAIN_ASCII = /^[\x21-\x7e]*$/;
  * mislead whoever reads it, or undefined when it is fine. Refused: control
  * and format characters (a zero-width space makes `Chris` and `Chris\u200b`
  * look the same; a right-to-left override makes text read backwards),
- * private-use, unassigned and lone surrogate code points, and text not in
- * Unicode NFC (the same letters spelled with other code points).
+ * private-use, unassigned and lone surrogate code points, default-ignorable
+ * code points (`Chris\ufe00` and `Chris\u3164` look like `Chris`), text
+ * not in Unicode NFC (the same letters spelled with other code points), and
+ * a name mixing Latin, Cyrillic and Greek letters (`Chr\u0456s`, with a
+ * Cyrillic `і`, looks like `Chris`). A name wholly in another script that
+ * happens to look like a Latin one is not caught: that needs Unicode's
+ * confusables table.
  *
  * @example
  * ```ts
@@ -441,6 +465,14 @@ export function misleadingNameProblem(value: string): string | undefined {
   }
   if (value.normalize("NFC") !== value) {
     return "it is not in Unicode NFC (normalise the file to NFC)";
+  }
+  const scripts = CONFUSABLE_SCRIPTS.filter(([, letters]) =>
+    letters.test(value)
+  );
+  if (scripts.length > 1) {
+    return `it mixes ${
+      scripts.map(([script]) => script).join(" and ")
+    } letters, which look alike`;
   }
   return undefined;
 }

@@ -265,15 +265,15 @@ export class VoterSession {
           close: false,
         };
       }
-      case MenuChoice.ViewResult:
+      case MenuChoice.ViewResult: {
+        // The polls first: once closed, the store answers after the last
+        // vote decided before the closing, and the tally then includes it.
+        const polls = await this.#pollsState();
         return {
-          reply: resultReply(
-            store.candidates,
-            await store.tally(),
-            await this.#pollsState(),
-          ),
+          reply: resultReply(store.candidates, await store.tally(), polls),
           close: false,
         };
+      }
       case MenuChoice.MyHistory: {
         const record = await store.voteOf(voter);
         return {

@@ -70,7 +70,9 @@ export interface BoothStore extends AsyncDisposable {
   hasVoted(voter: string): Promise<boolean>;
   /**
    * Judges one ballot with the booth's rules and, when it counts, records it
-   * durably. Racing ballots of one voter give exactly one `recorded`.
+   * durably. Racing ballots of one voter give exactly one `recorded`. The
+   * polls are judged as they stand at the commit, never from a cached
+   * window: once `server close` has returned, no ballot counts.
    *
    * @param voter A logged-in voter's name.
    * @param choice The 1-based candidate number as sent.
@@ -95,10 +97,11 @@ export interface BoothStore extends AsyncDisposable {
    */
   voteOf(voter: string): Promise<VoteRecord | undefined>;
   /**
-   * When the polls open and close. A running server asks on every vote and
-   * result request, so an implementation caches it and re-reads at most
-   * once a second: `server close` must reach a running server within a
-   * second.
+   * When the polls open and close, for the menu's early answers. A running
+   * server asks on every vote and result request, so an implementation may
+   * cache it and re-read at most once a second. Once it says closed, it
+   * resolves only when no ballot decided before the closing is still being
+   * committed, so the result shown next is final.
    *
    * @returns The current window.
    * @throws {StorageError} When the store cannot be reached.

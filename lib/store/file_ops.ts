@@ -70,6 +70,8 @@ export interface FileOps {
 export class UnsafeFileError extends Error {
   /** The file's path. */
   readonly path: string;
+  /** What it is, e.g. `it is a symbolic link to "/etc/passwd"`. */
+  readonly detail: string;
 
   /**
    * Creates the error, naming the file.
@@ -83,6 +85,7 @@ export class UnsafeFileError extends Error {
     );
     this.name = "UnsafeFileError";
     this.path = path;
+    this.detail = detail;
   }
 }
 
@@ -131,11 +134,20 @@ export function refuseUnsafeFile(
 }
 
 /**
- * Opens `path` only if it is a regular file, and checks once it is open
- * that the path still names the file opened: a link swapped in between is
- * caught.
+ * Opens `path` only if it is a regular file (or creates it, when the options
+ * say so), and checks once it is open that the path still names the file
+ * opened: a link swapped in between is caught.
+ *
+ * @param path The file.
+ * @param options How to open it.
+ * @returns The open file, which the caller closes.
+ * @throws {UnsafeFileError} When it is, or became, a link or a special file.
+ * @throws {Error} When it cannot be opened (`Deno.errors.*`).
  */
-function openRegularSync(path: string, options: Deno.OpenOptions): Deno.FsFile {
+export function openRegularFile(
+  path: string,
+  options: Deno.OpenOptions,
+): Deno.FsFile {
   refuseUnsafeFile(path, lstatOrUndefined(path));
   const file = Deno.openSync(path, options);
   try {
@@ -170,7 +182,7 @@ export function denoFileOps(): FileOps {
     const key = `${append ? "a" : "w"}:${path}`;
     let file = handles.get(key);
     if (!file) {
-      file = openRegularSync(path, {
+      file = openRegularFile(path, {
         read: true,
         write: true,
         create: true,
@@ -196,7 +208,7 @@ export function denoFileOps(): FileOps {
       if (lstatOrUndefined(path) === undefined) {
         return Promise.resolve(undefined);
       }
-      using file = openRegularSync(path, { read: true });
+      using file = openRegularFile(path, { read: true });
       const bytes = new Uint8Array(file.statSync().size);
       let read = 0;
       while (read < bytes.length) {

@@ -244,10 +244,14 @@ export class FileBoothStore implements BoothStore {
   /**
    * {@inheritDoc BoothStore.pollsWindow}
    *
-   * Here: the `polls` file, re-read at most once a second.
+   * Here: the `polls` file, re-read at most once a second. Once it says
+   * closed, this resolves only when no ballot is being committed: a vote
+   * decided just before the closing is in the totals shown after it.
    */
-  pollsWindow(): Promise<PollsWindow> {
-    return this.#polls.window();
+  async pollsWindow(): Promise<PollsWindow> {
+    const window = await this.#polls.window();
+    if (pollsStateAt(window, this.#now()) === "closed") await this.idle();
+    return window;
   }
 
   /** Resolves once every ballot handed to {@linkcode recordBallot} is settled. */
@@ -282,49 +286,45 @@ export class FileBoothStore implements BoothStore {
   }
 
   async #commit(group: QueuedBallot[]): Promise<void> {
-    // `history` keeps whole seconds: a vote reads the same before and after
-    // a restart.
-    const now = this.#now();
-    const time = new Date(Math.floor(now.getTime() / 1000) * 1000);
-    const outcomes = decideBallots(group, {
-      candidateCount: this.candidates.length,
-      hasVoted: (voter) => this.#votes.has(voter),
-      // Decided here, at the commit: a ballot still in the queue when the
-      // polls close is not counted.
-      polls: pollsStateAt(await this.#polls.window(), now),
-    }, time);
-    const totals = [...this.#totals];
-    const records: VoteRecord[] = [];
-    group.forEach((ballot, i) => {
-      const outcome = outcomes[i];
-      if (outcome.kind !== "recorded") return;
-      totals[ballot.choice - 1]++;
-      records.push(outcome.record);
-    });
-    if (records.length > 0) {
-      const appended = records
-        .map((record) => `${historyLine(record.voter, record.time)}\n`)
-        .join("");
-      try {
-        await this.#writeDurably(totals, appended);
-      } catch (error) {
-        const failure = new StorageError(
-          `Cannot record a vote in ${this.#paths.dir}/: ${describe(error)}`,
-          { cause: error },
-        );
-        await this.#tryRollBack();
-        group.forEach((ballot) => ballot.reject(failure));
-        return;
-      }
-      this.#totals = totals;
-      for (const record of records) this.#votes.set(record.voter, record);
-      this.#historyBytes = (this.#historyBytes ?? 0) +
-        new TextEncoder().encode(appended).length;
+    // A first look with the cached window: a group in which nothing counts
+    // (already voted, not on the ballot, polls closed) writes nothing. The
+    // polls only ever close, so a cached "closed" is never wrong.
+    const early = this.#decide(group, await this.#polls.window(), this.#now());
+    if (!early.some((outcome) => outcome.kind === "recorded")) {
+      group.forEach((ballot, i) => ballot.resolve(early[i]));
+      return;
+    }
+    let outcomes: BallotOutcome[];
+    try {
+      outcomes = await this.#writeDurably(group);
+    } catch (error) {
+      const failure = new StorageError(
+        `Cannot record a vote in ${this.#paths.dir}/: ${describe(error)}`,
+        { cause: error },
+      );
+      await this.#tryRollBack();
+      group.forEach((ballot) => ballot.reject(failure));
+      return;
     }
     group.forEach((ballot, i) => ballot.resolve(outcomes[i]));
   }
 
-  async #writeDurably(totals: number[], appended: string): Promise<void> {
+  #decide(
+    group: readonly Ballot[],
+    polls: PollsWindow,
+    now: Date,
+  ): BallotOutcome[] {
+    // `history` keeps whole seconds: a vote reads the same before and after
+    // a restart.
+    const time = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    return decideBallots(group, {
+      candidateCount: this.candidates.length,
+      hasVoted: (voter) => this.#votes.has(voter),
+      polls: pollsStateAt(polls, now),
+    }, time);
+  }
+
+  async #writeDurably(group: readonly Ballot[]): Promise<BallotOutcome[]> {
     const ops = this.#ops;
     const paths = this.#paths;
     if (this.#needsRollback) {
@@ -335,17 +335,44 @@ export class FileBoothStore implements BoothStore {
       historyBytes: this.#historyBytes ?? null,
       result: formatResult(this.candidates, this.#totals),
     });
-    // With the journal durable, history and result may reach the disk in
-    // either order: they are synced together.
-    ops.append(paths.history, appended);
-    ops.overwrite(paths.result, formatResult(this.candidates, totals));
-    await Promise.all([
-      ops.sync(paths.history),
-      ops.sync(paths.result),
-      // The first vote creates history: its directory entry must be durable.
-      this.#historyBytes === undefined ? ops.syncDir(paths.dir) : undefined,
-    ]);
+    // Decided only now, with the journal durable, on the polls file as it is
+    // now, at a time taken now: `server close` replaces the file and then
+    // waits for a blank journal (lib/store/officials.ts), so a vote decided
+    // on the old file is durable before `close` returns, and a ballot still
+    // queued when the polls close is not counted.
+    const now = this.#now();
+    const outcomes = this.#decide(group, await this.#polls.current(), now);
+    const totals = [...this.#totals];
+    const records: VoteRecord[] = [];
+    group.forEach((ballot, i) => {
+      const outcome = outcomes[i];
+      if (outcome.kind !== "recorded") return;
+      totals[ballot.choice - 1]++;
+      records.push(outcome.record);
+    });
+    const appended = records
+      .map((record) => `${historyLine(record.voter, record.time)}\n`)
+      .join("");
+    if (records.length > 0) {
+      // With the journal durable, history and result may reach the disk in
+      // either order: they are synced together.
+      ops.append(paths.history, appended);
+      ops.overwrite(paths.result, formatResult(this.candidates, totals));
+      await Promise.all([
+        ops.sync(paths.history),
+        ops.sync(paths.result),
+        // The first vote creates history: its directory entry must be durable.
+        this.#historyBytes === undefined ? ops.syncDir(paths.dir) : undefined,
+      ]);
+    }
     await this.#journal.blank();
+    if (records.length > 0) {
+      this.#totals = totals;
+      for (const record of records) this.#votes.set(record.voter, record);
+      this.#historyBytes = (this.#historyBytes ?? 0) +
+        new TextEncoder().encode(appended).length;
+    }
+    return outcomes;
   }
 
   async #tryRollBack(): Promise<void> {

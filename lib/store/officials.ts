@@ -11,6 +11,7 @@ import type { RegisteredVoter } from "../election/booth.ts";
 import { sealPassword } from "../election/crypto.ts";
 import {
   ElectionFileError,
+  parseHistory,
   parsePasswords,
 } from "../election/election_files.ts";
 import { closingProblem, formatPolls } from "../election/polls.ts";
@@ -28,6 +29,7 @@ import {
   NoElectionError,
 } from "./election_dir.ts";
 import { readElectionKey } from "./election_state.ts";
+import { waitForCommitsSettled } from "./commits_settled.ts";
 
 /** Thrown when an official's command names a voter the roll does not hold. */
 export class UnknownVoterError extends Error {
@@ -103,23 +105,32 @@ export async function changeVoterPassword(
 
 /**
  * `server close`: sets the closing time in `polls`. Works while a server
- * runs: the file is replaced atomically and the server re-reads it within a
- * second.
+ * runs, which checks `polls` at every commit: the file is replaced
+ * atomically, and when the closing time has come this waits until the
+ * server has no commit in flight, so that once this returns no vote counts
+ * any more and the totals are final.
+ *
+ * A vote the server decided on the old `polls` in the moment this took to
+ * write the new one is recorded at a time after the closing time asked
+ * for; the closing time then becomes the moment just after that vote, so
+ * that `history` and `polls` agree (`server verify`).
  *
  * @param dir The election directory.
  * @param closesAt The closing time.
  * @param now The current time.
  * @returns The window now in force.
  * @throws {NoElectionError} When `dir` holds no election.
- * @throws {ElectionFileError} When `polls` is malformed.
+ * @throws {ElectionFileError} When `polls` or `history` is malformed.
  * @throws {ClosingRefusedError} When the polls closed already, or the time
  * is in the past or not after the opening.
+ * @throws {CommitInFlightError} When the running server's commit does not
+ * end within a minute.
  */
 export async function setClosingTime(
   dir: string,
   closesAt: Date,
   now: Date,
-): Promise<PollsWindow> {
+): Promise<PollsWindow & { closesAt: Date }> {
   const paths = electionPaths(dir);
   const ops = denoFileOps();
   try {
@@ -131,12 +142,43 @@ export async function setClosingTime(
     const window = await readPollsFile(paths.polls);
     const problem = closingProblem(window, closesAt, now);
     if (problem !== undefined) throw new ClosingRefusedError(dir, problem);
-    const closed = { ...window, closesAt };
-    await replaceFileDurably(ops, paths.polls, formatPolls(closed));
-    return closed;
+    let closed = { ...window, closesAt };
+    for (;;) {
+      await replaceFileDurably(ops, paths.polls, formatPolls(closed));
+      // A closing in the future: the server and `server report` see it
+      // when it comes.
+      if (Date.now() < closed.closesAt.getTime()) return closed;
+      await waitForCommitsSettled(paths);
+      const last = lastVoteTime(
+        await readElectionFile(ops, paths.history, "history file"),
+        paths.history,
+      );
+      if (last === undefined || last < closed.closesAt.getTime()) {
+        return closed;
+      }
+      // `history` keeps whole seconds: the vote was decided within the
+      // second after `last`, and (on one machine's clock) before now.
+      closed = {
+        ...window,
+        closesAt: new Date(
+          Math.max(last + 1, Math.min(last + 1000, Date.now())),
+        ),
+      };
+    }
   } finally {
     ops.close();
   }
+}
+
+function lastVoteTime(
+  history: string | undefined,
+  path: string,
+): number | undefined {
+  let last: number | undefined;
+  for (const entry of parseHistory(history ?? "", path)) {
+    last = Math.max(last ?? -Infinity, new Date(entry.time).getTime());
+  }
+  return last;
 }
 
 async function readElectionFile(

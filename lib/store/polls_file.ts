@@ -1,15 +1,21 @@
 /**
- * The election's `polls` file as a running server sees it: read at start,
- * then re-read at most once a second when asked, so `server close` takes
- * effect on a running server within a second and a busy server still reads
- * the file at most once a second.
+ * The election's `polls` file as a running server sees it: read at start;
+ * then {@linkcode PollsFile.window} re-reads it at most once a second (the
+ * menu's early answer), while {@linkcode PollsFile.current} checks it on
+ * every call (the commit, which decides whether a vote counts, so that no
+ * vote counts once `server close` has returned).
  *
  * @module
  */
 
 import { ElectionFileError } from "../election/election_files.ts";
 import { parsePolls } from "../election/polls.ts";
-import { denoFileOps, describeFsError, UnsafeFileError } from "./file_ops.ts";
+import {
+  denoFileOps,
+  describeFsError,
+  lstatOrUndefined,
+  UnsafeFileError,
+} from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
 import type { PollsWindow } from "../election/polls.ts";
 
@@ -51,7 +57,10 @@ export async function readPollsFile(
   return text === undefined ? {} : parsePolls(text, path);
 }
 
-/** The current polls window, refreshed from disk at most once a second. */
+/**
+ * The current polls window: {@linkcode PollsFile.window} refreshed from disk
+ * at most once a second, {@linkcode PollsFile.current} checked on each call.
+ */
 export class PollsFile {
   readonly #path: string;
   readonly #nowMs: () => number;
@@ -59,14 +68,18 @@ export class PollsFile {
   #window: PollsWindow;
   #readAtMs: number;
   #reading: Promise<PollsWindow> | undefined;
+  /** The file's identity when the window was read, to notice a change. */
+  #readStamp: string;
 
   private constructor(
     path: string,
     window: PollsWindow,
+    stamp: string,
     options: PollsFileOptions,
   ) {
     this.#path = path;
     this.#window = window;
+    this.#readStamp = stamp;
     this.#nowMs = options.nowMs ?? Date.now;
     this.#refreshMs = options.refreshMs ?? POLLS_REFRESH_MS;
     this.#readAtMs = this.#nowMs();
@@ -85,7 +98,34 @@ export class PollsFile {
     path: string,
     options: PollsFileOptions = {},
   ): Promise<PollsFile> {
-    return new PollsFile(path, await readPollsFile(path), options);
+    const stamp = fileStamp(path);
+    return new PollsFile(path, await readPollsFile(path), stamp, options);
+  }
+
+  /**
+   * The window as the file says right now: a `stat` per call, and a read
+   * only when the file changed (`server close` replaces it, so its inode
+   * changes). What decides whether a vote counts. A file that became
+   * unreadable or malformed keeps the last good window.
+   *
+   * @returns The window.
+   */
+  async current(): Promise<PollsWindow> {
+    let stamp: string;
+    try {
+      stamp = fileStamp(this.#path);
+    } catch {
+      return this.#window;
+    }
+    if (stamp === this.#readStamp) return this.#window;
+    // Stamped before the read: a change during the read is seen next time.
+    try {
+      this.#window = await readPollsFile(this.#path);
+      this.#readStamp = stamp;
+    } catch {
+      // Kept: `server verify` reports the file.
+    }
+    return this.#window;
   }
 
   /**
@@ -103,13 +143,18 @@ export class PollsFile {
     // Stamped when the read starts: a read that began before a change and
     // ended after it must not make the old window look fresh.
     const startedMs = this.#nowMs();
-    this.#reading = readPollsFile(this.#path).then(
-      (window) => this.#window = window,
-      () => this.#window,
-    ).finally(() => {
+    this.#reading = this.current().finally(() => {
       this.#readAtMs = startedMs;
       this.#reading = undefined;
     });
     return this.#reading;
   }
+}
+
+/** What identifies the file's content without reading it. */
+function fileStamp(path: string): string {
+  const info = lstatOrUndefined(path);
+  return info === undefined
+    ? "missing"
+    : `${info.dev}:${info.ino}:${info.size}:${info.mtime?.getTime()}`;
 }

@@ -15,6 +15,8 @@ import { denoFileOps, lstatOrUndefined, refuseUnsafeFile } from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
 import { ElectionInconsistentError, electionPaths } from "./election_dir.ts";
 import { inspectElection } from "./election_state.ts";
+import { waitForCommitsSettled } from "./commits_settled.ts";
+import { readPollsFile } from "./polls_file.ts";
 
 /** The election's state in a report. */
 export type ElectionStage = "not-open" | "open" | "closed" | "everyone-voted";
@@ -74,7 +76,9 @@ const READ_ATTEMPTS = 5;
 
 /**
  * Reads an election without changing it, a running server or not, and
- * summarises it for publication.
+ * summarises it for publication. Once the polls are closed it first waits
+ * until the running server has no commit in flight, so the totals it shows
+ * are final.
  *
  * @param dir The election directory.
  * @param now The moment the report describes.
@@ -83,12 +87,21 @@ const READ_ATTEMPTS = 5;
  * @throws {ElectionFileError} When a file is missing or malformed.
  * @throws {ElectionInconsistentError} When the files disagree (run `server
  * verify` to see every problem).
+ * @throws {CommitInFlightError} When the polls are closed and the running
+ * server's last commit does not end within a minute.
  */
 export async function reportElection(
   dir: string,
   now: Date,
 ): Promise<ElectionReportSummary> {
+  const paths = electionPaths(dir);
   for (let attempt = 1;; attempt++) {
+    // `polls` first: once it says closed, a commit still deciding on an older
+    // `polls` holds the journal, so waiting for a blank journal after it
+    // makes the totals read below final (lib/store/commits_settled.ts).
+    const polls = await readPollsFile(paths.polls);
+    const pollsNow = pollsStateAt(polls, now);
+    if (pollsNow === "closed") await waitForCommitsSettled(paths);
     const hashes = new Map<string, string>();
     const inspected = await inspectElection(dir, hashingOps(hashes));
     if (inspected.problems.length > 0) {
@@ -100,13 +113,11 @@ export async function reportElection(
       }
       throw new ElectionInconsistentError(inspected.problems);
     }
-    const { state, polls } = inspected;
+    const { state } = inspected;
     const registered = state.voters.length;
     const voted = state.history.length;
     const everyone = voted === registered;
-    const pollsNow = pollsStateAt(polls, now);
     const available = everyone || pollsNow === "closed";
-    const paths = electionPaths(dir);
     const hash = (path: string) => hashes.get(path) ?? null;
     const summary: ElectionReportSummary = {
       reportedAt: formatTime(now),

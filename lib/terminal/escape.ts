@@ -10,9 +10,13 @@
 /**
  * C0 and C1 controls (ESC included) and DEL (`Cc`), format characters such
  * as bidi overrides and zero-width spaces (`Cf`), line and paragraph
- * separators (`Zl`, `Zp`) and lone surrogates (`Cs`).
+ * separators (`Zl`, `Zp`), lone surrogates (`Cs`), and the other
+ * default-ignorable code points, which a terminal may draw as nothing
+ * (variation selectors, the combining grapheme joiner U+034F, the Hangul
+ * filler U+3164).
  */
-const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+const UNSAFE =
+  /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Default_Ignorable_Code_Point}]/gu;
 
 /** Options of {@linkcode escapeForTerminal}. */
 export interface EscapeOptions {
@@ -51,4 +55,23 @@ export function escapeForTerminal(
       ? `\\x${hex.padStart(2, "0").toLowerCase()}`
       : `\\u{${hex.padStart(4, "0")}}`;
   });
+}
+
+/**
+ * A line of the server's security log made safe to write: what a peer sent
+ * (a registration number, a protocol error's detail) is shown with the
+ * terminal's escapes, newlines included, so it can neither forge a second
+ * log line nor reorder one (U+202E) on the official's terminal.
+ *
+ * @example
+ * ```ts
+ * escapeLogLine('login failed for registration number "\u202e4321"');
+ * // 'login failed for registration number "\\u{202E}4321"'
+ * ```
+ *
+ * @param line The line, without its final newline.
+ * @returns The line, on one line and safe to print.
+ */
+export function escapeLogLine(line: string): string {
+  return escapeForTerminal(line, { newlines: false });
 }

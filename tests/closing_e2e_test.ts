@@ -1,0 +1,95 @@
+/**
+ * `server close` on a running server, end to end over real TLS: a ballot
+ * held open while it runs is refused once it has returned, and the report
+ * printed right after it is the final result.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  closeVoters,
+  connectVoter,
+  logIn,
+  runProgram,
+  startServer,
+} from "./helpers.ts";
+import type { ServerChannel } from "../lib/client/voter_client.ts";
+import { tempDir } from "./temp_dir.ts";
+
+function server(...args: string[]) {
+  return runProgram("server", args);
+}
+
+async function report(data: string) {
+  const output = await server("report", "--data", data, "--json");
+  assert.equal(output.code, 0, output.stderr);
+  return JSON.parse(output.stdout);
+}
+
+async function votes(channel: ServerChannel, choice: number): Promise<void> {
+  assert.equal(
+    (await channel.request({ type: "menu", choice: 1 })).type,
+    "vote",
+  );
+  assert.deepEqual(await channel.request({ type: "ballot", choice }), {
+    type: "ballot",
+    answer: 1,
+  });
+}
+
+Deno.test("a ballot held open across server close is refused with polls-closed, and the report after close is the final result", async () => {
+  await using tmp = await tempDir("booth-closing-");
+  const data = join(tmp.path, "data");
+  assert.equal((await server("init", "--data", data)).code, 0);
+  const running = await startServer(data);
+  try {
+    const alice = await connectVoter(running.port);
+    await logIn(alice, ["Alice", "1123456", "1234"]);
+    await votes(alice, 1);
+    const bob = await connectVoter(running.port);
+    await logIn(bob, ["Bob", "1138765", "5678"]);
+    await votes(bob, 2);
+    const tom = await connectVoter(running.port);
+    await logIn(tom, ["Tom", "1154571", "9012"]);
+    assert.deepEqual(await tom.request({ type: "menu", choice: 1 }), {
+      type: "vote",
+      answer: 1,
+      candidates: ["Chris", "Linda"],
+    });
+    // The server re-reads its menu's view of `polls` now: it stays "open"
+    // in that cache for up to a second after the close below.
+    assert.deepEqual(await bob.request({ type: "menu", choice: 2 }), {
+      type: "result",
+      answer: 0,
+    });
+
+    const close = await server("close", "--data", data);
+    assert.equal(close.code, 0, close.stderr);
+    // The held ballot goes at once, while the report is being made.
+    const ballot = tom.request({ type: "ballot", choice: 1 });
+    const afterClose = await report(data);
+    assert.equal(afterClose.state, "closed");
+    assert.deepEqual(await ballot, {
+      type: "ballot",
+      answer: 0,
+      reason: "polls-closed",
+    });
+    const final = await report(data);
+    assert.deepEqual(
+      [afterClose.voted, afterClose.result, afterClose.sha256],
+      [final.voted, final.result, final.sha256],
+    );
+    assert.deepEqual(final.result, {
+      winners: ["Chris", "Linda"],
+      candidates: [
+        { name: "Chris", votes: 1, percent: 50 },
+        { name: "Linda", votes: 1, percent: 50 },
+      ],
+    });
+    const verify = await server("verify", "--data", data);
+    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+  } finally {
+    closeVoters();
+    assert.equal(await running.stop(), 0);
+  }
+});

@@ -1,0 +1,70 @@
+/**
+ * `server passwd --credentials OUT` appends a password in clear: only to a
+ * file of the official's own, never through a link. The real `server`
+ * command; the ownership case needs root (to give a file away).
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { lines, runProgram } from "./helpers.ts";
+import { tempDir } from "./temp_dir.ts";
+
+function server(...args: string[]) {
+  return runProgram("server", args);
+}
+
+async function election(root: string): Promise<string> {
+  const data = join(root, "data");
+  assert.equal((await server("init", "--data", data)).code, 0);
+  return data;
+}
+
+async function refusedPasswd(data: string, out: string): Promise<string> {
+  const before = await Deno.readTextFile(join(data, "passwords"));
+  const passwd = await server(
+    "passwd",
+    "--data",
+    data,
+    "--voter",
+    "Tom",
+    "--credentials",
+    out,
+  );
+  assert.equal(passwd.code, 1, passwd.stdout);
+  assert.equal(passwd.stdout, "", "no password printed");
+  assert.equal(
+    await Deno.readTextFile(join(data, "passwords")),
+    before,
+    "the password is not changed",
+  );
+  assert.equal(lines(passwd.stderr).length, 1, passwd.stderr);
+  return passwd.stderr.trim();
+}
+
+Deno.test("passwd --credentials refuses a symbolic link and leaves its target untouched", async () => {
+  await using tmp = await tempDir("booth-passwd-");
+  const data = await election(tmp.path);
+  const precious = join(tmp.path, "precious");
+  await Deno.writeTextFile(precious, "keep me\n", { mode: 0o600 });
+  const out = join(tmp.path, "credentials");
+  await Deno.symlink(precious, out);
+  assert.equal(
+    await refusedPasswd(data, out),
+    `Refusing to append to credentials file "${out}": it is a symbolic link to "${precious}"`,
+  );
+  assert.equal(await Deno.readTextFile(precious), "keep me\n");
+});
+
+Deno.test("passwd --credentials refuses a file another user owns (root)", async () => {
+  await using tmp = await tempDir("booth-passwd-");
+  const data = await election(tmp.path);
+  const out = join(tmp.path, "credentials");
+  await Deno.writeTextFile(out, "", { mode: 0o600 });
+  const nobody = 65534;
+  await Deno.chown(out, nobody, nobody);
+  assert.equal(
+    await refusedPasswd(data, out),
+    `Refusing to append to credentials file "${out}": it belongs to uid ${nobody}, not to this user (uid ${Deno.uid()}); give a file of your own`,
+  );
+  assert.equal(await Deno.readTextFile(out), "");
+});
