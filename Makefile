@@ -62,8 +62,8 @@ fmt: $(DENO)
 build: $(DENO) deps
 	$(DENO) run --allow-read --allow-run --allow-write tools/build.ts $(if $(TARGET),--target $(TARGET)) $(if $(ELECTION),--election $(ELECTION))
 
-## demo: a whole election on a free port, transcript printed
-demo: $(DENO) deps certs
+## demo: a whole election on a free port, transcript printed (all in a temp dir)
+demo: $(DENO) deps
 	$(DENO) run --allow-all tools/demo.ts
 
 ## bench: the booth against a bare TLS echo baseline

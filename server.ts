@@ -1148,11 +1148,13 @@ async function serve(args: string[]): Promise<number> {
       "green",
     );
   }
-  console.log(`listening on ${server.hostname}:${server.port}`);
+  // The signals are handled before "listening on" is printed: whoever waits
+  // for that line may stop the server at once.
   const stopped = Promise.withResolvers<string>();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => stopped.resolve(signal));
   }
+  console.log(`listening on ${server.hostname}:${server.port}`);
   const signal = await stopped.promise;
   await server.close();
   await store.close();

@@ -12,7 +12,7 @@ import { connectTls } from "../lib/client/tls_client.ts";
 import type { Connection } from "../lib/wire/connection.ts";
 import { ServerChannel } from "../lib/client/voter_client.ts";
 import {
-  ROOT,
+  makeCerts,
   runProgram,
   spawnProgram,
   startServerProcess,
@@ -20,35 +20,59 @@ import {
 import type {
   ListeningOptions,
   Output,
+  RunningProgram,
   ServerProcess,
 } from "../tools/processes.ts";
 
-export { ROOT, runProgram, taskFlags } from "../tools/processes.ts";
+export {
+  makeCerts,
+  occurs,
+  ROOT,
+  runProgram,
+  taskFlags,
+} from "../tools/processes.ts";
 export type { Output, ServerProcess } from "../tools/processes.ts";
 
+/** A temporary directory that removes itself when disposed of. */
+export interface TempDir extends AsyncDisposable {
+  /** Its path. */
+  readonly path: string;
+}
+
 /**
- * Makes a CA and server certificate with `tools/make_certs.sh`, the script
- * behind `make certs`.
+ * Makes a temporary directory for one test, to hold with `await using`.
  *
- * @param dir Where to write them.
- * @param env Extra environment (e.g. `DAYS`).
- * @returns `dir`.
+ * @param prefix Its name's prefix, e.g. `booth-roll-`.
+ * @returns The directory; disposing of it removes it and everything in it.
  */
-export async function makeCerts(
-  dir: string,
-  env: Record<string, string> = {},
-): Promise<string> {
-  const { code, stderr } = await new Deno.Command("bash", {
-    args: [join(ROOT, "tools/make_certs.sh"), dir],
-    env,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(
-      `make_certs.sh failed: ${new TextDecoder().decode(stderr)}`,
-    );
+export async function tempDir(prefix = "booth-test-"): Promise<TempDir> {
+  const path = await Deno.makeTempDir({ prefix });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
+  };
+}
+
+/**
+ * Directories made for the whole test process (the shared certificates, the
+ * elections of {@linkcode initElection}): removed when the process ends,
+ * whether its tests passed or failed.
+ */
+const processDirs = new Set<string>();
+globalThis.addEventListener("unload", () => {
+  for (const dir of processDirs) {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
   }
+});
+
+/** A temporary directory removed when the test process ends. */
+function processDir(prefix: string): string {
+  const dir = Deno.makeTempDirSync({ prefix });
+  processDirs.add(dir);
   return dir;
 }
 
@@ -56,18 +80,20 @@ let sharedCerts: Promise<string> | undefined;
 
 /** One set of certificates shared by every test in a process. */
 export function testCerts(): Promise<string> {
-  sharedCerts ??= makeCerts(Deno.makeTempDirSync({ prefix: "booth-certs-" }));
+  sharedCerts ??= makeCerts(processDir("booth-certs-"));
   return sharedCerts;
 }
 
 /**
- * Creates an election with the real `server init`.
+ * Creates an election with the real `server init`, in a temporary directory
+ * removed when the test process ends.
  *
  * @param args Extra arguments (`--voters`, `--candidates`, ...).
  * @returns The new election's directory.
+ * @throws {Error} With init's output when it fails.
  */
 export async function initElection(args: string[] = []): Promise<string> {
-  const dir = join(Deno.makeTempDirSync({ prefix: "booth-data-" }), "data");
+  const dir = join(processDir("booth-data-"), "data");
   const result = await runProgram("server", ["init", "--data", dir, ...args]);
   if (result.code !== 0) {
     throw new Error(`server init failed: ${result.stderr}`);
@@ -180,27 +206,43 @@ export function lines(text: string): string[] {
   return text === "" ? [] : text.replace(/\n$/, "").split("\n");
 }
 
+/** A voter's connection opened by {@linkcode connectVoter}; its owner closes it. */
+export class TestVoter extends ServerChannel implements AsyncDisposable {
+  readonly #connection: Connection;
+
+  /**
+   * @param connection A verified TLS connection to the server.
+   */
+  constructor(connection: Connection) {
+    super(connection);
+    this.#connection = connection;
+  }
+
+  /** Closes this voter's connection only; idempotent. */
+  close(): void {
+    this.#connection.close();
+  }
+
+  /** Closes the connection. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+}
+
 /**
  * An in-process voter speaking the protocol through `lib/` over real TLS:
  * for races and crash rounds, where a client process per voter is too slow.
+ * The caller owns the connection: close it, or hold it with `await using`.
  *
  * @param port The server's port.
- * @returns The channel, connected and verified.
+ * @returns The voter, connected and verified.
+ * @throws {Error} When the connection or the TLS handshake fails.
  */
-export async function connectVoter(port: number): Promise<ServerChannel> {
+export async function connectVoter(port: number): Promise<TestVoter> {
   const certs = await testCerts();
   const ca = await Deno.readTextFile(join(certs, "ca.crt"));
-  const connection = await connectTls({ host: "localhost", port, ca });
-  openChannels.add(connection);
-  return new ServerChannel(connection);
-}
-
-const openChannels = new Set<Connection>();
-
-/** Closes every connection {@linkcode connectVoter} opened. */
-export function closeVoters(): void {
-  for (const connection of openChannels) connection.close();
-  openChannels.clear();
+  return new TestVoter(await connectTls({ host: "localhost", port, ca }));
 }
 
 /**
@@ -237,7 +279,7 @@ export async function makeLeafCert(
   caDir: string,
   options: { san: string; start: string; end: string },
 ): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "booth-leaf-" });
+  const dir = processDir("booth-leaf-");
   await Deno.writeTextFile(join(dir, "index.txt"), "");
   await Deno.writeTextFile(join(dir, "serial"), "1000\n");
   await Deno.writeTextFile(
@@ -347,30 +389,12 @@ export async function readUntilClosed(
   }
 }
 
-/**
- * Waits until `condition` holds, for output that arrives asynchronously
- * (the server's log is written in batches at most 10 ms late).
- *
- * @param condition Checked every 10 ms.
- * @param what Named in the error when the time runs out.
- * @param timeoutMs How long to wait.
- */
-export async function eventually(
-  condition: () => boolean,
-  what: string,
-  timeoutMs = 3000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** A client process whose input the test types over time. */
 export interface TypingClient {
   /** Types lines, each followed by Enter. */
   type(...answers: string[]): Promise<void>;
+  /** Its stdout and stderr as they stream, to wait for a prompt or a line. */
+  readonly output: RunningProgram["output"];
   /** Ends the input and waits for the client to exit. */
   finish(): Promise<Output>;
 }
@@ -394,6 +418,7 @@ export async function typingClient(port: number): Promise<TypingClient> {
   return {
     type: (...answers) =>
       client.write(answers.map((answer) => `${answer}\n`).join("")),
+    output: client.output,
     finish: () => client.finish(),
   };
 }
