@@ -13,6 +13,7 @@ import type { Connection } from "../lib/wire/connection.ts";
 import { ServerChannel } from "../lib/client/voter_client.ts";
 import {
   makeCerts,
+  ROOT,
   runProgram,
   spawnProgram,
   startServerProcess,
