@@ -6,7 +6,7 @@ DENO := $(or $(shell command -v deno 2>/dev/null),$(DENO_LOCAL))
 HOST ?= localhost
 PORT ?= 4443
 
-.PHONY: all run client certs election test check fmt lint build demo bench deno deps cluster clean
+.PHONY: all run client certs election test test-stress check fmt lint build demo bench deno deps cluster clean
 
 all: test
 
@@ -47,6 +47,10 @@ client: $(DENO)
 ## PostgreSQL cluster of its own in a temp directory (or BOOTH_TEST_DATABASE_URL)
 test: $(DENO) deps
 	$(DENO) task test
+
+## test-stress: the whole suite 5 times in a row with both cores kept busy; passes only if 5/5 pass
+test-stress: $(DENO) deps
+	@tools/stress.sh $(DENO)
 
 ## check: formatting, lint and type checks
 check: $(DENO) deps
