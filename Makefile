@@ -52,11 +52,12 @@ test: $(DENO) deps
 test-stress: $(DENO) deps
 	@tools/stress.sh $(DENO)
 
-## check: formatting, lint and type checks
+## check: formatting, lint, type checks (code and the JSDoc examples) and doc lint
 check: $(DENO) deps
 	$(DENO) fmt --check
 	$(DENO) lint
 	$(DENO) check server.ts client.ts mod.ts tests/ tools/
+	$(DENO) check --doc lib/ mod.ts
 	$(DENO) doc --lint mod.ts
 
 fmt: $(DENO)
