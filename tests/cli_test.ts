@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { compileCommands, TARGETS } from "../tools/build.ts";
+import { formatFlags, parseFlags, UsageError } from "../lib/terminal/cli.ts";
 import {
   ALICE,
   initElection,
@@ -339,10 +340,10 @@ Deno.test("server init: an existing election is kept without --force; a bad roll
   assert.notEqual(await Deno.readTextFile(join(data, "passwords")), before);
 });
 
-/** What git sees in the working tree, ignored files included. */
-async function workingTree(): Promise<string> {
+/** The files in the working tree that git does not track, ignored ones included. */
+async function untrackedFiles(): Promise<string> {
   const { stdout } = await new Deno.Command("git", {
-    args: ["status", "--porcelain", "--ignored", "--untracked-files=all"],
+    args: ["ls-files", "--others"],
     cwd: ROOT,
     stdout: "piped",
   }).output();
@@ -350,7 +351,7 @@ async function workingTree(): Promise<string> {
 }
 
 Deno.test("make demo runs a whole election with a closing, its transcript shows every step, and it writes nothing into the repository", async () => {
-  const before = await workingTree();
+  const before = await untrackedFiles();
   const { code, stdout, stderr } = await new Deno.Command("make", {
     args: ["--no-print-directory", "demo"],
     cwd: ROOT,
@@ -382,7 +383,11 @@ Deno.test("make demo runs a whole election with a closing, its transcript shows 
     );
   }
   assert.equal((text.match(/Your vote has been recorded\./g) ?? []).length, 2);
-  assert.equal(await workingTree(), before, "make demo changed the repository");
+  assert.equal(
+    await untrackedFiles(),
+    before,
+    "make demo wrote into the repository",
+  );
   const work = text.match(/the seed's election .* in (\/\S+)\/data$/m)?.[1];
   assert.ok(work, "the transcript names the demo's directory");
   await assert.rejects(Deno.stat(work), Deno.errors.NotFound, "demo left");
@@ -428,4 +433,80 @@ Deno.test("make build compiles both programs with the tasks' permission flags, f
     `deno ${server.join(" ")}`,
     `deno ${client.join(" ")}`,
   ]);
+});
+
+const SAMPLE_FLAGS = {
+  port: {
+    type: "integer",
+    value: "PORT",
+    min: 1,
+    max: 65535,
+    default: 4443,
+    help: "TCP port",
+  },
+  engine: {
+    type: "choice",
+    choices: ["node", "deno"],
+    default: "node",
+    help: "TLS engine",
+  },
+  data: { type: "string", value: "DIR", help: "election directory" },
+  quiet: { type: "boolean", short: "q", help: "log less" },
+} as const;
+
+Deno.test("each flag's default is written once: parseFlags returns it, typed, and --help shows it", () => {
+  const flags = parseFlags([], SAMPLE_FLAGS);
+  // Typed from the spec: these assignments compile only with the right types.
+  const port: number = flags.port;
+  const engine: "node" | "deno" = flags.engine;
+  const data: string | undefined = flags.data;
+  const quiet: boolean = flags.quiet;
+  assert.deepEqual({ port, engine, data, quiet }, {
+    port: 4443,
+    engine: "node",
+    data: undefined,
+    quiet: false,
+  });
+  assert.deepEqual(lines(formatFlags(SAMPLE_FLAGS)), [
+    "  --port PORT          TCP port (default 4443)",
+    "  --engine node|deno   TLS engine (default node)",
+    "  --data DIR           election directory",
+    "  -q, --quiet          log less",
+  ]);
+});
+
+Deno.test("parseFlags takes --flag value, --flag=value and short aliases, the last value winning; every mistake is one UsageError naming it", () => {
+  assert.deepEqual(
+    parseFlags(
+      ["--port=80", "--data", "d", "-q", "--engine", "deno", "--port", "81"],
+      SAMPLE_FLAGS,
+    ),
+    { port: 81, engine: "deno", data: "d", quiet: true },
+  );
+  const mistakes: [string[], string][] = [
+    [["--bogus"], 'Unknown option "--bogus"'],
+    [["-x"], 'Unknown option "-x"'],
+    [["--toString"], 'Unknown option "--toString"'],
+    [["--port"], 'Option "--port" needs a value'],
+    [["--data", "--quiet"], 'Option "--data" needs a value'],
+    [["--quiet=yes"], 'Option "--quiet" does not take a value'],
+    [
+      ["--port", "0"],
+      'Option "--port" takes a whole number from 1 to 65535, not "0"',
+    ],
+    [
+      ["--port", "1e3"],
+      'Option "--port" takes a whole number from 1 to 65535, not "1e3"',
+    ],
+    [["--engine", "tls"], 'Option "--engine" takes node or deno, not "tls"'],
+    [["stray"], 'Unexpected argument "stray"'],
+  ];
+  for (const [args, message] of mistakes) {
+    assert.throws(
+      () => parseFlags(args, SAMPLE_FLAGS),
+      (error: unknown) =>
+        error instanceof UsageError && error.message === message,
+      args.join(" "),
+    );
+  }
 });
