@@ -436,13 +436,13 @@ Deno.test("make build compiles both programs with the tasks' permission flags, f
 });
 
 const SAMPLE_FLAGS = {
-  port: {
+  tries: {
     type: "integer",
-    value: "PORT",
+    value: "N",
     min: 1,
-    max: 65535,
-    default: 4443,
-    help: "TCP port",
+    max: 9,
+    default: 3,
+    help: "attempts",
   },
   engine: {
     type: "choice",
@@ -457,18 +457,18 @@ const SAMPLE_FLAGS = {
 Deno.test("each flag's default is written once: parseFlags returns it, typed, and --help shows it", () => {
   const flags = parseFlags([], SAMPLE_FLAGS);
   // Typed from the spec: these assignments compile only with the right types.
-  const port: number = flags.port;
+  const tries: number = flags.tries;
   const engine: "node" | "deno" = flags.engine;
   const data: string | undefined = flags.data;
   const quiet: boolean = flags.quiet;
-  assert.deepEqual({ port, engine, data, quiet }, {
-    port: 4443,
+  assert.deepEqual({ tries, engine, data, quiet }, {
+    tries: 3,
     engine: "node",
     data: undefined,
     quiet: false,
   });
   assert.deepEqual(lines(formatFlags(SAMPLE_FLAGS)), [
-    "  --port PORT          TCP port (default 4443)",
+    "  --tries N            attempts (default 3)",
     "  --engine node|deno   TLS engine (default node)",
     "  --data DIR           election directory",
     "  -q, --quiet          log less",
@@ -478,25 +478,25 @@ Deno.test("each flag's default is written once: parseFlags returns it, typed, an
 Deno.test("parseFlags takes --flag value, --flag=value and short aliases, the last value winning; every mistake is one UsageError naming it", () => {
   assert.deepEqual(
     parseFlags(
-      ["--port=80", "--data", "d", "-q", "--engine", "deno", "--port", "81"],
+      ["--tries=2", "--data", "d", "-q", "--engine", "deno", "--tries", "5"],
       SAMPLE_FLAGS,
     ),
-    { port: 81, engine: "deno", data: "d", quiet: true },
+    { tries: 5, engine: "deno", data: "d", quiet: true },
   );
   const mistakes: [string[], string][] = [
     [["--bogus"], 'Unknown option "--bogus"'],
     [["-x"], 'Unknown option "-x"'],
     [["--toString"], 'Unknown option "--toString"'],
-    [["--port"], 'Option "--port" needs a value'],
+    [["--tries"], 'Option "--tries" needs a value'],
     [["--data", "--quiet"], 'Option "--data" needs a value'],
     [["--quiet=yes"], 'Option "--quiet" does not take a value'],
     [
-      ["--port", "0"],
-      'Option "--port" takes a whole number from 1 to 65535, not "0"',
+      ["--tries", "0"],
+      'Option "--tries" takes a whole number from 1 to 9, not "0"',
     ],
     [
-      ["--port", "1e3"],
-      'Option "--port" takes a whole number from 1 to 65535, not "1e3"',
+      ["--tries", "1e3"],
+      'Option "--tries" takes a whole number from 1 to 9, not "1e3"',
     ],
     [["--engine", "tls"], 'Option "--engine" takes node or deno, not "tls"'],
     [["stray"], 'Unexpected argument "stray"'],
