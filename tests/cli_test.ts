@@ -220,7 +220,7 @@ Deno.test("the client with a CA file that is missing or not a certificate", asyn
   const data = await initElection();
   const server = await startServer(data);
   try {
-    await using dir = await tempDir();
+    await using dir = await tempDir("booth-test-");
     const notPem = join(dir.path, "ca.crt");
     await Deno.writeTextFile(notPem, "this is not a certificate\n");
     const out = await runProgram("client", [
@@ -240,7 +240,7 @@ Deno.test("the client with a CA file that is missing or not a certificate", asyn
 });
 
 Deno.test("the server with no election, a missing certificate, an unreadable file, a busy port", async () => {
-  await using emptyDir = await tempDir();
+  await using emptyDir = await tempDir("booth-test-");
   const empty = emptyDir.path;
   const certs = await testCerts();
   const tls = [
@@ -308,7 +308,7 @@ Deno.test("server init: an existing election is kept without --force; a bad roll
   );
   assert.equal(await Deno.readTextFile(join(data, "passwords")), before);
 
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-test-");
   const roll = join(dir.path, "roll.txt");
   await Deno.writeTextFile(roll, "Ann 1 a\n# ok\nBen 2 b c\n");
   const fresh = join(dir.path, "data");

@@ -184,12 +184,8 @@ Deno.test("4,000 fuzzed sessions (over 10,000 frames): valid replies or a clean 
       threshold: 1_000_000,
       windowLimit: 1_000_000,
     });
-    /**
-     * Serves one connection's bytes; returns the replies, every one valid.
-     * The client closes after writing, or, for a conversation, once the
-     * server has closed.
-     */
-    const session = async (chunks: Uint8Array[], readFirst: boolean) => {
+    /** A session of the server over an in-memory pipe; returns its ends. */
+    const serve = () => {
       const [client, server, endInput] = memoryPipe();
       const serving = serveConnection(server, store, throttle, {
         loginGraceSeconds: 60,
@@ -197,6 +193,15 @@ Deno.test("4,000 fuzzed sessions (over 10,000 frames): valid replies or a clean 
         verifier,
         log: () => {},
       });
+      return { client, serving, endInput };
+    };
+    /**
+     * Serves one connection's bytes; returns the replies, every one valid.
+     * The client closes after writing, or, for a conversation, once the
+     * server has closed.
+     */
+    const session = async (chunks: Uint8Array[], readFirst: boolean) => {
+      const { client, serving, endInput } = serve();
       for (const chunk of chunks) await client.write(chunk).catch(() => {});
       if (!readFirst) endInput();
       const decoder = new FrameDecoder(1 << 20);
@@ -214,13 +219,7 @@ Deno.test("4,000 fuzzed sessions (over 10,000 frames): valid replies or a clean 
       return replies;
     };
     // Alice votes first, through a session like any other.
-    const [client, server] = memoryPipe();
-    const serving = serveConnection(server, store, throttle, {
-      loginGraceSeconds: 60,
-      idleTimeoutSeconds: 60,
-      verifier,
-      log: () => {},
-    });
+    const { client, serving } = serve();
     const alice = new ServerChannel(client);
     assert.equal((await alice.request(VALID[0])).type, "login");
     assert.equal(

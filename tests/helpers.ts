@@ -34,25 +34,8 @@ export {
 } from "../tools/processes.ts";
 export type { Output, ServerProcess } from "../tools/processes.ts";
 
-/** A temporary directory that removes itself when disposed of. */
-export interface TempDir extends AsyncDisposable {
-  /** Its path. */
-  readonly path: string;
-}
-
-/**
- * Makes a temporary directory for one test, to hold with `await using`.
- *
- * @param prefix Its name's prefix, e.g. `booth-roll-`.
- * @returns The directory; disposing of it removes it and everything in it.
- */
-export async function tempDir(prefix = "booth-test-"): Promise<TempDir> {
-  const path = await Deno.makeTempDir({ prefix });
-  return {
-    path,
-    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
-  };
-}
+export { tempDir } from "./temp_dir.ts";
+export type { TempDir } from "./temp_dir.ts";
 
 /**
  * Directories made for the whole test process (the shared certificates, the
