@@ -403,6 +403,7 @@ Deno.test("make build compiles both programs with the tasks' permission flags, f
     "--allow-net",
     "--allow-read",
     "--allow-write",
+    "--allow-sys=uid",
     "--v8-flags=--optimize-for-size",
     "--output",
     "dist/election-server",
