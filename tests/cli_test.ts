@@ -404,6 +404,7 @@ Deno.test("make build compiles both programs with the tasks' permission flags, f
     "--allow-read",
     "--allow-write",
     "--allow-sys=uid",
+    "--allow-env",
     "--v8-flags=--optimize-for-size",
     "--output",
     "dist/election-server",
