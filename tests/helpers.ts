@@ -226,7 +226,46 @@ export class TestVoter extends ServerChannel implements AsyncDisposable {
 export async function connectVoter(port: number): Promise<TestVoter> {
   const certs = await testCerts();
   const ca = await Deno.readTextFile(join(certs, "ca.crt"));
-  return new TestVoter(await connectTls({ host: "localhost", port, ca }));
+  const voter = new TestVoter(
+    await connectTls({ host: "localhost", port, ca }),
+  );
+  openVoters.add(voter);
+  return voter;
+}
+
+const openVoters = new Set<TestVoter>();
+
+/**
+ * Closes every voter {@linkcode connectVoter} opened in this test process
+ * and not closed yet: for a test's `finally` once all its sessions are done.
+ * Never call it while another test's voters may still be working (the
+ * kill -9 test's workers each close their own).
+ */
+export function closeVoters(): void {
+  for (const voter of openVoters) voter.close();
+  openVoters.clear();
+}
+
+/**
+ * Waits until `condition` holds, checked every 10 ms: for state that no
+ * output announces. Prefer {@linkcode ServerProcess.until} for a line the
+ * server prints.
+ *
+ * @param condition The state awaited.
+ * @param what Named in the error when the time runs out.
+ * @param timeoutMs A safety bound, not a synchronisation.
+ * @throws {Error} When `condition` does not hold within `timeoutMs`.
+ */
+export async function eventually(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /**
