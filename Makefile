@@ -6,7 +6,7 @@ DENO := $(or $(shell command -v deno 2>/dev/null),$(DENO_LOCAL))
 HOST ?= localhost
 PORT ?= 4443
 
-.PHONY: all run client certs election test check fmt lint build demo bench deno deps cluster clean
+.PHONY: all run client certs election test test-stress check fmt lint build demo bench deno deps cluster clean
 
 all: test
 
@@ -48,11 +48,16 @@ client: $(DENO)
 test: $(DENO) deps
 	$(DENO) task test
 
-## check: formatting, lint and type checks
+## test-stress: the whole suite 5 times in a row with both cores kept busy; passes only if 5/5 pass
+test-stress: $(DENO) deps
+	@tools/stress.sh $(DENO)
+
+## check: formatting, lint, type checks (code and the JSDoc examples) and doc lint
 check: $(DENO) deps
 	$(DENO) fmt --check
 	$(DENO) lint
 	$(DENO) check server.ts client.ts mod.ts tests/ tools/
+	$(DENO) check --doc lib/ mod.ts
 	$(DENO) doc --lint mod.ts
 
 fmt: $(DENO)
@@ -62,8 +67,8 @@ fmt: $(DENO)
 build: $(DENO) deps
 	$(DENO) run --allow-read --allow-run --allow-write tools/build.ts $(if $(TARGET),--target $(TARGET)) $(if $(ELECTION),--election $(ELECTION))
 
-## demo: a whole election on a free port, transcript printed
-demo: $(DENO) deps certs
+## demo: a whole election on a free port, transcript printed (all in a temp dir)
+demo: $(DENO) deps
 	$(DENO) run --allow-all tools/demo.ts
 
 ## bench: the booth against a bare TLS echo baseline

@@ -8,12 +8,13 @@
 
 import {
   ExitCode,
-  integerFlag,
+  formatFlags,
   parseFlags,
   printError,
   UsageError,
   VERSION,
 } from "./lib/terminal/cli.ts";
+import type { FlagSpecs } from "./lib/terminal/cli.ts";
 import { escapeForTerminal } from "./lib/terminal/escape.ts";
 import { describeFsError } from "./lib/store/file_ops.ts";
 import { InterruptedError, lineInput } from "./lib/client/line_input.ts";
@@ -27,6 +28,43 @@ import {
 import type { ElectionPlaces } from "./lib/client/find_election.ts";
 import { EMBEDDED_KIT_PATH, kitAddress } from "./lib/election/kit.ts";
 import { fileURLToPath } from "node:url";
+
+const FLAGS = {
+  election: {
+    type: "string",
+    value: "FILE",
+    help: "the election's election.json (see above)",
+  },
+  host: {
+    type: "string",
+    value: "HOST",
+    help:
+      "server's host name, checked against its certificate\n(default: the election's, else localhost)",
+  },
+  port: {
+    type: "integer",
+    value: "PORT",
+    min: 1,
+    max: 65535,
+    help: "server's TCP port (default: the election's, else 4443)",
+  },
+  ca: {
+    type: "string",
+    value: "FILE",
+    help:
+      "the CA that signed the server's certificate, PEM, the only\none trusted (default: the election's, else certs/ca.crt)",
+  },
+  timeout: {
+    type: "integer",
+    value: "SECONDS",
+    min: 1,
+    max: 3600,
+    default: 30,
+    help: "time the server has to answer, each time",
+  },
+  help: { type: "boolean", short: "h", help: "show this help" },
+  version: { type: "boolean", help: "show the version" },
+} as const satisfies FlagSpecs;
 
 const HELP =
   `election-client ${VERSION}: the secure election booth's voter's program
@@ -44,15 +82,7 @@ one in the working directory, else the one next to the program. Without one,
 the defaults below.
 
 Options:
-  --election FILE    the election's election.json (see above)
-  --host HOST        server's host name, checked against its certificate
-                     (default: the election's, else localhost)
-  --port PORT        server's TCP port (default: the election's, else 4443)
-  --ca FILE          the CA that signed the server's certificate, PEM, the only
-                     one trusted (default: the election's, else certs/ca.crt)
-  --timeout SECONDS  time the server has to answer, each time (default 30)
-  -h, --help         show this help
-  --version          show the version
+${formatFlags(FLAGS)}
 
 Exit status: 0 after Exit or end of input, 1 when the connection or the
 session fails, 2 for a bad option or election file, 130 after Ctrl-C.`;
@@ -65,27 +95,8 @@ session fails, 2 for a bad option or election file, 130 after Ctrl-C.`;
  */
 export async function main(args: string[]): Promise<number> {
   let flags;
-  let portFlag: number | undefined;
-  let timeoutSeconds: number;
   try {
-    flags = parseFlags(args, {
-      help: { type: "boolean", short: "h" },
-      version: { type: "boolean" },
-      election: { type: "string" },
-      host: { type: "string" },
-      port: { type: "string" },
-      ca: { type: "string" },
-      timeout: { type: "string" },
-    });
-    if (flags.port !== undefined) {
-      portFlag = integerFlag("--port", flags.port as string, 1, 65535);
-    }
-    timeoutSeconds = integerFlag(
-      "--timeout",
-      (flags.timeout as string) ?? "30",
-      1,
-      3600,
-    );
+    flags = parseFlags(args, FLAGS);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     printError(`${error.message} (see --help)`);
@@ -101,7 +112,7 @@ export async function main(args: string[]): Promise<number> {
   }
   let election;
   try {
-    election = await findElection(electionPlaces(flags.election as string));
+    election = await findElection(electionPlaces(flags.election));
   } catch (error) {
     if (!(error instanceof ElectionFileUnusableError)) throw error;
     printError(escapeForTerminal(error.message, { newlines: false }));
@@ -113,10 +124,10 @@ export async function main(args: string[]): Promise<number> {
       { newlines: false },
     ));
   }
-  const host = (flags.host as string | undefined) ?? election?.kit.host ??
-    "localhost";
-  const port = portFlag ?? election?.kit.port ?? 4443;
-  const caFlag = flags.ca as string | undefined;
+  const host = flags.host ?? election?.kit.host ?? "localhost";
+  const port = flags.port ?? election?.kit.port ?? 4443;
+  const caFlag = flags.ca;
+  const timeoutSeconds = flags.timeout;
   const caPath = caFlag ?? election?.path ?? "certs/ca.crt";
   try {
     const ca = caFlag === undefined && election !== undefined

@@ -21,12 +21,14 @@ import { colorEnabled, paint } from "./lib/terminal/colors.ts";
 import { escapeLogLine } from "./lib/terminal/escape.ts";
 import {
   ExitCode,
-  integerFlag,
+  formatFlags,
   parseFlags,
   printError,
   UsageError,
   VERSION,
 } from "./lib/terminal/cli.ts";
+import type { FlagSpecs } from "./lib/terminal/cli.ts";
+import { DEFAULT_LOCKOUT_POLICY } from "./lib/server/login_throttle.ts";
 import {
   ElectionFileError,
   parseCandidateList,
@@ -72,7 +74,6 @@ import {
 } from "./lib/store/election_state.ts";
 import { FileBoothStore } from "./lib/store/file_store.ts";
 import { describeRollback } from "./lib/store/journal.ts";
-import type { TlsEngine } from "./lib/wire/transport.ts";
 import {
   formatElectionKit,
   hostProblem,
@@ -116,6 +117,275 @@ const SEED_VOTERS: RollLine[] = [
 ];
 const SEED_CANDIDATES = "Chris,Linda";
 
+const COMMON_FLAGS = {
+  help: { type: "boolean", short: "h", help: "show this help" },
+  version: { type: "boolean", help: "show the version" },
+} as const satisfies FlagSpecs;
+
+/** The election directory when `--data` is not given. */
+const DEFAULT_DATA = "data";
+
+/** `--data DIR`, described as `help` says. */
+function dataFlag<H extends string>(help: H) {
+  return { type: "string", value: "DIR", default: DEFAULT_DATA, help } as const;
+}
+
+const SERVE_FLAGS = {
+  hostname: {
+    type: "string",
+    value: "HOST",
+    default: "127.0.0.1",
+    help: "address to listen on",
+  },
+  port: {
+    type: "integer",
+    value: "PORT",
+    min: 0,
+    max: 65535,
+    default: 4443,
+    help: "TCP port, 0 for any free one",
+  },
+  data: dataFlag(
+    "election directory, mode 0700, no links\nwith --database it holds only symkey",
+  ),
+  database: {
+    type: "string",
+    value: "URL",
+    help:
+      "serve the election in this PostgreSQL database\n(postgres://user@host:port/db; password from\nPGPASSWORD or the URL); any number of servers may\nserve one database at once",
+  },
+  cert: {
+    type: "string",
+    value: "FILE",
+    default: "certs/server.crt",
+    help: "server certificate, PEM",
+  },
+  key: {
+    type: "string",
+    value: "FILE",
+    default: "certs/server.key",
+    help: "server private key, PEM, mode 0600",
+  },
+  "tls-engine": {
+    type: "choice",
+    choices: ["node", "deno"],
+    default: "node",
+    help:
+      "TLS engine\n(deno cannot reap sockets that never finish their handshake)",
+  },
+  "login-grace": {
+    type: "integer",
+    value: "SECONDS",
+    min: 1,
+    max: 86400,
+    default: 60,
+    help: "time to finish TLS and log in",
+  },
+  "idle-timeout": {
+    type: "integer",
+    value: "SECONDS",
+    min: 1,
+    max: 86400,
+    default: 300,
+    help: "a logged-in session's longest silence",
+  },
+  "max-connections": {
+    type: "integer",
+    value: "N",
+    min: 1,
+    max: 1_000_000,
+    default: 1000,
+    help: "open connections at most, fitted to the open file\nlimit",
+  },
+  "max-startups-per-address": {
+    type: "integer",
+    value: "N",
+    min: 1,
+    max: 1_000_000,
+    default: 64,
+    help: "connections not yet logged in from one address",
+  },
+  "lockout-threshold": {
+    type: "integer",
+    value: "N",
+    min: 1,
+    max: 1000,
+    default: 5,
+    help:
+      "failed logins from one address that lock it out of\na registration number",
+  },
+  "lockout-seconds": {
+    type: "integer",
+    value: "S",
+    min: 1,
+    max: DEFAULT_LOCKOUT_POLICY.maxLockSeconds,
+    default: 30,
+    help:
+      `first lockout; doubles up to ${DEFAULT_LOCKOUT_POLICY.maxLockSeconds}`,
+  },
+  quiet: {
+    type: "boolean",
+    help: "log only failures, lockouts, refusals and abnormal ends",
+  },
+  ...COMMON_FLAGS,
+} as const satisfies FlagSpecs;
+
+// --data and --candidates have no default in the table: --from must know
+// whether they were given. Their defaults are the constants the help names.
+const INIT_FLAGS = {
+  data: {
+    type: "string",
+    value: "DIR",
+    help:
+      `election directory, made mode 0700 (default ${DEFAULT_DATA});\nwith --database it receives only symkey (an\nexisting one is reused)`,
+  },
+  database: {
+    type: "string",
+    value: "URL",
+    help:
+      'create the election in this PostgreSQL database, in\nits own schema "booth" (password from PGPASSWORD or\nthe URL); --force is refused while a server serves it',
+  },
+  from: {
+    type: "string",
+    value: "DIR",
+    help:
+      "with --database: move the file election in DIR\n(roll, candidates, votes, history) into the database;\nK stays in DIR/symkey (copied to --data when given)",
+  },
+  voters: {
+    type: "string",
+    value: "FILE",
+    help:
+      'voter roll, one "<name> <registration number> [<password>]"\nper line; blank lines and # comments are ignored; a\nline without a password gets a generated one, which\nneeds --credentials (default: the seed\'s Alice, Bob\nand Tom)',
+  },
+  credentials: {
+    type: "string",
+    value: "OUT",
+    help:
+      'write every voter\'s "<name> <registration number>\n<password>" to OUT (mode 0600, roll order), to\ndistribute; never replaces OUT without --force',
+  },
+  candidates: {
+    type: "string",
+    value: "A,B,...",
+    help: `candidates in ballot order (default ${SEED_CANDIDATES})`,
+  },
+  "opens-at": {
+    type: "string",
+    value: "TIME",
+    help:
+      "when the polls open, ISO 8601 with an offset, e.g.\n2026-11-26T08:00:00+01:00 (default: at once)",
+  },
+  "closes-at": {
+    type: "string",
+    value: "TIME",
+    help: "when the polls close (default: never; see close --help)",
+  },
+  force: {
+    type: "boolean",
+    help: "replace an existing election, votes included, and OUT",
+  },
+  ...COMMON_FLAGS,
+} as const satisfies FlagSpecs;
+
+const PASSWD_FLAGS = {
+  data: dataFlag("election directory"),
+  voter: {
+    type: "string",
+    value: "NAME",
+    help: "the voter, by name as in the roll (required)",
+  },
+  credentials: {
+    type: "string",
+    value: "OUT",
+    help:
+      "append the line to OUT (created with mode 0600) instead\nof printing it",
+  },
+  ...COMMON_FLAGS,
+} as const satisfies FlagSpecs;
+
+const CLOSE_FLAGS = {
+  data: dataFlag("election directory"),
+  at: {
+    type: "string",
+    value: "TIME",
+    help: "the closing time, ISO 8601 with an offset (default: now)",
+  },
+  ...COMMON_FLAGS,
+} as const satisfies FlagSpecs;
+
+const REPORT_FLAGS = {
+  data: dataFlag("election directory"),
+  json: { type: "boolean", help: "the same as one JSON object, for machines" },
+  ...COMMON_FLAGS,
+} as const satisfies FlagSpecs;
+
+const VERIFY_FLAGS = {
+  data: dataFlag(
+    "election directory\nwith --database, the directory holding symkey",
+  ),
+  database: {
+    type: "string",
+    value: "URL",
+    help: "check the election in this PostgreSQL database",
+  },
+  ...COMMON_FLAGS,
+} as const satisfies FlagSpecs;
+
+const EXPORT_FLAGS = {
+  database: {
+    type: "string",
+    value: "URL",
+    help:
+      "the election's database (password from PGPASSWORD or the URL)\n(required)",
+  },
+  data: dataFlag("directory holding symkey"),
+  to: { type: "string", value: "OUT", help: "directory to write (required)" },
+  ...COMMON_FLAGS,
+} as const satisfies FlagSpecs;
+
+const KIT_FLAGS = {
+  host: {
+    type: "string",
+    value: "HOST",
+    help: "host name or address voters connect to (required)",
+  },
+  port: {
+    type: "integer",
+    value: "PORT",
+    min: 1,
+    max: 65535,
+    default: 4443,
+    help: "port voters connect to",
+  },
+  cert: {
+    type: "string",
+    value: "FILE",
+    default: "certs/server.crt",
+    help: "server certificate, PEM",
+  },
+  ca: {
+    type: "string",
+    value: "FILE",
+    default: "certs/ca.crt",
+    help: "CA certificate that signed it, PEM",
+  },
+  name: {
+    type: "string",
+    value: "NAME",
+    default: "Election",
+    help: "the election's display name",
+  },
+  out: {
+    type: "string",
+    value: "DIR",
+    help: "where to write the kit (required; created if missing)",
+  },
+  force: {
+    type: "boolean",
+    help: "replace kit files already in DIR (never a symbolic link)",
+  },
+  ...COMMON_FLAGS,
+} as const satisfies FlagSpecs;
+
 const SERVE_HELP =
   `election-server ${VERSION}: the secure election booth's voting server
 
@@ -131,31 +401,7 @@ Usage:
   deno task server export [options]    write a database election as files (see export --help)
 
 Options of serve:
-  --hostname HOST          address to listen on (default 127.0.0.1)
-  --port PORT              TCP port, 0 for any free one (default 4443)
-  --data DIR               election directory, mode 0700, no links (default
-                           data); with --database it holds only symkey
-  --database URL           serve the election in this PostgreSQL database
-                           (postgres://user@host:port/db; password from
-                           PGPASSWORD or the URL); any number of servers may
-                           serve one database at once
-  --cert FILE              server certificate, PEM (default certs/server.crt)
-  --key FILE               server private key, PEM, mode 0600 (default certs/server.key)
-  --tls-engine node|deno   TLS engine (default node; deno cannot reap
-                           sockets that never finish their handshake)
-  --login-grace SECONDS    time to finish TLS and log in (default 60)
-  --idle-timeout SECONDS   a logged-in session's longest silence (default 300)
-  --max-connections N      open connections at most, fitted to the open file
-                           limit (default 1000)
-  --max-startups-per-address N
-                           connections not yet logged in from one address
-                           (default 64)
-  --lockout-threshold N    failed logins from one address that lock it out of
-                           a registration number (default 5)
-  --lockout-seconds S      first lockout; doubles up to 86400 (default 30)
-  --quiet                  log only failures, lockouts, refusals and abnormal ends
-  -h, --help               show this help
-  --version                show the version
+${formatFlags(SERVE_FLAGS)}
 
 Prints "listening on HOST:PORT" on stdout once it accepts connections, a
 security log on stderr, and stops cleanly on SIGINT or SIGTERM.`;
@@ -167,30 +413,7 @@ passwords (E(K, H(password)) per voter), candidates, a result of zeros and
 the polls' opening and closing times.
 
 Options:
-  --data DIR            election directory, made mode 0700 (default data);
-                        with --database it receives only symkey (an
-                        existing one is reused)
-  --database URL        create the election in this PostgreSQL database, in
-                        its own schema "booth" (password from PGPASSWORD or
-                        the URL); --force is refused while a server serves it
-  --from DIR            with --database: move the file election in DIR
-                        (roll, candidates, votes, history) into the database;
-                        K stays in DIR/symkey (copied to --data when given)
-  --voters FILE         voter roll, one "<name> <registration number> [<password>]"
-                        per line; blank lines and # comments are ignored; a
-                        line without a password gets a generated one, which
-                        needs --credentials (default: the seed's Alice, Bob
-                        and Tom)
-  --credentials OUT     write every voter's "<name> <registration number>
-                        <password>" to OUT (mode 0600, roll order), to
-                        distribute; never replaces OUT without --force
-  --candidates A,B,...  candidates in ballot order (default ${SEED_CANDIDATES})
-  --opens-at TIME       when the polls open, ISO 8601 with an offset, e.g.
-                        2026-11-26T08:00:00+01:00 (default: at once)
-  --closes-at TIME      when the polls close (default: never; see close --help)
-  --force               replace an existing election, votes included, and OUT
-  -h, --help            show this help
-  --version             show the version`;
+${formatFlags(INIT_FLAGS)}`;
 
 const PASSWD_HELP = `Usage: deno task server passwd --voter NAME [options]
 
@@ -200,13 +423,7 @@ password stops working. Refused while a server serves the election: stop it,
 change the password, start it again.
 
 Options:
-  --data DIR           election directory (default data)
-  --voter NAME         the voter, by name as in the roll
-  --credentials OUT    append the line to OUT (created with mode 0600) instead
-                       of printing it; a link, or a file another user owns or
-                       others can read, is refused
-  -h, --help           show this help
-  --version            show the version`;
+${formatFlags(PASSWD_FLAGS)}`;
 
 const CLOSE_HELP = `Usage: deno task server close [options]
 
@@ -217,10 +434,7 @@ refused and View election result shows the result with the turnout.
 The polls cannot be reopened, nor closed at a time already past.
 
 Options:
-  --data DIR     election directory (default data)
-  --at TIME      the closing time, ISO 8601 with an offset (default: now)
-  -h, --help     show this help
-  --version      show the version`;
+${formatFlags(CLOSE_FLAGS)}`;
 
 const REPORT_HELP = `Usage: deno task server report [options]
 
@@ -232,10 +446,7 @@ checked against the files. While the polls are open it shows the turnout
 only, never running totals (nor the hash of result). Works while a server runs.
 
 Options:
-  --data DIR     election directory (default data)
-  --json         the same as one JSON object, for machines
-  -h, --help     show this help
-  --version      show the version`;
+${formatFlags(REPORT_FLAGS)}`;
 
 const VERIFY_HELP = `Usage: deno task server verify [options]
 
@@ -244,11 +455,7 @@ prints the turnout, then "consistent" or each problem found. Exit status 0
 when consistent, 1 otherwise. It cannot tell who voted for whom.
 
 Options:
-  --data DIR        election directory (default data); with --database the
-                    directory holding symkey
-  --database URL    check the election in this PostgreSQL database
-  -h, --help        show this help
-  --version         show the version`;
+${formatFlags(VERIFY_FLAGS)}`;
 
 const EXPORT_HELP =
   `Usage: deno task server export --database URL [--data DIR] --to OUT
@@ -260,11 +467,7 @@ commit order), byte for byte the formats of a file election, so that
 could serve it. OUT is created when missing and must otherwise be empty.
 
 Options:
-  --database URL    the election's database (password from PGPASSWORD or the URL)
-  --data DIR        directory holding symkey (default data)
-  --to OUT          directory to write
-  -h, --help        show this help
-  --version         show the version`;
+${formatFlags(EXPORT_FLAGS)}`;
 
 const KIT_HELP = `Usage: deno task server kit --host HOST --out DIR [options]
 
@@ -276,20 +479,7 @@ Refuses a host the server certificate does not cover, and a CA that did not
 sign it.
 
 Options:
-  --host HOST     host name or address voters connect to (required)
-  --port PORT     port voters connect to (default 4443)
-  --cert FILE     server certificate, PEM (default certs/server.crt)
-  --ca FILE       CA certificate that signed it, PEM (default certs/ca.crt)
-  --name NAME     the election's display name (default "Election")
-  --out DIR       where to write the kit (required; created if missing)
-  --force         replace kit files already in DIR (never a symbolic link)
-  -h, --help      show this help
-  --version       show the version`;
-
-const COMMON_FLAGS = {
-  help: { type: "boolean", short: "h" },
-  version: { type: "boolean" },
-} as const;
+${formatFlags(KIT_FLAGS)}`;
 
 /**
  * Runs the server's command line.
@@ -331,25 +521,14 @@ export async function main(args: string[]): Promise<number> {
 }
 
 async function init(args: string[]): Promise<number> {
-  const flags = parseFlags(args, {
-    ...COMMON_FLAGS,
-    data: { type: "string" },
-    voters: { type: "string" },
-    credentials: { type: "string" },
-    candidates: { type: "string" },
-    "opens-at": { type: "string" },
-    "closes-at": { type: "string" },
-    force: { type: "boolean" },
-    database: { type: "string" },
-    from: { type: "string" },
-  });
+  const flags = parseFlags(args, INIT_FLAGS);
   if (flags.help) return printHelp(INIT_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
   if (flags.from !== undefined) {
     if (flags.database === undefined) {
       throw new UsageError(`Option "--from" needs "--database"`);
     }
-    for (const other of ["voters", "candidates"]) {
+    for (const other of ["voters", "candidates"] as const) {
       if (flags[other] !== undefined) {
         throw new UsageError(
           `Option "--${other}" cannot be used with "--from" (the roll and ballot come from its files)`,
@@ -357,14 +536,14 @@ async function init(args: string[]): Promise<number> {
       }
     }
     return await initDatabaseFrom(
-      flags.database as string,
-      flags.from as string,
-      flags.data as string | undefined,
-      flags.force === true,
+      flags.database,
+      flags.from,
+      flags.data,
+      flags.force,
     );
   }
-  const dir = (flags.data as string | undefined) ?? "data";
-  const force = flags.force === true;
+  const dir = flags.data ?? DEFAULT_DATA;
+  const force = flags.force;
   const polls: PollsWindow = {
     opensAt: timeFlag("--opens-at", flags["opens-at"]),
     closesAt: timeFlag("--closes-at", flags["closes-at"]),
@@ -378,12 +557,12 @@ async function init(args: string[]): Promise<number> {
   let candidates: string[];
   try {
     candidates = parseCandidateList(
-      (flags.candidates as string | undefined) ?? SEED_CANDIDATES,
+      flags.candidates ?? SEED_CANDIDATES,
     );
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const votersPath = flags.voters as string | undefined;
+  const votersPath = flags.voters;
   let roll = SEED_VOTERS;
   if (votersPath !== undefined) {
     let text: string;
@@ -396,7 +575,7 @@ async function init(args: string[]): Promise<number> {
     }
     roll = parseVoterRoll(text, votersPath);
   }
-  const credentialsPath = flags.credentials as string | undefined;
+  const credentialsPath = flags.credentials;
   const missing = roll.filter((voter) => voter.password === undefined);
   if (credentialsPath === undefined && missing.length > 0) {
     throw new Error(
@@ -421,7 +600,7 @@ async function init(args: string[]): Promise<number> {
     : undefined;
   try {
     if (flags.database !== undefined) {
-      await initDatabase(flags.database as string, dir, {
+      await initDatabase(flags.database, dir, {
         voters,
         candidates,
         polls,
@@ -467,18 +646,12 @@ async function init(args: string[]): Promise<number> {
 }
 
 async function passwd(args: string[]): Promise<number> {
-  const flags = parseFlags(args, {
-    ...COMMON_FLAGS,
-    data: { type: "string" },
-    voter: { type: "string" },
-    credentials: { type: "string" },
-  });
+  const flags = parseFlags(args, PASSWD_FLAGS);
   if (flags.help) return printHelp(PASSWD_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
-  const dir = (flags.data as string | undefined) ?? "data";
-  const name = flags.voter as string | undefined;
-  if (name === undefined) throw new UsageError(`Option "--voter" is required`);
-  const credentialsPath = flags.credentials as string | undefined;
+  const dir = flags.data;
+  const name = required("voter", flags.voter);
+  const credentialsPath = flags.credentials;
   // Opened before the password changes: a credentials file that cannot be
   // written is found before a password nobody will see replaces the old.
   using out = credentialsPath === undefined
@@ -500,14 +673,10 @@ async function passwd(args: string[]): Promise<number> {
 }
 
 async function close(args: string[]): Promise<number> {
-  const flags = parseFlags(args, {
-    ...COMMON_FLAGS,
-    data: { type: "string" },
-    at: { type: "string" },
-  });
+  const flags = parseFlags(args, CLOSE_FLAGS);
   if (flags.help) return printHelp(CLOSE_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
-  const dir = (flags.data as string | undefined) ?? "data";
+  const dir = flags.data;
   const now = new Date();
   const at = timeFlag("--at", flags.at) ?? now;
   const { closesAt } = await setClosingTime(dir, at, now);
@@ -520,14 +689,10 @@ async function close(args: string[]): Promise<number> {
 }
 
 async function report(args: string[]): Promise<number> {
-  const flags = parseFlags(args, {
-    ...COMMON_FLAGS,
-    data: { type: "string" },
-    json: { type: "boolean" },
-  });
+  const flags = parseFlags(args, REPORT_FLAGS);
   if (flags.help) return printHelp(REPORT_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
-  const dir = (flags.data as string | undefined) ?? "data";
+  const dir = flags.data;
   let summary;
   try {
     summary = await reportElection(dir, new Date());
@@ -550,10 +715,10 @@ async function report(args: string[]): Promise<number> {
 
 function timeFlag(
   flag: string,
-  value: string | boolean | undefined,
+  value: string | undefined,
 ): Date | undefined {
   if (value === undefined) return undefined;
-  const time = parseTimeWithOffset(String(value));
+  const time = parseTimeWithOffset(value);
   if (time === undefined) {
     throw new UsageError(
       `Option "${flag}" takes an ISO 8601 time with an offset (e.g. 2026-11-26T20:00:00+01:00), not "${value}"`,
@@ -637,16 +802,12 @@ async function writeAll(file: Deno.FsFile, text: string): Promise<void> {
 }
 
 async function verify(args: string[]): Promise<number> {
-  const flags = parseFlags(args, {
-    ...COMMON_FLAGS,
-    data: { type: "string" },
-    database: { type: "string" },
-  });
+  const flags = parseFlags(args, VERIFY_FLAGS);
   if (flags.help) return printHelp(VERIFY_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
-  const dir = (flags.data as string | undefined) ?? "data";
+  const dir = flags.data;
   if (flags.database !== undefined) {
-    return await verifyDatabase(flags.database as string, dir);
+    return await verifyDatabase(flags.database, dir);
   }
   let report;
   try {
@@ -675,34 +836,12 @@ async function verify(args: string[]): Promise<number> {
 }
 
 async function kit(args: string[]): Promise<number> {
-  const flags = parseFlags(args, {
-    ...COMMON_FLAGS,
-    host: { type: "string" },
-    port: { type: "string" },
-    cert: { type: "string" },
-    ca: { type: "string" },
-    name: { type: "string" },
-    out: { type: "string" },
-    force: { type: "boolean" },
-  });
+  const flags = parseFlags(args, KIT_FLAGS);
   if (flags.help) return printHelp(KIT_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
-  const required = (name: string): string => {
-    const value = flags[name] as string | undefined;
-    if (value === undefined) {
-      throw new UsageError(`Option "--${name}" is required`);
-    }
-    return value;
-  };
-  const host = required("host");
-  const out = required("out");
-  const port = integerFlag(
-    "--port",
-    (flags.port as string | undefined) ?? "4443",
-    1,
-    65535,
-  );
-  const name = (flags.name as string | undefined) ?? "Election";
+  const host = required("host", flags.host);
+  const out = required("out", flags.out);
+  const { port, name } = flags;
   const badHost = hostProblem(host);
   if (badHost) {
     throw new UsageError(
@@ -713,8 +852,8 @@ async function kit(args: string[]): Promise<number> {
   if (badName) {
     throw new UsageError(`Option "--name" is not valid: ${badName}`);
   }
-  const certPath = (flags.cert as string | undefined) ?? "certs/server.crt";
-  const caPath = (flags.ca as string | undefined) ?? "certs/ca.crt";
+  const certPath = flags.cert;
+  const caPath = flags.ca;
   const cert = await readTlsFile(certPath, "TLS certificate");
   const ca = await readTlsFile(caPath, "CA certificate");
   let election;
@@ -740,7 +879,7 @@ async function kit(args: string[]): Promise<number> {
   await writeKitFiles(out, [
     [kitPath, formatElectionKit(election)],
     [readmePath, voterReadme(election)],
-  ], flags.force === true);
+  ], flags.force);
   console.log(
     `wrote ${kitPath} and ${readmePath}: ${name} (${kitAddress(election)})`,
   );
@@ -899,21 +1038,13 @@ async function verifyDatabase(url: string, dir: string): Promise<number> {
 }
 
 async function exportElection(args: string[]): Promise<number> {
-  const flags = parseFlags(args, {
-    ...COMMON_FLAGS,
-    database: { type: "string" },
-    data: { type: "string" },
-    to: { type: "string" },
-  });
+  const flags = parseFlags(args, EXPORT_FLAGS);
   if (flags.help) return printHelp(EXPORT_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
-  if (flags.database === undefined) {
-    throw new UsageError(`Option "--database" is required`);
-  }
-  if (flags.to === undefined) throw new UsageError(`Option "--to" is required`);
-  const target = databaseTarget(flags.database as string);
-  const dir = (flags.data as string | undefined) ?? "data";
-  const out = flags.to as string;
+  const database = required("database", flags.database);
+  const out = required("to", flags.to);
+  const target = databaseTarget(database);
+  const dir = flags.data;
   const symkey = await Deno.readTextFile(join(dir, "symkey")).catch(
     (error) => {
       throw new Error(
@@ -1029,87 +1160,33 @@ async function writeKitFiles(
 }
 
 async function serve(args: string[]): Promise<number> {
-  const flags = parseFlags(args, {
-    ...COMMON_FLAGS,
-    hostname: { type: "string" },
-    port: { type: "string" },
-    data: { type: "string" },
-    cert: { type: "string" },
-    key: { type: "string" },
-    "tls-engine": { type: "string" },
-    "login-grace": { type: "string" },
-    "idle-timeout": { type: "string" },
-    "max-connections": { type: "string" },
-    "max-startups-per-address": { type: "string" },
-    "lockout-threshold": { type: "string" },
-    "lockout-seconds": { type: "string" },
-    quiet: { type: "boolean" },
-    database: { type: "string" },
-  });
+  const flags = parseFlags(args, SERVE_FLAGS);
   if (flags.help) return printHelp(SERVE_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
-  const text = (name: string, fallback: string) =>
-    (flags[name] as string | undefined) ?? fallback;
-  const engine = text("tls-engine", "node");
-  if (engine !== "node" && engine !== "deno") {
-    throw new UsageError(
-      `Option "--tls-engine" takes node or deno, not "${engine}"`,
-    );
-  }
   const options = {
-    hostname: text("hostname", "127.0.0.1"),
-    port: integerFlag("--port", text("port", "4443"), 0, 65535),
-    engine: engine as TlsEngine,
-    loginGraceSeconds: integerFlag(
-      "--login-grace",
-      text("login-grace", "60"),
-      1,
-      86400,
-    ),
-    idleTimeoutSeconds: integerFlag(
-      "--idle-timeout",
-      text("idle-timeout", "300"),
-      1,
-      86400,
-    ),
-    maxConnections: integerFlag(
-      "--max-connections",
-      text("max-connections", "1000"),
-      1,
-      1_000_000,
-    ),
-    maxStartupsPerAddress: integerFlag(
-      "--max-startups-per-address",
-      text("max-startups-per-address", "64"),
-      1,
-      1_000_000,
-    ),
-    lockoutThreshold: integerFlag(
-      "--lockout-threshold",
-      text("lockout-threshold", "5"),
-      1,
-      1000,
-    ),
-    lockoutSeconds: integerFlag(
-      "--lockout-seconds",
-      text("lockout-seconds", "30"),
-      1,
-      86400,
-    ),
+    hostname: flags.hostname,
+    port: flags.port,
+    engine: flags["tls-engine"],
+    loginGraceSeconds: flags["login-grace"],
+    idleTimeoutSeconds: flags["idle-timeout"],
+    maxConnections: flags["max-connections"],
+    maxStartupsPerAddress: flags["max-startups-per-address"],
+    lockoutThreshold: flags["lockout-threshold"],
+    lockoutSeconds: flags["lockout-seconds"],
   };
   const fitted = fitConnections(
     options.maxConnections,
     freeDescriptors(options.maxConnections + RESERVED_DESCRIPTORS),
   );
   options.maxConnections = fitted.maxConnections;
-  const dir = text("data", "data");
-  const certPath = text("cert", "certs/server.crt");
-  const keyPath = text("key", "certs/server.key");
+  const dir = flags.data;
+  const certPath = flags.cert;
+  const keyPath = flags.key;
   const cert = await readTlsFile(certPath, "TLS certificate");
   await checkPrivateFile(keyPath, "TLS private key", Deno.uid());
   const key = await readTlsFile(keyPath, "TLS private key");
-  const quiet = flags.quiet === true;
-  const database = flags.database as string | undefined;
+  const quiet = flags.quiet;
+  const database = flags.database;
   const target = database === undefined ? undefined : databaseTarget(database);
   await using store: BoothStore = target === undefined
     ? await openStore(dir)
@@ -1148,11 +1225,13 @@ async function serve(args: string[]): Promise<number> {
       "green",
     );
   }
-  console.log(`listening on ${server.hostname}:${server.port}`);
+  // The signals are handled before "listening on" is printed: whoever waits
+  // for that line may stop the server at once.
   const stopped = Promise.withResolvers<string>();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => stopped.resolve(signal));
   }
+  console.log(`listening on ${server.hostname}:${server.port}`);
   const signal = await stopped.promise;
   await server.close();
   await store.close();
@@ -1211,15 +1290,31 @@ async function readTlsFile(path: string, what: string): Promise<string> {
   }
 }
 
+/** Why listening failed, by the error's type or code (node:tls sets `code`). */
 function describeListenError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  if (/EADDRINUSE|in use/i.test(message)) {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (error instanceof Deno.errors.AddrInUse || code === "EADDRINUSE") {
     return "the address is already in use (is another server running?)";
   }
-  if (/EACCES|permission/i.test(message)) {
+  if (error instanceof Deno.errors.PermissionDenied || code === "EACCES") {
     return "permission denied (ports below 1024 need privileges)";
   }
-  return message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * A flag the command cannot do without.
+ *
+ * @param name The flag's name without dashes.
+ * @param value Its parsed value.
+ * @returns The value.
+ * @throws {UsageError} When the flag was not given.
+ */
+function required(name: string, value: string | undefined): string {
+  if (value === undefined) {
+    throw new UsageError(`Option "--${name}" is required`);
+  }
+  return value;
 }
 
 /**

@@ -16,8 +16,10 @@ import {
   MENU,
   runClient,
   startServer,
+  tempDir,
   TOM,
 } from "./helpers.ts";
+import type { TempDir } from "./helpers.ts";
 
 /** A voter's piped session: credentials, then menu answers. */
 function session(voter: string[], ...answers: string[]): string[] {
@@ -146,7 +148,8 @@ Deno.test("a second vote is refused in a new session and after a server restart"
 });
 
 Deno.test("the result stays hidden until every registered voter has voted, then a tie is announced", async () => {
-  const roll = await writeRoll([
+  await using rollDir = await tempDir("booth-roll-");
+  const roll = await writeRoll(rollDir, [
     "# four voters, so two candidates can tie",
     "Ann 1001 pin-a",
     "",
@@ -199,7 +202,12 @@ Deno.test("the result stays hidden until every registered voter has voted, then 
 });
 
 Deno.test("an election with other voters and candidates: ballot of three, a three-way tie", async () => {
-  const roll = await writeRoll(["Xia 7001 a1", "Yan 7002 b2", "Zed 7003 c3"]);
+  await using rollDir = await tempDir("booth-roll-");
+  const roll = await writeRoll(rollDir, [
+    "Xia 7001 a1",
+    "Yan 7002 b2",
+    "Zed 7003 c3",
+  ]);
   const data = await initElection([
     "--voters",
     roll,
@@ -337,11 +345,8 @@ function maskTime(line: string): string {
     : line;
 }
 
-async function writeRoll(rows: string[]): Promise<string> {
-  const path = join(
-    await Deno.makeTempDir({ prefix: "booth-roll-" }),
-    "voters.txt",
-  );
+async function writeRoll(dir: TempDir, rows: string[]): Promise<string> {
+  const path = join(dir.path, "voters.txt");
   await Deno.writeTextFile(path, rows.join("\n") + "\n");
   return path;
 }

@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { makeCerts, ROOT } from "./helpers.ts";
+import { makeCerts, ROOT, tempDir } from "./helpers.ts";
 
 async function openssl(args: string[]): Promise<string> {
   const { code, stdout, stderr } = await new Deno.Command("openssl", {
@@ -16,7 +16,8 @@ async function openssl(args: string[]): Promise<string> {
 }
 
 Deno.test("make certs: a local CA and a P-256 server certificate for localhost, 127.0.0.1 and ::1, keys 0600", async () => {
-  const dir = await makeCerts(join(await Deno.makeTempDir(), "certs"));
+  await using work = await tempDir("booth-certs-");
+  const dir = await makeCerts(join(work.path, "certs"));
   for (const file of ["ca.crt", "ca.key", "server.crt", "server.key"]) {
     const mode = (await Deno.stat(join(dir, file))).mode! & 0o777;
     assert.equal(mode, file.endsWith(".key") ? 0o600 : 0o644, file);
@@ -50,7 +51,8 @@ Deno.test("make certs: a local CA and a P-256 server certificate for localhost, 
 });
 
 Deno.test("make certs keeps existing certificates unless FORCE=1", async () => {
-  const dir = await makeCerts(join(await Deno.makeTempDir(), "certs"));
+  await using work = await tempDir("booth-certs-");
+  const dir = await makeCerts(join(work.path, "certs"));
   const before = await Deno.readTextFile(join(dir, "server.key"));
   await makeCerts(dir);
   assert.equal(

@@ -7,12 +7,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   ALICE,
-  eventually,
   initElection,
   lines,
   makeCerts,
   makeIntermediateChain,
   MENU,
+  occurs,
   runProgram,
   startServer,
   testCerts,
@@ -60,10 +60,9 @@ Deno.test("a server whose certificate another CA the runtime trusts (DENO_CERT) 
         out.stderr,
         /^Refusing the server's certificate: it is not signed by the CA in ".*ca\.crt"; nothing was sent\n$/,
       );
-      await eventually(
-        () =>
-          (server.stderr().match(/connection closed \(peer closed/g) ?? [])
-            .length === 2,
+      await server.until(
+        "stderr",
+        occurs("connection closed (peer closed", 2),
         "both connections to close",
       );
     } finally {

@@ -12,6 +12,7 @@ import { connectTls } from "../lib/client/tls_client.ts";
 import type { Connection } from "../lib/wire/connection.ts";
 import { ServerChannel } from "../lib/client/voter_client.ts";
 import {
+  makeCerts,
   ROOT,
   runProgram,
   spawnProgram,
@@ -20,35 +21,42 @@ import {
 import type {
   ListeningOptions,
   Output,
+  RunningProgram,
   ServerProcess,
 } from "../tools/processes.ts";
 
-export { ROOT, runProgram, taskFlags } from "../tools/processes.ts";
+export {
+  makeCerts,
+  occurs,
+  ROOT,
+  runProgram,
+  taskFlags,
+} from "../tools/processes.ts";
 export type { Output, ServerProcess } from "../tools/processes.ts";
 
+export { tempDir } from "./temp_dir.ts";
+export type { TempDir } from "./temp_dir.ts";
+
 /**
- * Makes a CA and server certificate with `tools/make_certs.sh`, the script
- * behind `make certs`.
- *
- * @param dir Where to write them.
- * @param env Extra environment (e.g. `DAYS`).
- * @returns `dir`.
+ * Directories made for the whole test process (the shared certificates, the
+ * elections of {@linkcode initElection}): removed when the process ends,
+ * whether its tests passed or failed.
  */
-export async function makeCerts(
-  dir: string,
-  env: Record<string, string> = {},
-): Promise<string> {
-  const { code, stderr } = await new Deno.Command("bash", {
-    args: [join(ROOT, "tools/make_certs.sh"), dir],
-    env,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(
-      `make_certs.sh failed: ${new TextDecoder().decode(stderr)}`,
-    );
+const processDirs = new Set<string>();
+globalThis.addEventListener("unload", () => {
+  for (const dir of processDirs) {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
   }
+});
+
+/** A temporary directory removed when the test process ends. */
+function processDir(prefix: string): string {
+  const dir = Deno.makeTempDirSync({ prefix });
+  processDirs.add(dir);
   return dir;
 }
 
@@ -56,18 +64,20 @@ let sharedCerts: Promise<string> | undefined;
 
 /** One set of certificates shared by every test in a process. */
 export function testCerts(): Promise<string> {
-  sharedCerts ??= makeCerts(Deno.makeTempDirSync({ prefix: "booth-certs-" }));
+  sharedCerts ??= makeCerts(processDir("booth-certs-"));
   return sharedCerts;
 }
 
 /**
- * Creates an election with the real `server init`.
+ * Creates an election with the real `server init`, in a temporary directory
+ * removed when the test process ends.
  *
  * @param args Extra arguments (`--voters`, `--candidates`, ...).
  * @returns The new election's directory.
+ * @throws {Error} With init's output when it fails.
  */
 export async function initElection(args: string[] = []): Promise<string> {
-  const dir = join(Deno.makeTempDirSync({ prefix: "booth-data-" }), "data");
+  const dir = join(processDir("booth-data-"), "data");
   const result = await runProgram("server", ["init", "--data", dir, ...args]);
   if (result.code !== 0) {
     throw new Error(`server init failed: ${result.stderr}`);
@@ -180,27 +190,82 @@ export function lines(text: string): string[] {
   return text === "" ? [] : text.replace(/\n$/, "").split("\n");
 }
 
+/** A voter's connection opened by {@linkcode connectVoter}; its owner closes it. */
+export class TestVoter extends ServerChannel implements AsyncDisposable {
+  readonly #connection: Connection;
+
+  /**
+   * @param connection A verified TLS connection to the server.
+   */
+  constructor(connection: Connection) {
+    super(connection);
+    this.#connection = connection;
+  }
+
+  /** Closes this voter's connection only; idempotent. */
+  close(): void {
+    this.#connection.close();
+  }
+
+  /** Closes the connection. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+}
+
 /**
  * An in-process voter speaking the protocol through `lib/` over real TLS:
  * for races and crash rounds, where a client process per voter is too slow.
+ * The caller owns the connection: close it, or hold it with `await using`.
  *
  * @param port The server's port.
- * @returns The channel, connected and verified.
+ * @returns The voter, connected and verified.
+ * @throws {Error} When the connection or the TLS handshake fails.
  */
-export async function connectVoter(port: number): Promise<ServerChannel> {
+export async function connectVoter(port: number): Promise<TestVoter> {
   const certs = await testCerts();
   const ca = await Deno.readTextFile(join(certs, "ca.crt"));
-  const connection = await connectTls({ host: "localhost", port, ca });
-  openChannels.add(connection);
-  return new ServerChannel(connection);
+  const voter = new TestVoter(
+    await connectTls({ host: "localhost", port, ca }),
+  );
+  openVoters.add(voter);
+  return voter;
 }
 
-const openChannels = new Set<Connection>();
+const openVoters = new Set<TestVoter>();
 
-/** Closes every connection {@linkcode connectVoter} opened. */
+/**
+ * Closes every voter {@linkcode connectVoter} opened in this test process
+ * and not closed yet: for a test's `finally` once all its sessions are done.
+ * Never call it while another test's voters may still be working (the
+ * kill -9 test's workers each close their own).
+ */
 export function closeVoters(): void {
-  for (const connection of openChannels) connection.close();
-  openChannels.clear();
+  for (const voter of openVoters) voter.close();
+  openVoters.clear();
+}
+
+/**
+ * Waits until `condition` holds, checked every 10 ms: for state that no
+ * output announces. Prefer {@linkcode ServerProcess.until} for a line the
+ * server prints.
+ *
+ * @param condition The state awaited.
+ * @param what Named in the error when the time runs out.
+ * @param timeoutMs A safety bound, not a synchronisation.
+ * @throws {Error} When `condition` does not hold within `timeoutMs`.
+ */
+export async function eventually(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /**
@@ -237,7 +302,7 @@ export async function makeLeafCert(
   caDir: string,
   options: { san: string; start: string; end: string },
 ): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "booth-leaf-" });
+  const dir = processDir("booth-leaf-");
   await Deno.writeTextFile(join(dir, "index.txt"), "");
   await Deno.writeTextFile(join(dir, "serial"), "1000\n");
   await Deno.writeTextFile(
@@ -347,30 +412,12 @@ export async function readUntilClosed(
   }
 }
 
-/**
- * Waits until `condition` holds, for output that arrives asynchronously
- * (the server's log is written in batches at most 10 ms late).
- *
- * @param condition Checked every 10 ms.
- * @param what Named in the error when the time runs out.
- * @param timeoutMs How long to wait.
- */
-export async function eventually(
-  condition: () => boolean,
-  what: string,
-  timeoutMs = 3000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** A client process whose input the test types over time. */
 export interface TypingClient {
   /** Types lines, each followed by Enter. */
   type(...answers: string[]): Promise<void>;
+  /** Its stdout and stderr as they stream, to wait for a prompt or a line. */
+  readonly output: RunningProgram["output"];
   /** Ends the input and waits for the client to exit. */
   finish(): Promise<Output>;
 }
@@ -394,6 +441,7 @@ export async function typingClient(port: number): Promise<TypingClient> {
   return {
     type: (...answers) =>
       client.write(answers.map((answer) => `${answer}\n`).join("")),
+    output: client.output,
     finish: () => client.finish(),
   };
 }

@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { encodeFrame } from "../lib/wire/framing.ts";
 import {
   ALICE,
-  closeVoters,
   connectVoter,
   initElection,
   lines,
@@ -17,14 +16,17 @@ import {
   makeCerts,
   makeLeafCert,
   MENU,
+  occurs,
   readUntilClosed,
   runClient,
   runProgram,
   startServer,
+  tempDir,
   testCerts,
   TOM,
   typingClient,
 } from "./helpers.ts";
+import type { TestVoter } from "./helpers.ts";
 
 const LOOPBACK = { hostname: "127.0.0.1" };
 
@@ -32,28 +34,31 @@ Deno.test("a connection that does not log in within the login grace is closed, h
   const data = await initElection();
   const server = await startServer(data, ["--login-grace", "1"]);
   try {
-    const silent = await Deno.connect({ ...LOOPBACK, port: server.port });
-    const halfHandshake = await Deno.connect({
+    // The one real-time check of the login grace (its rule runs on fake
+    // time in the unit tests): closed after 1 s, within 10 s.
+    const started = Date.now();
+    using silent = await Deno.connect({ ...LOOPBACK, port: server.port });
+    using halfHandshake = await Deno.connect({
       ...LOOPBACK,
       port: server.port,
     });
     await halfHandshake.write(
       new Uint8Array([0x16, 0x03, 0x01, 0x00, 0xff, 0x01]),
     );
-    const voter = await connectVoter(server.port);
-    const started = Date.now();
-    await readUntilClosed(silent, 5000);
-    await readUntilClosed(halfHandshake, 5000);
+    await using voter = await connectVoter(server.port);
+    await readUntilClosed(silent, 10_000);
+    await readUntilClosed(halfHandshake, 10_000);
     assert.deepEqual(await voter.receive(), {
       type: "error",
       code: "login-timeout",
       message: "No login within 1 seconds; connection closed",
     });
-    assert.ok(Date.now() - started < 4000);
-    silent.close();
-    halfHandshake.close();
+    const elapsed = Date.now() - started;
+    assert.ok(
+      elapsed >= 1000 && elapsed < 10_000,
+      `closed after ${elapsed} ms`,
+    );
   } finally {
-    closeVoters();
     await server.stop();
   }
   assert.match(
@@ -69,7 +74,17 @@ Deno.test("an idle logged-in session is closed and the client says why", async (
   try {
     const client = await typingClient(server.port);
     await client.type(...ALICE);
-    await new Promise((r) => setTimeout(r, 2500));
+    await client.output.stdout.until(occurs("4. Exit"), "the menu");
+    // The one real-time check of the idle timeout (its rule runs on fake
+    // time in the unit tests): closed after 1 s idle, within 10 s.
+    const idleSince = Date.now();
+    await server.until(
+      "stderr",
+      occurs("connection closed (Idle for 1 seconds)"),
+      "the idle session's close",
+    );
+    const idle = Date.now() - idleSince;
+    assert.ok(idle >= 900 && idle < 10_000, `closed after ${idle} ms idle`);
     await client.type("3");
     const out = await client.finish();
     assert.equal(out.code, 1);
@@ -107,6 +122,7 @@ Deno.test("300 idle and half-open sockets do not hold up an honest voter", async
     "1000",
   ]);
   const sockets: Deno.Conn[] = [];
+  const voters: TestVoter[] = [];
   try {
     for (let i = 0; i < 200; i++) {
       sockets.push(await Deno.connect({ ...LOOPBACK, port: server.port }));
@@ -116,7 +132,7 @@ Deno.test("300 idle and half-open sockets do not hold up an honest voter", async
       await conn.write(new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
       sockets.push(conn);
     }
-    for (let i = 0; i < 20; i++) await connectVoter(server.port);
+    for (let i = 0; i < 20; i++) voters.push(await connectVoter(server.port));
     const started = Date.now();
     const honest = await runClient(server.port, [...TOM, "1", "2", "4"]);
     const seconds = (Date.now() - started) / 1000;
@@ -128,7 +144,7 @@ Deno.test("300 idle and half-open sockets do not hold up an honest voter", async
     assert.ok(seconds < 5, `the honest voter waited ${seconds} s`);
   } finally {
     for (const socket of sockets) socket.close();
-    closeVoters();
+    for (const voter of voters) voter.close();
     await server.stop();
   }
 });
@@ -136,21 +152,27 @@ Deno.test("300 idle and half-open sockets do not hold up an honest voter", async
 Deno.test("beyond --max-connections new connections are closed at once", async () => {
   const data = await initElection();
   const server = await startServer(data, ["--max-connections", "5"]);
-  const held: Deno.Conn[] = [];
+  const held: TestVoter[] = [];
   try {
-    for (let i = 0; i < 5; i++) {
-      held.push(await Deno.connect({ ...LOOPBACK, port: server.port }));
-    }
-    await new Promise((r) => setTimeout(r, 200));
-    const extra = await Deno.connect({ ...LOOPBACK, port: server.port });
-    await readUntilClosed(extra, 2000);
-    extra.close();
-    for (const conn of held.splice(0)) conn.close();
-    await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 5; i++) held.push(await connectVoter(server.port));
+    // The server has taken all five once it has logged them.
+    await server.until(
+      "stderr",
+      occurs("connection opened", 5),
+      "five connections",
+    );
+    using extra = await Deno.connect({ ...LOOPBACK, port: server.port });
+    await readUntilClosed(extra, 10_000);
+    for (const voter of held.splice(0)) voter.close();
+    await server.until(
+      "stderr",
+      occurs("connection closed (peer closed the connection)", 5),
+      "the five connections closed",
+    );
     const honest = await runClient(server.port, [...ALICE, "3", "4"]);
     assert.equal(honest.code, 0, honest.stderr);
   } finally {
-    for (const conn of held) conn.close();
+    for (const voter of held) voter.close();
     await server.stop();
   }
   assert.match(
@@ -279,9 +301,8 @@ Deno.test("TLS 1.0 and 1.1 are refused, 1.2 and 1.3 accepted (openssl s_client)"
 
 Deno.test("the client refuses a wrong CA, a wrong host name and an expired certificate before sending anything", async () => {
   const certs = await testCerts();
-  const otherCa = await makeCerts(
-    await Deno.makeTempDir({ prefix: "booth-other-ca-" }),
-  );
+  await using otherCaDir = await tempDir("booth-other-ca-");
+  const otherCa = await makeCerts(otherCaDir.path);
   const wrongHost = await makeLeafCert(certs, {
     san: "DNS:elsewhere.example",
     start: "20250101000000Z",
@@ -350,7 +371,8 @@ Deno.test("the client refuses a wrong CA, a wrong host name and an expired certi
 
 Deno.test("the server refuses to start when symkey, passwords or the TLS key is readable by others", async () => {
   const certs = await testCerts();
-  const looseKey = join(await Deno.makeTempDir(), "server.key");
+  await using keyDir = await tempDir("booth-key-");
+  const looseKey = join(keyDir.path, "server.key");
   await Deno.copyFile(join(certs, "server.key"), looseKey);
   const cases = [
     { file: "symkey", what: "key file" },
@@ -439,7 +461,8 @@ Deno.test("secrecy: no file, log line or output links a voter to a choice", asyn
 
 Deno.test("secrecy: the vote exchange is the same size on the wire for every candidate", async () => {
   const candidates = Array.from({ length: 12 }, (_, i) => `C${i + 1}`);
-  const rollPath = join(await Deno.makeTempDir(), "roll.txt");
+  await using roll = await tempDir("booth-roll-");
+  const rollPath = join(roll.path, "roll.txt");
   await Deno.writeTextFile(
     rollPath,
     candidates.map((_, i) => `V${i + 10} ${1000 + i} pw${i + 10}`).join("\n"),
@@ -455,7 +478,7 @@ Deno.test("secrecy: the vote exchange is the same size on the wire for every can
   const exchanges = new Set<string>();
   try {
     for (let i = 0; i < candidates.length; i++) {
-      const channel = await connectVoter(relay.port);
+      await using channel = await connectVoter(relay.port);
       await logIn(channel, [`V${i + 10}`, `${1000 + i}`, `pw${i + 10}`]);
       assert.equal(
         (await channel.request({ type: "menu", choice: 1 })).type,
@@ -463,15 +486,14 @@ Deno.test("secrecy: the vote exchange is the same size on the wire for every can
       );
       const before = { ...relay.bytes };
       const answer = await channel.request({ type: "ballot", choice: i + 1 });
+      // The relay counts bytes before it forwards them: the answer's arrival
+      // means both the ballot and its answer are counted.
       assert.deepEqual(answer, { type: "ballot", answer: 1 });
-      await new Promise((r) => setTimeout(r, 20));
       exchanges.add(
         `${relay.bytes.up - before.up}/${relay.bytes.down - before.down}`,
       );
-      closeVoters();
     }
   } finally {
-    closeVoters();
     relay.close();
     await server.stop();
   }

@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import {
-  closeVoters,
   connectVoter,
   lines,
   logIn,
@@ -260,7 +259,7 @@ Deno.test("server close takes effect on a running server; the result then shows 
     );
     assert.equal(open.sha256.result, null);
 
-    const bob = await connectVoter(running.port);
+    await using bob = await connectVoter(running.port);
     assert.equal(
       (await logIn(bob, ["Bob", "1138765", "5678"]) as { answer: number })
         .answer,
@@ -367,7 +366,6 @@ Deno.test("server close takes effect on a running server; the result then shows 
       /^Cannot close the polls in .*: the polls closed already/,
     );
   } finally {
-    closeVoters();
     assert.equal(await running.stop(), 0);
   }
   const verified = await server("verify", "--data", data);

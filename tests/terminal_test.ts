@@ -11,6 +11,7 @@ import {
   ROOT,
   startServer,
   taskFlags,
+  tempDir,
   testCerts,
 } from "./helpers.ts";
 
@@ -177,7 +178,8 @@ Deno.test("Ctrl-C at a line prompt exits 130; Ctrl-D at any prompt ends cleanly"
 });
 
 Deno.test("server init of a large roll shows a progress bar on a terminal", async () => {
-  const dir = await Deno.makeTempDir();
+  await using temp = await tempDir("booth-progress-");
+  const dir = temp.path;
   const roll = join(dir, "roll.txt");
   await Deno.writeTextFile(
     roll,

@@ -6,6 +6,11 @@
  * official's report and the transcript are printed. Exit status 0 only when
  * every step printed what it should.
  *
+ * Everything lives in a temporary directory removed at the end: the
+ * election, and certificates made for the demo unless `--certs DIR` names a
+ * directory holding `ca.crt`, `server.crt` and `server.key`. Nothing is
+ * written into the working tree.
+ *
  * Usage: deno run --allow-all tools/demo.ts [--certs DIR]
  *
  * @module
@@ -13,15 +18,8 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ROOT, runProgram, startServerProcess } from "./processes.ts";
+import { makeCerts, runProgram, startServerProcess } from "./processes.ts";
 import { POLLS_REFRESH_MS } from "../lib/store/polls_file.ts";
-
-const { values } = parseArgs({
-  args: Deno.args,
-  options: { certs: { type: "string", default: join(ROOT, "certs") } },
-});
-const certs = values.certs!;
-const data = join(await Deno.makeTempDir({ prefix: "booth-demo-" }), "data");
 
 /** One voter's scripted session and the line that proves it went right. */
 interface Session {
@@ -76,82 +74,110 @@ const AFTER_CLOSING: Session[] = [
   },
 ];
 
-const init = await runProgram("server", ["init", "--data", data]);
-if (init.code !== 0) fail(`server init failed: ${init.stderr.trim()}`);
-const server = await startServerProcess([
-  "--port",
-  "0",
-  "--data",
-  data,
-  "--cert",
-  join(certs, "server.crt"),
-  "--key",
-  join(certs, "server.key"),
-]);
-console.log(
-  `Election booth demo: the seed's election (Alice, Bob, Tom; Chris, Linda) in ${data}`,
-);
-console.log(`server: ${server.stdout().trim()}\n`);
+/**
+ * Runs the demo's election and prints its transcript.
+ *
+ * @param work A temporary directory for the election.
+ * @param certs Where `ca.crt`, `server.crt` and `server.key` are.
+ * @returns Whether every step printed what it should.
+ */
+async function runDemo(work: string, certs: string): Promise<boolean> {
+  const data = join(work, "data");
+  const init = await runProgram("server", ["init", "--data", data]);
+  if (init.code !== 0) {
+    console.error(`server init failed: ${init.stderr.trim()}`);
+    return false;
+  }
+  await using server = await startServerProcess([
+    "--port",
+    "0",
+    "--data",
+    data,
+    "--cert",
+    join(certs, "server.crt"),
+    "--key",
+    join(certs, "server.key"),
+  ]);
+  console.log(
+    `Election booth demo: the seed's election (Alice, Bob, Tom; Chris, Linda) in ${data}`,
+  );
+  console.log(`server: ${server.stdout().trim()}\n`);
 
-let ok = true;
-await runSessions(BEFORE_CLOSING);
-console.log(`== The official closes the polls while the server runs`);
-console.log(`$ deno task server close --data ${data}`);
-const close = await runProgram("server", ["close", "--data", data]);
-console.log(close.stdout + close.stderr);
-if (close.code !== 0) ok = false;
-// The running server re-reads the polls file at most once a second.
-await new Promise((resolve) => setTimeout(resolve, POLLS_REFRESH_MS + 100));
-await runSessions(AFTER_CLOSING);
+  let ok = true;
+  await runSessions(BEFORE_CLOSING);
+  console.log(`== The official closes the polls while the server runs`);
+  console.log(`$ deno task server close --data ${data}`);
+  const close = await runProgram("server", ["close", "--data", data]);
+  console.log(close.stdout + close.stderr);
+  if (close.code !== 0) ok = false;
+  // The running server re-reads the polls file at most once a second.
+  await new Promise((resolve) => setTimeout(resolve, POLLS_REFRESH_MS + 100));
+  await runSessions(AFTER_CLOSING);
 
-const stopped = await server.stop();
-console.log(`== The server stopped (exit ${stopped}). Its security log:`);
-console.log(server.stderr());
-console.log(`== ${join(data, "result")}:`);
-console.log(await Deno.readTextFile(join(data, "result")));
-console.log(`== ${join(data, "history")}:`);
-console.log(await Deno.readTextFile(join(data, "history")));
-const verify = await runProgram("server", ["verify", "--data", data]);
-console.log(`== deno task server verify --data ${data}`);
-console.log(verify.stdout);
-const report = await runProgram("server", ["report", "--data", data]);
-console.log(`== deno task server report --data ${data}`);
-console.log(report.stdout + report.stderr);
-if (report.code !== 0 || !report.stdout.includes("Turnout: 2/3 (66.7%)")) {
-  ok = false;
-}
-if (!ok || stopped !== 0 || verify.code !== 0) fail("the demo went wrong");
-console.log("demo finished: every step printed what it should");
+  const stopped = await server.stop();
+  console.log(`== The server stopped (exit ${stopped}). Its security log:`);
+  console.log(server.stderr());
+  console.log(`== ${join(data, "result")}:`);
+  console.log(await Deno.readTextFile(join(data, "result")));
+  console.log(`== ${join(data, "history")}:`);
+  console.log(await Deno.readTextFile(join(data, "history")));
+  const verify = await runProgram("server", ["verify", "--data", data]);
+  console.log(`== deno task server verify --data ${data}`);
+  console.log(verify.stdout);
+  const report = await runProgram("server", ["report", "--data", data]);
+  console.log(`== deno task server report --data ${data}`);
+  console.log(report.stdout + report.stderr);
+  if (report.code !== 0 || !report.stdout.includes("Turnout: 2/3 (66.7%)")) {
+    ok = false;
+  }
+  if (!ok || stopped !== 0 || verify.code !== 0) {
+    console.error("the demo went wrong");
+    return false;
+  }
+  console.log("demo finished: every step printed what it should");
+  return true;
 
-async function runSessions(sessions: Session[]): Promise<void> {
-  for (const { title, answers, expect } of sessions) {
-    const script = answers.map((a) => `${a}\\n`).join("");
-    console.log(`== ${title}`);
-    console.log(
-      `$ printf '${script}' | deno task client --port ${server.port} --ca ${
-        join(certs, "ca.crt")
-      }`,
-    );
-    const out = await runProgram("client", [
-      "--port",
-      String(server.port),
-      "--ca",
-      join(certs, "ca.crt"),
-    ], { stdin: answers.map((a) => `${a}\n`).join("") });
-    console.log(out.stdout + out.stderr);
-    const missing = expect.filter((line) => !out.stdout.includes(line));
-    if (out.code !== 0 || missing.length > 0) {
-      ok = false;
+  async function runSessions(sessions: Session[]): Promise<void> {
+    for (const { title, answers, expect } of sessions) {
+      const script = answers.map((a) => `${a}\\n`).join("");
+      console.log(`== ${title}`);
       console.log(
-        `!! expected exit 0 and ${
-          JSON.stringify(missing)
-        }; got exit ${out.code}`,
+        `$ printf '${script}' | deno task client --port ${server.port} --ca ${
+          join(certs, "ca.crt")
+        }`,
       );
+      const out = await runProgram("client", [
+        "--port",
+        String(server.port),
+        "--ca",
+        join(certs, "ca.crt"),
+      ], { stdin: answers.map((a) => `${a}\n`).join("") });
+      console.log(out.stdout + out.stderr);
+      const missing = expect.filter((line) => !out.stdout.includes(line));
+      if (out.code !== 0 || missing.length > 0) {
+        ok = false;
+        console.log(
+          `!! expected exit 0 and ${
+            JSON.stringify(missing)
+          }; got exit ${out.code}`,
+        );
+      }
     }
   }
 }
 
-function fail(message: string): never {
-  console.error(message);
-  Deno.exit(1);
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { certs: { type: "string" } },
+});
+const work = await Deno.makeTempDir({ prefix: "booth-demo-" });
+let ok = false;
+try {
+  ok = await runDemo(
+    work,
+    values.certs ?? await makeCerts(join(work, "certs")),
+  );
+} finally {
+  await Deno.remove(work, { recursive: true });
 }
+Deno.exit(ok ? 0 : 1);

@@ -49,6 +49,33 @@ export function programArgs(
   return ["run", ...taskFlags(program), join(ROOT, `${program}.ts`), ...args];
 }
 
+/**
+ * Makes a CA and server certificate with `tools/make_certs.sh`, the script
+ * behind `make certs`.
+ *
+ * @param dir Where to write them.
+ * @param env Extra environment (e.g. `DAYS`).
+ * @returns `dir`.
+ * @throws {Error} With the script's stderr when it fails.
+ */
+export async function makeCerts(
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<string> {
+  const { code, stderr } = await new Deno.Command("bash", {
+    args: [join(ROOT, "tools/make_certs.sh"), dir],
+    env,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(
+      `make_certs.sh failed: ${new TextDecoder().decode(stderr)}`,
+    );
+  }
+  return dir;
+}
+
 /** A finished process's output. */
 export interface Output {
   code: number;
@@ -56,17 +83,126 @@ export interface Output {
   stderr: string;
 }
 
+/** Which of a process's output streams to watch. */
+export type OutputStream = "stdout" | "stderr";
+
+/**
+ * The text a process writes to one stream, kept as it arrives, so a caller
+ * can wait for what the process is about to print instead of sleeping.
+ */
+export class StreamedText {
+  #text = "";
+  #ended = false;
+  readonly #waiters = new Set<() => void>();
+  /** Settles once the stream has ended and all its text is kept. */
+  readonly done: Promise<void>;
+
+  /**
+   * Starts reading a stream to its end.
+   *
+   * @param stream The process's stdout or stderr.
+   */
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = this.#pump(stream);
+  }
+
+  /** Everything written so far. */
+  get text(): string {
+    return this.#text;
+  }
+
+  async #pump(stream: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of stream) {
+        this.#text += decoder.decode(chunk, { stream: true });
+        this.#notify();
+      }
+    } finally {
+      this.#text += decoder.decode();
+      this.#ended = true;
+      this.#notify();
+    }
+  }
+
+  #notify(): void {
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+
+  /**
+   * Waits until the text written so far satisfies `condition`: an event,
+   * checked each time the process writes.
+   *
+   * @param condition A test over everything written so far.
+   * @param what Names the awaited output in the error.
+   * @param timeoutMs A safety bound against a hung process, not a
+   * synchronisation: generous by default.
+   * @throws {Error} With the text so far when the stream ends or the time
+   * runs out first.
+   */
+  until(
+    condition: (text: string) => boolean,
+    what: string,
+    timeoutMs = 60_000,
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const finish = (error?: Error) => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+        if (error) reject(error);
+        else resolve();
+      };
+      const check = () => {
+        if (condition(this.#text)) finish();
+        else if (this.#ended) {
+          finish(new Error(`ended before ${what}:\n${this.#text}`));
+        }
+      };
+      const timer = setTimeout(
+        () =>
+          finish(
+            new Error(`no ${what} within ${timeoutMs} ms:\n${this.#text}`),
+          ),
+        timeoutMs,
+      );
+      this.#waiters.add(check);
+      check();
+    });
+  }
+}
+
+/**
+ * The condition "the text holds `pattern` at least `count` times", for
+ * {@linkcode StreamedText.until}.
+ *
+ * @param pattern A substring or a regular expression (its flags are kept;
+ * matching is global).
+ * @param count How many occurrences to wait for.
+ * @returns The condition.
+ */
+export function occurs(
+  pattern: string | RegExp,
+  count = 1,
+): (text: string) => boolean {
+  const regex = typeof pattern === "string"
+    ? new RegExp(pattern.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "g")
+    : new RegExp(pattern.source, pattern.flags.replace("g", "") + "g");
+  return (text) => (text.match(regex)?.length ?? 0) >= count;
+}
+
 /** A program started by {@linkcode spawnProgram}, its stdin held open. */
 export interface RunningProgram {
   /** Writes to the program's stdin. */
   write(text: string): Promise<void>;
+  /** Its stdout and stderr, as they stream. */
+  readonly output: Record<OutputStream, StreamedText>;
   /** Ends stdin and waits for the program to exit. */
   finish(): Promise<Output>;
 }
 
 /**
  * Starts `server.ts` or `client.ts` with its stdin held open, so a caller
- * can write to it over time.
+ * can write to it over time and watch its output as it streams.
  *
  * @param program `server` or `client`.
  * @param args Arguments after the program.
@@ -88,20 +224,21 @@ export function spawnProgram(
   }).spawn();
   const writer = child.stdin.getWriter();
   const encoder = new TextEncoder();
+  const output = {
+    stdout: new StreamedText(child.stdout),
+    stderr: new StreamedText(child.stderr),
+  };
   return {
+    output,
     async write(text) {
       // The program may have exited already; its output says why.
       await writer.write(encoder.encode(text)).catch(() => {});
     },
     async finish() {
       await writer.close().catch(() => {});
-      const { code, stdout, stderr } = await child.output();
-      const decoder = new TextDecoder();
-      return {
-        code,
-        stdout: decoder.decode(stdout),
-        stderr: decoder.decode(stderr),
-      };
+      const { code } = await child.status;
+      await Promise.all([output.stdout.done, output.stderr.done]);
+      return { code, stdout: output.stdout.text, stderr: output.stderr.text };
     },
   };
 }
@@ -136,7 +273,7 @@ export interface ListeningOptions {
 }
 
 /** A server process started by {@linkcode startServerProcess}. */
-export interface ServerProcess {
+export interface ServerProcess extends AsyncDisposable {
   port: number;
   /** The process, for signals and its pid. */
   child: Deno.ChildProcess;
@@ -144,6 +281,15 @@ export interface ServerProcess {
   stderr(): string;
   /** Everything written to stdout so far. */
   stdout(): string;
+  /**
+   * Waits until the server's stdout or stderr (its security log) satisfies
+   * `condition`, e.g. {@linkcode occurs}`("connection opened", 5)`.
+   */
+  until(
+    stream: OutputStream,
+    condition: (text: string) => boolean,
+    what: string,
+  ): Promise<void>;
   /** SIGTERM, then waits; returns the exit code. */
   stop(): Promise<number>;
   /** SIGKILL, then waits. */
@@ -171,11 +317,14 @@ export function startServerProcess(
 /**
  * Starts any Deno program that prints `listening on <host>:<port>` once it
  * accepts connections (the booth's server, the benchmark's echo server).
+ * Disposing of it stops it (SIGTERM) if it still runs.
  *
  * @param denoArgs Arguments for `Deno.execPath()`.
  * @param options `discardLog` sends stderr to /dev/null; `runUnder` a
  * command to run it under.
  * @returns The running process and its port.
+ * @throws {Error} With the process's output when it exits or does not
+ * listen within 20 s.
  */
 export async function startListeningProcess(
   denoArgs: string[],
@@ -189,37 +338,15 @@ export async function startListeningProcess(
     stdout: "piped",
     stderr: options.discardLog ? "null" : "piped",
   }).spawn();
-  let out = "";
-  let err = "";
-  const pump = async (
-    stream: ReadableStream<Uint8Array>,
-    append: (text: string) => void,
-  ) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) append(decoder.decode(chunk));
+  const output: Record<OutputStream, StreamedText> = {
+    stdout: new StreamedText(child.stdout),
+    stderr: options.discardLog
+      ? new StreamedText(new ReadableStream({ start: (c) => c.close() }))
+      : new StreamedText(child.stderr),
   };
-  const stdoutDone = pump(child.stdout, (t) => out += t);
-  const stderrDone = options.discardLog
-    ? Promise.resolve()
-    : pump(child.stderr, (t) => err += t);
-  const listening = /listening on .*:(\d+)\n/;
-  const deadline = Date.now() + 20_000;
-  while (!listening.test(out)) {
-    const exited = await Promise.race([
-      child.status.then(() => true),
-      new Promise<false>((r) => setTimeout(() => r(false), 20)),
-    ]);
-    if (exited || Date.now() > deadline) {
-      if (!exited) child.kill("SIGKILL");
-      await child.status;
-      await Promise.all([stdoutDone, stderrDone]);
-      throw new Error(`server did not start:\n${out}\n${err}`);
-    }
-  }
-  const port = Number(out.match(listening)![1]);
   const wait = async () => {
     const status = await child.status;
-    await Promise.all([stdoutDone, stderrDone]);
+    await Promise.all([output.stdout.done, output.stderr.done]);
     return status;
   };
   const signal = (name: Deno.Signal) => {
@@ -229,18 +356,39 @@ export async function startListeningProcess(
       // Already exited.
     }
   };
+  const listening = /listening on .*:(\d+)\n/;
+  try {
+    await output.stdout.until(
+      (text) => listening.test(text),
+      "listening on",
+      20_000,
+    );
+  } catch {
+    signal("SIGKILL");
+    await wait();
+    throw new Error(
+      `server did not start:\n${output.stdout.text}\n${output.stderr.text}`,
+    );
+  }
+  const port = Number(output.stdout.text.match(listening)![1]);
+  let exitCode: number | undefined;
+  const stop = async () => {
+    signal("SIGTERM");
+    return exitCode = (await wait()).code;
+  };
   return {
     port,
     child,
-    stderr: () => err,
-    stdout: () => out,
-    async stop() {
-      signal("SIGTERM");
-      return (await wait()).code;
-    },
+    stderr: () => output.stderr.text,
+    stdout: () => output.stdout.text,
+    until: (stream, condition, what) => output[stream].until(condition, what),
+    stop,
     async kill() {
       signal("SIGKILL");
       await wait();
+    },
+    async [Symbol.asyncDispose]() {
+      if (exitCode === undefined) await stop();
     },
   };
 }

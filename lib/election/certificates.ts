@@ -64,6 +64,10 @@ const MAX_CHAIN_DEPTH = 8;
  *
  * @example
  * ```ts
+ * import type { X509Certificate } from "node:crypto";
+ *
+ * declare const leaf: X509Certificate, ca: X509Certificate;
+ * declare const intermediates: X509Certificate[];
  * const ok = chainReachesAnchor([leaf, ...intermediates], ca);
  * ```
  *

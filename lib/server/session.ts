@@ -44,6 +44,9 @@ export type SessionEvent =
 export const UNAVAILABLE_MESSAGE =
   "The election is unavailable for now; please try again later";
 
+/** Logins one connection may try before it is closed, by default. */
+export const MAX_LOGINS_PER_CONNECTION = 3;
+
 /** Options of {@linkcode VoterSession}. */
 export interface SessionOptions {
   /** The login rule, holding the election key K. */
@@ -52,7 +55,10 @@ export interface SessionOptions {
   throttle: LoginThrottle;
   /** The peer's source address, what the throttle counts failures by. */
   address: string;
-  /** Logins one connection may try before it is closed (default 3). */
+  /**
+   * Logins one connection may try before it is closed (default
+   * {@linkcode MAX_LOGINS_PER_CONNECTION}).
+   */
   maxLoginAttempts?: number;
   /** The clock of the polls window, in milliseconds. */
   nowMs?: () => number;
@@ -116,7 +122,8 @@ export class VoterSession {
     this.#verifier = options.verifier;
     this.#throttle = options.throttle;
     this.#address = options.address;
-    this.#maxLoginAttempts = options.maxLoginAttempts ?? 3;
+    this.#maxLoginAttempts = options.maxLoginAttempts ??
+      MAX_LOGINS_PER_CONNECTION;
     this.#nowMs = options.nowMs ?? Date.now;
     this.#onEvent = options.onEvent ?? (() => {});
   }

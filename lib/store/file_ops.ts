@@ -289,7 +289,13 @@ export function denoFileOps(): FileOps {
       return acquired;
     },
     close() {
-      for (const file of handles.values()) file.close();
+      for (const [key, file] of handles) {
+        // A lock belongs to the open file description, which a child this
+        // process is spawning shares until it execs: closing our descriptor
+        // alone may leave the election locked for a moment. Unlock first.
+        if (key.startsWith("l:")) file.unlockSync();
+        file.close();
+      }
       handles.clear();
       lengths.clear();
     },

@@ -53,6 +53,9 @@ export interface PostgresStoreOptions {
  *
  * @example
  * ```ts
+ * import { parseDatabaseUrl } from "./postgres_connection.ts";
+ *
+ * const url = "postgres://booth@localhost:5432/election";
  * await using store = await PostgresStore.open(parseDatabaseUrl(url));
  * const voter = await store.findVoter("1123456");
  * ```

@@ -5,7 +5,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { colorEnabled, paint } from "./colors.ts";
 import type { Color } from "./colors.ts";
 
@@ -34,64 +33,199 @@ export class UsageError extends Error {
   }
 }
 
-/** A flag: a string value or a boolean switch, with an optional short alias. */
-export interface FlagSpec {
-  type: "string" | "boolean";
+/** What every flag has: its help text and an optional one-letter alias. */
+export interface FlagDoc {
+  /** What it does, for `--help`; `\n` starts a continuation line. */
+  help: string;
+  /** A one-letter alias, e.g. `h` for `-h`. */
   short?: string;
 }
 
+/** A switch: present or not. */
+export interface BooleanFlag extends FlagDoc {
+  type: "boolean";
+}
+
+/** A text value, e.g. a path. */
+export interface StringFlag extends FlagDoc {
+  type: "string";
+  /** The value's name in `--help`, e.g. `DIR`. */
+  value: string;
+  /** The value when the flag is absent. */
+  default?: string;
+}
+
+/** A whole number within bounds. */
+export interface IntegerFlag extends FlagDoc {
+  type: "integer";
+  /** The value's name in `--help`, e.g. `SECONDS`. */
+  value: string;
+  /** The smallest value allowed. */
+  min: number;
+  /** The largest value allowed. */
+  max: number;
+  /** The value when the flag is absent. */
+  default?: number;
+}
+
+/** One of a few words. */
+export interface ChoiceFlag extends FlagDoc {
+  type: "choice";
+  /** The words allowed, shown as `a|b` in `--help`. */
+  choices: readonly string[];
+  /** The value when the flag is absent. */
+  default?: string;
+}
+
+/** One flag of a command line: its type, default and help, in one place. */
+export type FlagSpec = BooleanFlag | StringFlag | IntegerFlag | ChoiceFlag;
+
+/** The flags a command takes, by long name without the dashes. */
+export type FlagSpecs = Record<string, FlagSpec>;
+
+/** The value one flag parses to, typed from its spec. */
+export type FlagValue<F extends FlagSpec> = F extends BooleanFlag ? boolean
+  : F extends { type: "integer"; default: number } ? number
+  : F extends { type: "integer" } ? number | undefined
+  : F extends { type: "choice"; choices: readonly (infer C)[]; default: string }
+    ? C
+  : F extends { type: "choice"; choices: readonly (infer C)[] } ? C | undefined
+  : F extends { type: "string"; default: string } ? string
+  : string | undefined;
+
+/** The values of a command's flags, typed from its specs. */
+export type FlagValues<S extends FlagSpecs> = {
+  [K in keyof S]: FlagValue<S[K]>;
+};
+
 /**
- * Parses flags strictly: unknown flags, missing values and stray positional
- * arguments are usage errors.
+ * Parses flags strictly: unknown flags, missing or malformed values and
+ * stray positional arguments are usage errors. A flag given twice keeps its
+ * last value; an absent one takes its spec's default.
+ *
+ * @example
+ * ```ts
+ * const flags = parseFlags(["--port", "80"], {
+ *   port: { type: "integer", value: "PORT", min: 1, max: 65535, default: 4443, help: "TCP port" },
+ *   quiet: { type: "boolean", help: "log less" },
+ * } as const);
+ * // flags.port: 80 (a number), flags.quiet: false
+ * ```
  *
  * @param args The arguments after the program (and subcommand).
- * @param spec The flags this command takes.
- * @returns The values given, by flag name.
- * @throws {UsageError} On anything not in `spec`.
+ * @param specs The flags this command takes.
+ * @returns The value of every flag in `specs`.
+ * @throws {UsageError} On anything not in `specs` or not valid for it.
  */
-export function parseFlags(
+export function parseFlags<S extends FlagSpecs>(
   args: string[],
-  spec: Record<string, FlagSpec>,
-): Record<string, string | boolean | undefined> {
-  try {
-    const { values, positionals } = parseArgs({
-      args,
-      options: spec,
-      strict: true,
-      allowPositionals: true,
-    });
-    if (positionals.length > 0) {
-      throw new UsageError(`Unexpected argument "${positionals[0]}"`);
+  specs: S,
+): FlagValues<S> {
+  const given = new Map<string, string | true>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith("-") || arg === "-") {
+      throw new UsageError(`Unexpected argument "${arg}"`);
     }
-    return values as Record<string, string | boolean | undefined>;
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError(describeParseError(error as Error));
+    const [written, inline] = arg.startsWith("--")
+      ? splitInline(arg)
+      : [arg, undefined];
+    const name = written.startsWith("--")
+      ? written.slice(2)
+      : Object.keys(specs).find((key) => `-${specs[key].short}` === written);
+    const spec = name === undefined ? undefined : specs[name];
+    if (
+      name === undefined || spec === undefined || !Object.hasOwn(specs, name)
+    ) {
+      throw new UsageError(`Unknown option "${written}"`);
+    }
+    if (spec.type === "boolean") {
+      if (inline !== undefined) {
+        throw new UsageError(`Option "--${name}" does not take a value`);
+      }
+      given.set(name, true);
+      continue;
+    }
+    const value = inline ?? args[i + 1];
+    if (
+      value === undefined || (inline === undefined && value.startsWith("--"))
+    ) {
+      throw new UsageError(`Option "--${name}" needs a value`);
+    }
+    if (inline === undefined) i++;
+    given.set(name, value);
   }
+  const values: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(specs)) {
+    const value = given.get(name);
+    if (spec.type === "boolean") values[name] = value === true;
+    else if (typeof value === "string") {
+      values[name] = checkValue(name, spec, value);
+    } else values[name] = spec.default;
+  }
+  return values as FlagValues<S>;
 }
 
-function describeParseError(error: Error): string {
-  const unknown = error.message.match(/Unknown option '([^']+)'/);
-  if (unknown) return `Unknown option "${unknown[1]}"`;
-  const missing = error.message.match(/Option '(?:-\w, )?(--[^ ']+)/);
-  if (missing && /argument missing/.test(error.message)) {
-    return `Option "${missing[1]}" needs a value`;
+/** `--name=value` as name and value; `--name` as name alone. */
+function splitInline(arg: string): [string, string | undefined] {
+  const at = arg.indexOf("=");
+  return at === -1 ? [arg, undefined] : [arg.slice(0, at), arg.slice(at + 1)];
+}
+
+function checkValue(
+  name: string,
+  spec: StringFlag | IntegerFlag | ChoiceFlag,
+  value: string,
+): string | number {
+  switch (spec.type) {
+    case "string":
+      return value;
+    case "integer":
+      return integerFlag(`--${name}`, value, spec.min, spec.max);
+    case "choice":
+      if (!spec.choices.includes(value)) {
+        const words = spec.choices.slice(0, -1).join(", ") + " or " +
+          spec.choices.at(-1);
+        throw new UsageError(
+          `Option "--${name}" takes ${words}, not "${value}"`,
+        );
+      }
+      return value;
   }
-  if (missing) return `Option "${missing[1]}" does not take a value`;
-  return error.message.split("\n")[0];
 }
 
 /**
- * Reads a whole number from a flag's value.
+ * The options part of a `--help` text, from the same specs
+ * {@linkcode parseFlags} reads: each flag with its value's name, its help,
+ * and its default after the help's first line.
  *
- * @param flag The flag's name, for the message, e.g. `--port`.
- * @param value The value given.
- * @param min The smallest value allowed.
- * @param max The largest value allowed.
- * @returns The number.
- * @throws {UsageError} When the value is not a whole number in range.
+ * @param specs The flags of a command, in the order to show them.
+ * @returns Lines indented by two spaces, joined by newlines.
  */
-export function integerFlag(
+export function formatFlags(specs: FlagSpecs): string {
+  const rows = Object.entries(specs).map(([name, spec]) => {
+    const value = spec.type === "boolean"
+      ? ""
+      : spec.type === "choice"
+      ? ` ${spec.choices.join("|")}`
+      : ` ${spec.value}`;
+    const label = `${spec.short ? `-${spec.short}, ` : ""}--${name}${value}`;
+    const help = spec.help.split("\n");
+    if (spec.type !== "boolean" && spec.default !== undefined) {
+      help[0] += ` (default ${spec.default})`;
+    }
+    return { label, help };
+  });
+  const width = Math.max(...rows.map((row) => row.label.length)) + 3;
+  return rows.flatMap(({ label, help }) =>
+    help.map((line, i) =>
+      `  ${(i === 0 ? label : "").padEnd(width)}${line}`.trimEnd()
+    )
+  ).join("\n");
+}
+
+/** A flag's value as a whole number from `min` to `max`, or a usage error. */
+function integerFlag(
   flag: string,
   value: string,
   min: number,
