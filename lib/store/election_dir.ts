@@ -188,19 +188,5 @@ export async function lockElection(
   paths: ElectionPaths,
   ops: FileOps,
 ): Promise<void> {
-  // A lock just released can still look held for a moment: a process that
-  // forks (to spawn a child) while the lock's descriptor is open shares it
-  // until the child calls exec. Measured: 1 refusal in 3,000 lock-release-
-  // relock cycles beside a loop spawning processes. So a refusal is retried
-  // for a short while before it is believed.
-  for (let attempt = 1;; attempt++) {
-    if (await ops.lock(paths.dir)) return;
-    if (attempt === LOCK_ATTEMPTS) throw new ElectionLockedError(paths.dir);
-    await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
-  }
+  if (!await ops.lock(paths.dir)) throw new ElectionLockedError(paths.dir);
 }
-
-/** Lock attempts before another writer is believed: ~0.5 s in all. */
-const LOCK_ATTEMPTS = 25;
-/** Pause between lock attempts, in milliseconds. */
-const LOCK_RETRY_MS = 20;
