@@ -1,7 +1,9 @@
 /**
  * PROTOCOL.md's test vectors (tests/vectors/server.json) replayed byte for
  * byte against the real server process over real TLS, on both TLS engines:
- * the document's examples and the server cannot drift apart.
+ * the document's examples and the server cannot drift apart. A suite on
+ * PostgreSQL gets a fresh database on the test server
+ * (`BOOTH_TEST_DATABASE_URL`), reached through a relay that a step can cut.
  */
 
 import assert from "node:assert/strict";
