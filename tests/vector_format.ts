@@ -27,6 +27,12 @@ export interface Suite {
   /** Options added to the server's command line. */
   serverFlags: string[];
   /**
+   * `postgres`: the election lives in a fresh PostgreSQL database, which the
+   * booth reaches through a TCP relay the `cut-database` action closes.
+   * Absent: the file store.
+   */
+  store?: "postgres";
+  /**
    * Options added to `server init` after the election's voters and
    * candidates (for example an opening or closing time).
    */
@@ -47,14 +53,27 @@ export interface Case {
 export interface Step {
   /** Which connection (opened at its first step); `a` when absent. */
   conn?: string;
+  /**
+   * On a connection's first step only: the loopback address it connects
+   * from (`127.0.0.2` stands for another host); 127.0.0.1 when absent.
+   */
+  from?: string;
   /** The server's state for this connection before the step. */
   state: "login" | "menu" | "ballot";
   /**
    * `send` (the default): write `hex` in one write. `send-then-end`: write it,
    * then end the stream (TLS close_notify). `wait`: send nothing.
-   * `stop-server`: stop the server (SIGTERM).
+   * `open`: only open the connection (TLS handshake completed).
+   * `stop-server`: stop the server (SIGTERM). `cut-database`: make the
+   * suite's PostgreSQL unreachable (connections cut, connecting refused).
    */
-  action?: "send" | "send-then-end" | "wait" | "stop-server";
+  action?:
+    | "send"
+    | "send-then-end"
+    | "wait"
+    | "open"
+    | "stop-server"
+    | "cut-database";
   /** The JSON texts whose padded frames make up `hex`, for people. */
   frames?: string[];
   /** The bytes written, as hex. */

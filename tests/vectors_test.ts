@@ -28,8 +28,9 @@ Deno.test("each vector's hex is exactly its frames, padded and length-prefixed",
   for (const step of steps) {
     if (step.frames === undefined) {
       assert.ok(
-        step.action === "wait" || step.action === "stop-server" ||
-          step.note !== undefined,
+        ["wait", "open", "stop-server", "cut-database"].includes(
+          step.action ?? "send",
+        ) || step.note !== undefined,
         `raw bytes without a note: ${step.hex}`,
       );
       continue;
@@ -172,4 +173,32 @@ Deno.test("the vectors' raw frames are well-formed hex", () => {
     assert.match(step.hex, /^([0-9a-f]{2})+$/);
     assert.equal(hex(fromHex(step.hex)), step.hex);
   }
+});
+
+Deno.test("a source address is set only where its connection opens, and a database is cut only in a suite on PostgreSQL", () => {
+  let from = 0;
+  for (const suite of vectors.suites) {
+    for (const testCase of suite.cases) {
+      const opened = new Set<string>();
+      // The replay's client that binds an address cannot half-close.
+      const bound = new Set<string>();
+      for (const step of testCase.steps) {
+        const conn = step.conn ?? "a";
+        if (step.from !== undefined) {
+          assert.ok(!opened.has(conn), `${testCase.name}: late from`);
+          assert.match(step.from, /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/);
+          bound.add(conn);
+          from++;
+        }
+        opened.add(conn);
+        if (bound.has(conn)) {
+          assert.notEqual(step.action, "send-then-end", testCase.name);
+        }
+        if (step.action === "cut-database") {
+          assert.equal(suite.store, "postgres", testCase.name);
+        }
+      }
+    }
+  }
+  assert.ok(from > 0, "no connection from another address");
 });
