@@ -61,6 +61,7 @@ import { formatReport, reportElection } from "./lib/store/report.ts";
 import { winnerLine } from "./lib/client/voter_client.ts";
 import { progressBar } from "./lib/terminal/progress.ts";
 import { PasswordVerifier } from "./lib/election/booth.ts";
+import { keyPairProblem } from "./lib/election/certificates.ts";
 import { createElection } from "./lib/store/create_election.ts";
 import {
   ElectionInconsistentError,
@@ -1185,6 +1186,14 @@ async function serve(args: string[]): Promise<number> {
   const cert = await readTlsFile(certPath, "TLS certificate");
   await checkPrivateFile(keyPath, "TLS private key", Deno.uid());
   const key = await readTlsFile(keyPath, "TLS private key");
+  // Checked here because the node engine would listen and then fail every
+  // handshake, and the deno engine's refusal names neither file.
+  const pairProblem = keyPairProblem(cert, key);
+  if (pairProblem !== undefined) {
+    throw new Error(
+      `Cannot use TLS certificate "${certPath}" with private key "${keyPath}": ${pairProblem}`,
+    );
+  }
   const quiet = flags.quiet;
   const database = flags.database;
   const target = database === undefined ? undefined : databaseTarget(database);
