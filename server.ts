@@ -52,8 +52,8 @@ import {
 } from "./lib/election/credentials.ts";
 import {
   formatTime,
+  newWindowProblem,
   parseTimeWithOffset,
-  windowProblem,
 } from "./lib/election/polls.ts";
 import type { PollsWindow } from "./lib/election/polls.ts";
 import { changeVoterPassword, setClosingTime } from "./lib/store/officials.ts";
@@ -278,7 +278,8 @@ const INIT_FLAGS = {
   "closes-at": {
     type: "string",
     value: "TIME",
-    help: "when the polls close (default: never; see close --help)",
+    help:
+      "when the polls close, later than now and than --opens-at\n(default: never; see close --help)",
   },
   force: {
     type: "boolean",
@@ -549,10 +550,10 @@ async function init(args: string[]): Promise<number> {
     opensAt: timeFlag("--opens-at", flags["opens-at"]),
     closesAt: timeFlag("--closes-at", flags["closes-at"]),
   };
-  const problem = windowProblem(polls);
+  const problem = newWindowProblem(polls, new Date());
   if (problem !== undefined) {
     throw new UsageError(
-      `Options "--opens-at" and "--closes-at" disagree: ${problem}`,
+      `Refusing the polls window: ${problem}`,
     );
   }
   let candidates: string[];

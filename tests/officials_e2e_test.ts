@@ -176,6 +176,34 @@ Deno.test("generated credentials log in through the real client; passwd replaces
   }
 });
 
+Deno.test("init refuses in one line a closing time in the past, or not after the opening, and creates nothing", async () => {
+  await using tmp = await tempDir("booth-officials-");
+  const data = join(tmp.path, "data");
+  const past = "2020-01-01T00:00:00Z";
+  const late = await server("init", "--data", data, "--closes-at", past);
+  assert.equal(late.code, 2);
+  assert.equal(
+    oneLine(late.stderr),
+    `Refusing the polls window: the closing time "${past}" is in the past (see --help)`,
+  );
+  const opens = minutesFromNow(60);
+  const reversed = await server(
+    "init",
+    "--data",
+    data,
+    "--opens-at",
+    opens,
+    "--closes-at",
+    opens,
+  );
+  assert.equal(reversed.code, 2);
+  assert.match(
+    oneLine(reversed.stderr),
+    /^Refusing the polls window: the closing time ".*" is not after the opening time ".*" \(see --help\)$/,
+  );
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(tmp.path)), []);
+});
+
 Deno.test("a vote before the opening is refused with the main menu after; the report shows no result", async () => {
   await using tmp = await tempDir("booth-officials-");
   const data = join(tmp.path, "data");

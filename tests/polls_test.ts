@@ -9,6 +9,7 @@ import {
   auditWindow,
   closingProblem,
   formatPolls,
+  newWindowProblem,
   parsePolls,
   parseTimeWithOffset,
   pollsStateAt,
@@ -127,6 +128,27 @@ Deno.test("closing is refused once the polls have closed, or at a time already p
       at("2026-11-26T06:00:00Z"),
     )!,
     /not after the opening time/,
+  );
+});
+
+Deno.test("a new election may not close in the past, nor close at or before it opens", () => {
+  const now = at("2026-11-26T12:00:00Z");
+  assert.equal(newWindowProblem({}, now), undefined);
+  assert.equal(newWindowProblem(WINDOW, at("2026-11-26T07:00:00Z")), undefined);
+  assert.equal(
+    newWindowProblem({ closesAt: at("2026-11-26T11:59:59Z") }, now),
+    'the closing time "2026-11-26T11:59:59Z" is in the past',
+  );
+  assert.equal(
+    newWindowProblem({ closesAt: now }, now),
+    'the closing time "2026-11-26T12:00:00Z" is in the past',
+  );
+  assert.equal(
+    newWindowProblem({
+      opensAt: at("2026-11-27T10:00:00Z"),
+      closesAt: at("2026-11-27T10:00:00Z"),
+    }, now),
+    'the closing time "2026-11-27T10:00:00Z" is not after the opening time "2026-11-27T10:00:00Z"',
   );
 });
 
