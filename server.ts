@@ -1266,6 +1266,11 @@ async function openStore(dir: string): Promise<FileBoothStore> {
     return await FileBoothStore.open(dir, {
       onRollback: (rollback) =>
         printError(`${timestamp()} ${describeRollback(rollback)}`, "yellow"),
+      onPollsUnreadable: (error) =>
+        printError(
+          `${timestamp()} ${error.message}; the server keeps the polls window it last read until the file is fixed`,
+          "yellow",
+        ),
     });
   } catch (error) {
     if (error instanceof ElectionInconsistentError) {

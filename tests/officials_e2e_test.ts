@@ -252,6 +252,35 @@ Deno.test("a vote before the opening is refused with the main menu after; the re
   }
 });
 
+Deno.test("a polls file broken while the server runs is logged once, and the last good window stays in force", async () => {
+  await using tmp = await tempDir("booth-officials-");
+  const data = join(tmp.path, "data");
+  assert.equal((await server("init", "--data", data)).code, 0);
+  const running = await startServer(data);
+  try {
+    await Deno.writeTextFile(join(data, "polls"), "closes-at tomorrow\n");
+    for (
+      const voter of [["Alice", "1123456", "1234"], ["Bob", "1138765", "5678"]]
+    ) {
+      const out = await runClient(running.port, [...voter, "1", "1", "4"]);
+      assert.ok(
+        lines(out.stdout).includes("Your vote has been recorded."),
+        out.stdout,
+      );
+    }
+    const reported = lines(running.stderr()).filter((line) =>
+      line.includes("polls")
+    );
+    assert.equal(reported.length, 1, running.stderr());
+    assert.match(
+      reported[0],
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ Cannot read polls file ".*polls": line 1 is not "opens-at <time>" or "closes-at <time>".*; the server keeps the polls window it last read until the file is fixed$/,
+    );
+  } finally {
+    assert.equal(await running.stop(), 0);
+  }
+});
+
 Deno.test("server close takes effect on a running server; the result then shows the turnout; report and verify agree with the files", async () => {
   await using tmp = await tempDir("booth-officials-");
   const data = join(tmp.path, "data");

@@ -193,6 +193,33 @@ Deno.test("a running server's view of the polls file is re-read at most once a s
   }
 });
 
+Deno.test("a polls file that turns malformed while serving is reported once per change, and the last good window stays", async () => {
+  await using dir = await tempDir("booth-polls-");
+  const path = join(dir.path, "polls");
+  await Deno.writeTextFile(path, "closes-at 2026-11-26T20:00:00Z\n");
+  const reported: string[] = [];
+  const polls = await PollsFile.load(path, {
+    onUnreadable: (error) => reported.push(error.message),
+  });
+  await Deno.writeTextFile(path, "closes-at tomorrow\n");
+  assert.deepEqual(await polls.current(), { closesAt: WINDOW.closesAt });
+  assert.deepEqual(await polls.current(), { closesAt: WINDOW.closesAt });
+  assert.equal(reported.length, 1, "once for one change");
+  assert.match(
+    reported[0],
+    /^Cannot read polls file ".*polls": line 1 is not "opens-at <time>"/,
+  );
+  await Deno.writeTextFile(path, "closes-at 2026-11-26T21:00:00Z\n");
+  assert.deepEqual(await polls.current(), {
+    closesAt: at("2026-11-26T21:00:00Z"),
+  });
+  await Deno.writeTextFile(path, "opens-at soon\n");
+  assert.deepEqual(await polls.current(), {
+    closesAt: at("2026-11-26T21:00:00Z"),
+  });
+  assert.equal(reported.length, 2, "again once broken again");
+});
+
 Deno.test("a slow re-read of the polls file counts from when it started, so a change is seen within the second", async () => {
   await using dir = await tempDir("booth-polls-");
   {
