@@ -119,9 +119,9 @@ Deno.test("generated credentials log in through the real client; passwd replaces
 
     const busy = await server("passwd", "--data", data, "--voter", "Bob");
     assert.equal(busy.code, 1);
-    assert.match(
+    assert.equal(
       oneLine(busy.stderr),
-      /^Another server is serving the election in .*: stop it first/,
+      `A server is serving the election in ${data}/: stop it first, then run passwd again (a password cannot change while voters log in)`,
     );
   } finally {
     assert.equal(await running.stop(), 0);
@@ -430,9 +430,12 @@ Deno.test("server close takes effect on a running server; the result then shows 
   await Deno.writeTextFile(join(data, "polls"), "closes-at tomorrow\n");
   const broken = await server("verify", "--data", data);
   assert.equal(broken.code, 1);
+  const [turnout, problem, ...more] = lines(broken.stdout);
+  assert.match(turnout, /^turnout \d\/3$/);
   assert.match(
-    broken.stdout,
+    problem,
     /^Cannot read polls file ".*polls": line 1 is not "opens-at <time>" or "closes-at <time>"/,
   );
+  assert.deepEqual(more, []);
   assert.equal(dirname(data), tmp.path);
 });
