@@ -283,7 +283,7 @@ const INIT_FLAGS = {
     type: "string",
     value: "TIME",
     help:
-      "when the polls close, later than now and than --opens-at\n(default: never; see close --help)",
+      "when the polls close, after now and after --opens-at\n(default: never; see close --help)",
   },
   force: {
     type: "boolean",
