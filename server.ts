@@ -37,6 +37,7 @@ import {
 import type { RollEntry, RollLine } from "./lib/election/election_files.ts";
 import {
   describeFsError,
+  isFsError,
   lstatOrUndefined,
   UnsafeFileError,
 } from "./lib/store/file_ops.ts";
@@ -52,25 +53,29 @@ import {
 } from "./lib/election/credentials.ts";
 import {
   formatTime,
+  newWindowProblem,
   parseTimeWithOffset,
-  windowProblem,
 } from "./lib/election/polls.ts";
 import type { PollsWindow } from "./lib/election/polls.ts";
 import { changeVoterPassword, setClosingTime } from "./lib/store/officials.ts";
 import { formatReport, reportElection } from "./lib/store/report.ts";
 import { winnerLine } from "./lib/client/voter_client.ts";
 import { progressBar } from "./lib/terminal/progress.ts";
+import { plural } from "./lib/terminal/plural.ts";
 import { PasswordVerifier } from "./lib/election/booth.ts";
+import { keyPairProblem } from "./lib/election/certificates.ts";
 import { createElection } from "./lib/store/create_election.ts";
 import {
   ElectionInconsistentError,
   ElectionLockedError,
   electionPaths,
   NoElectionError,
+  NotADirectoryError,
 } from "./lib/store/election_dir.ts";
 import {
   inspectElection,
   readElectionKey,
+  verifyElection,
 } from "./lib/store/election_state.ts";
 import { FileBoothStore } from "./lib/store/file_store.ts";
 import { describeRollback } from "./lib/store/journal.ts";
@@ -277,7 +282,8 @@ const INIT_FLAGS = {
   "closes-at": {
     type: "string",
     value: "TIME",
-    help: "when the polls close (default: never; see close --help)",
+    help:
+      "when the polls close, after now and after --opens-at\n(default: never; see close --help)",
   },
   force: {
     type: "boolean",
@@ -450,9 +456,10 @@ ${formatFlags(REPORT_FLAGS)}`;
 
 const VERIFY_HELP = `Usage: deno task server verify [options]
 
-Checks an election's files against each other without changing them and
-prints the turnout, then "consistent" or each problem found. Exit status 0
-when consistent, 1 otherwise. It cannot tell who voted for whom.
+Checks an election's files against each other without changing them, and
+what the server refuses at start-up (a directory or key file open to others,
+a link), and prints the turnout, then "consistent" or each problem found.
+Exit status 0 when consistent, 1 otherwise. It cannot tell who voted for whom.
 
 Options:
 ${formatFlags(VERIFY_FLAGS)}`;
@@ -548,10 +555,10 @@ async function init(args: string[]): Promise<number> {
     opensAt: timeFlag("--opens-at", flags["opens-at"]),
     closesAt: timeFlag("--closes-at", flags["closes-at"]),
   };
-  const problem = windowProblem(polls);
+  const problem = newWindowProblem(polls, new Date());
   if (problem !== undefined) {
     throw new UsageError(
-      `Options "--opens-at" and "--closes-at" disagree: ${problem}`,
+      `Refusing the polls window: ${problem}`,
     );
   }
   let candidates: string[];
@@ -580,7 +587,7 @@ async function init(args: string[]): Promise<number> {
   if (credentialsPath === undefined && missing.length > 0) {
     throw new Error(
       `Cannot create the election: ${
-        missing.length === 1 ? "1 voter" : `${missing.length} voters`
+        plural(missing.length, "voter")
       } in "${votersPath}" ${
         missing.length === 1 ? "has" : "have"
       } no password (the first is "${
@@ -616,13 +623,18 @@ async function init(args: string[]): Promise<number> {
         onProgress: bar?.update,
       });
       console.log(
-        `created an election in ${dir}/: ${voters.length} voters, ${candidates.length} candidates (${
-          candidates.join(", ")
-        })`,
+        `created an election in ${dir}/: ${plural(voters.length, "voter")}, ${
+          plural(candidates.length, "candidate")
+        } (${candidates.join(", ")})`,
       );
     }
   } catch (error) {
     await staged?.discard();
+    if (isFsError(error)) {
+      throw new Error(
+        `Cannot create the election in ${dir}/: ${describeFsError(error)}`,
+      );
+    }
     throw error;
   } finally {
     bar?.done();
@@ -639,7 +651,9 @@ async function init(args: string[]): Promise<number> {
   );
   if (credentialsPath !== undefined) {
     console.log(
-      `wrote the credentials of ${voters.length} voters (${missing.length} passwords generated) to ${credentialsPath} (mode 0600): give each voter their line, then keep the file offline or delete it`,
+      `wrote the credentials of ${plural(voters.length, "voter")} (${
+        plural(missing.length, "password")
+      } generated) to ${credentialsPath} (mode 0600): give each voter their line, then keep the file offline or delete it`,
     );
   }
   return ExitCode.Ok;
@@ -658,7 +672,15 @@ async function passwd(args: string[]): Promise<number> {
     ? undefined
     : openForAppend(credentialsPath);
   const password = generatePassword();
-  const voter = await changeVoterPassword(dir, name, password);
+  const voter = await changeVoterPassword(dir, name, password).catch(
+    (error) => {
+      // passwd is no server: "another server" would puzzle the official.
+      if (!(error instanceof ElectionLockedError)) throw error;
+      throw new Error(
+        `A server is serving the election in ${dir}/: stop it first, then run passwd again (a password cannot change while voters log in)`,
+      );
+    },
+  );
   const line = formatCredentials([{ ...voter, password }]);
   if (out === undefined) {
     Deno.stdout.writeSync(new TextEncoder().encode(line));
@@ -760,9 +782,11 @@ async function stagePrivateFile(path: string, text: string) {
     await writeAll(file, text);
     await file.sync();
   } catch (error) {
-    throw new Error(
-      `Cannot write credentials file "${path}": ${describeFsError(error)}`,
-    );
+    // Creating the file says "not found" when its folder is missing.
+    const problem = error instanceof Deno.errors.NotFound
+      ? `its directory "${dirname(path)}" does not exist`
+      : describeFsError(error);
+    throw new Error(`Cannot write credentials file "${path}": ${problem}`);
   }
   return {
     commit: () =>
@@ -809,20 +833,13 @@ async function verify(args: string[]): Promise<number> {
   if (flags.database !== undefined) {
     return await verifyDatabase(flags.database, dir);
   }
-  let report;
-  try {
-    report = await inspectElection(dir);
-  } catch (error) {
-    if (error instanceof NoElectionError) throw error;
-    if (error instanceof ElectionFileError) {
-      console.log(error.message);
-      return ExitCode.Failure;
-    }
-    throw error;
-  }
-  const { state, problems } = report;
-  console.log(`turnout ${state.history.length}/${state.voters.length}`);
-  if (report.interruptedVote) {
+  const { turnout, problems, interruptedVote } = await verifyElection(dir);
+  console.log(
+    turnout === undefined
+      ? "turnout unknown"
+      : `turnout ${turnout.voted}/${turnout.registered}`,
+  );
+  if (interruptedVote) {
     console.log(
       "an interrupted vote (journal) will be rolled back when the server starts",
     );
@@ -1109,6 +1126,11 @@ async function writeKitFiles(
   try {
     await Deno.mkdir(out, { recursive: true });
   } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) {
+      throw new Error(
+        `Cannot write the kit in "${out}": it is a file; --out takes a directory`,
+      );
+    }
     throw cannot(error);
   }
   for (const [path] of files) {
@@ -1185,6 +1207,14 @@ async function serve(args: string[]): Promise<number> {
   const cert = await readTlsFile(certPath, "TLS certificate");
   await checkPrivateFile(keyPath, "TLS private key", Deno.uid());
   const key = await readTlsFile(keyPath, "TLS private key");
+  // Checked here because the node engine would listen and then fail every
+  // handshake, and the deno engine's refusal names neither file.
+  const pairProblem = keyPairProblem(cert, key);
+  if (pairProblem !== undefined) {
+    throw new Error(
+      `Cannot use TLS certificate "${certPath}" with private key "${keyPath}": ${pairProblem}`,
+    );
+  }
   const quiet = flags.quiet;
   const database = flags.database;
   const target = database === undefined ? undefined : databaseTarget(database);
@@ -1221,7 +1251,9 @@ async function serve(args: string[]): Promise<number> {
     printError(
       `election in ${
         target === undefined ? `${dir}/` : `the database ${target.redacted}`
-      }: ${tally.registered} voters, ${store.candidates.length} candidates, turnout ${tally.voted}/${tally.registered}; TLS engine ${options.engine}`,
+      }: ${plural(tally.registered, "voter")}, ${
+        plural(store.candidates.length, "candidate")
+      }, turnout ${tally.voted}/${tally.registered}; TLS engine ${options.engine}`,
       "green",
     );
   }
@@ -1256,6 +1288,11 @@ async function openStore(dir: string): Promise<FileBoothStore> {
     return await FileBoothStore.open(dir, {
       onRollback: (rollback) =>
         printError(`${timestamp()} ${describeRollback(rollback)}`, "yellow"),
+      onPollsUnreadable: (error) =>
+        printError(
+          `${timestamp()} ${error.message}; the server keeps the polls window it last read until the file is fixed`,
+          "yellow",
+        ),
     });
   } catch (error) {
     if (error instanceof ElectionInconsistentError) {
@@ -1265,6 +1302,7 @@ async function openStore(dir: string): Promise<FileBoothStore> {
     }
     if (
       error instanceof NoElectionError ||
+      error instanceof NotADirectoryError ||
       error instanceof ElectionFileError ||
       error instanceof ElectionLockedError ||
       error instanceof ExposedFileError ||

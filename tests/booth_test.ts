@@ -13,6 +13,7 @@ import {
   generateKey,
   sealPassword,
 } from "../lib/election/crypto.ts";
+import { canonicalPassword } from "../lib/election/credentials.ts";
 import { winnerLine } from "../lib/client/voter_client.ts";
 import { ballotHeading } from "../lib/client/voter_client.ts";
 
@@ -54,6 +55,48 @@ Deno.test("login needs the name, the registration number and the password togeth
     undefined,
     "another election's key",
   );
+});
+
+Deno.test("a generated password may be typed in lower case, without dashes or with spaces; any other password exactly", () => {
+  const roll = new Map<string, RegisteredVoter>(
+    [
+      voter("Ada", "1000001", "7KQ4-MX9P-2HWC"),
+      voter("Cy", "1000002", "abcd-efgh-jkmn"),
+      voter("Di", "1000003", "Secret"),
+    ].map((v) => [v.number, v]),
+  );
+  const verifier = new PasswordVerifier(key);
+  const login = (name: string, number: string, password: string) =>
+    verifier.verify(roll.get(number), name, password);
+  for (
+    const typed of [
+      "7KQ4-MX9P-2HWC",
+      "7kq4-mx9p-2hwc",
+      "7KQ4MX9P2HWC",
+      "7kq4 mx9p 2hwc",
+      " 7KQ4--MX9P-2HWC ",
+    ]
+  ) {
+    assert.equal(login("Ada", "1000001", typed), "Ada", typed);
+  }
+  for (const typed of ["7KQ4-MX9P-2HW", "7KQ4-MX9P-2HWCC", "7KQ4-MX9P-2HWO"]) {
+    assert.equal(login("Ada", "1000001", typed), undefined, typed);
+  }
+  assert.equal(login("Cy", "1000002", "abcd-efgh-jkmn"), "Cy", "as given");
+  assert.equal(
+    login("Cy", "1000002", "ABCD-EFGH-JKMN"),
+    undefined,
+    "a roll's own password is exact, even when it looks generated",
+  );
+  assert.equal(login("Di", "1000003", "Secret"), "Di");
+  assert.equal(login("Di", "1000003", "secret"), undefined, "case counts");
+  assert.equal(login("Alice", "1123456", "12 34"), undefined, "seed digits");
+  assert.equal(
+    canonicalPassword("7kq4 mx9p-2hwc"),
+    "7KQ4-MX9P-2HWC",
+  );
+  assert.equal(canonicalPassword("1234"), undefined);
+  assert.equal(canonicalPassword("0KQ4-MX9P-2HWC"), undefined, "0 is not used");
 });
 
 Deno.test("a voter's ballot counts once: the second in the same group and a later one are already-voted", () => {

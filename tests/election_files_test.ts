@@ -39,7 +39,7 @@ Deno.test("a voter roll ignores blank lines and # comments", () => {
 
 Deno.test("a bad voter roll line is refused with its line number", () => {
   const cases: [string, RegExp][] = [
-    ["Alice\n", /^Cannot read voter roll "v.txt": line 1 has 1 fields/],
+    ["Alice\n", /^Cannot read voter roll "v.txt": line 1 has 1 field \(/],
     [
       "Alice 1 a\n# c\nBob 1 b\n",
       /line 3 repeats the registration number "1" of line 1/,

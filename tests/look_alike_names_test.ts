@@ -50,7 +50,7 @@ Deno.test("a name mixing Latin with Cyrillic or Greek letters is refused; one sc
   );
   assert.throws(
     () => parseCandidateList("Chris,Chris\u3164"),
-    /line 2 has an invalid candidate name "Chris\\u\{3164\}"/,
+    /item 2 has an invalid candidate name "Chris\\u\{3164\}"/,
   );
 });
 
@@ -98,7 +98,7 @@ Deno.test("server init refuses the look-alike candidates of the review with one 
     assert.equal(init.code, 2, init.stderr);
     assert.equal(
       init.stderr,
-      `Cannot read candidates file "--candidates": line 2 has an invalid candidate name "${shown}": ${problem} (see --help)\n`,
+      `Option "--candidates": item 2 has an invalid candidate name "${shown}": ${problem} (see --help)\n`,
     );
     await assert.rejects(Deno.stat(data), Deno.errors.NotFound);
   }

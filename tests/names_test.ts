@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import {
+  CandidateListError,
   ElectionFileError,
   misleadingNameProblem,
   nameKey,
@@ -23,6 +24,16 @@ function refusal(parse: () => unknown): ElectionFileError {
     return error;
   }
   assert.fail("the input was accepted");
+}
+
+function listRefusal(parse: () => unknown): CandidateListError {
+  try {
+    parse();
+  } catch (error) {
+    assert.ok(error instanceof CandidateListError, String(error));
+    return error;
+  }
+  assert.fail("the list was accepted");
 }
 
 Deno.test("a voter name with a zero-width space is refused with its line number", () => {
@@ -48,8 +59,8 @@ Deno.test("a candidate shown reversed by a right-to-left override is refused", (
 
 Deno.test("a name not in Unicode NFC is refused", () => {
   const decomposed = "Jose\u0301"; // "José" as e + combining acute accent
-  const error = refusal(() => parseCandidateList(`Chris,${decomposed}`));
-  assert.equal(error.line, 2);
+  const error = listRefusal(() => parseCandidateList(`Chris,${decomposed}`));
+  assert.equal(error.item, 2);
   assert.match(error.message, /not in Unicode NFC/);
   assert.deepEqual(parseCandidateList("Chris,Jos\u00e9"), ["Chris", "José"]);
 });
@@ -70,9 +81,12 @@ Deno.test("two voter names equal after NFKC case folding are duplicates", () => 
 });
 
 Deno.test("two candidates equal after NFKC case folding are duplicates", () => {
-  const error = refusal(() => parseCandidateList("Chris,Linda,chris"));
-  assert.equal(error.line, 3);
-  assert.match(error.message, /repeats candidate "Chris" as "chris"/);
+  const error = listRefusal(() => parseCandidateList("Chris,Linda,chris"));
+  assert.equal(error.item, 3);
+  assert.equal(
+    error.message,
+    'Option "--candidates": item 3 repeats candidate "Chris" as "chris"',
+  );
   assert.ok(nameKey("Stra\u00dfe") === nameKey("STRASSE"));
 });
 
@@ -115,7 +129,7 @@ Deno.test("server init refuses look-alike candidates and voters with one line an
     assert.equal(candidates.code, 2);
     assert.equal(
       candidates.stderr,
-      'Cannot read candidates file "--candidates": line 2 has an invalid candidate name "Chris\\u{200b}": it holds the invisible or control character U+200B (see --help)\n',
+      'Option "--candidates": item 2 has an invalid candidate name "Chris\\u{200b}": it holds the invisible or control character U+200B (see --help)\n',
     );
     const roll = join(tmp, "roll.txt");
     await Deno.writeTextFile(roll, "Alice 1123456 1234\nalice 1138765 5678\n");

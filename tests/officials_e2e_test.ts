@@ -119,9 +119,9 @@ Deno.test("generated credentials log in through the real client; passwd replaces
 
     const busy = await server("passwd", "--data", data, "--voter", "Bob");
     assert.equal(busy.code, 1);
-    assert.match(
+    assert.equal(
       oneLine(busy.stderr),
-      /^Another server is serving the election in .*: stop it first/,
+      `A server is serving the election in ${data}/: stop it first, then run passwd again (a password cannot change while voters log in)`,
     );
   } finally {
     assert.equal(await running.stop(), 0);
@@ -164,16 +164,45 @@ Deno.test("generated credentials log in through the real client; passwd replaces
       ...LOGIN_PROMPTS,
       "Welcome Bob!",
     ]);
+    // As a voter may copy the letter: lower case, spaces for the dashes.
     const tom = await runClient(running.port, [
       "Tom",
       "1154571",
-      tomPassword,
+      tomPassword.toLowerCase().replaceAll("-", " "),
       "4",
     ]);
     assert.ok(lines(tom.stdout).includes("Welcome Tom!"), tom.stdout);
   } finally {
     assert.equal(await running.stop(), 0);
   }
+});
+
+Deno.test("init refuses in one line a closing time in the past, or not after the opening, and creates nothing", async () => {
+  await using tmp = await tempDir("booth-officials-");
+  const data = join(tmp.path, "data");
+  const past = "2020-01-01T00:00:00Z";
+  const late = await server("init", "--data", data, "--closes-at", past);
+  assert.equal(late.code, 2);
+  assert.equal(
+    oneLine(late.stderr),
+    `Refusing the polls window: the closing time "${past}" is in the past (see --help)`,
+  );
+  const opens = minutesFromNow(60);
+  const reversed = await server(
+    "init",
+    "--data",
+    data,
+    "--opens-at",
+    opens,
+    "--closes-at",
+    opens,
+  );
+  assert.equal(reversed.code, 2);
+  assert.match(
+    oneLine(reversed.stderr),
+    /^Refusing the polls window: the closing time ".*" is not after the opening time ".*" \(see --help\)$/,
+  );
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(tmp.path)), []);
 });
 
 Deno.test("a vote before the opening is refused with the main menu after; the report shows no result", async () => {
@@ -218,6 +247,35 @@ Deno.test("a vote before the opening is refused with the main menu after; the re
       summary.sha256.result,
       null,
       "no hash of the totals before the result",
+    );
+  } finally {
+    assert.equal(await running.stop(), 0);
+  }
+});
+
+Deno.test("a polls file broken while the server runs is logged once, and the last good window stays in force", async () => {
+  await using tmp = await tempDir("booth-officials-");
+  const data = join(tmp.path, "data");
+  assert.equal((await server("init", "--data", data)).code, 0);
+  const running = await startServer(data);
+  try {
+    await Deno.writeTextFile(join(data, "polls"), "closes-at tomorrow\n");
+    for (
+      const voter of [["Alice", "1123456", "1234"], ["Bob", "1138765", "5678"]]
+    ) {
+      const out = await runClient(running.port, [...voter, "1", "1", "4"]);
+      assert.ok(
+        lines(out.stdout).includes("Your vote has been recorded."),
+        out.stdout,
+      );
+    }
+    const reported = lines(running.stderr()).filter((line) =>
+      line.includes("polls")
+    );
+    assert.equal(reported.length, 1, running.stderr());
+    assert.match(
+      reported[0],
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ Cannot read polls file ".*polls": line 1 is not "opens-at <time>" or "closes-at <time>".*; the server keeps the polls window it last read until the file is fixed$/,
     );
   } finally {
     assert.equal(await running.stop(), 0);
@@ -373,9 +431,12 @@ Deno.test("server close takes effect on a running server; the result then shows 
   await Deno.writeTextFile(join(data, "polls"), "closes-at tomorrow\n");
   const broken = await server("verify", "--data", data);
   assert.equal(broken.code, 1);
+  const [turnout, problem, ...more] = lines(broken.stdout);
+  assert.match(turnout, /^turnout \d\/3$/);
   assert.match(
-    broken.stdout,
+    problem,
     /^Cannot read polls file ".*polls": line 1 is not "opens-at <time>" or "closes-at <time>"/,
   );
+  assert.deepEqual(more, []);
   assert.equal(dirname(data), tmp.path);
 });

@@ -9,6 +9,7 @@ import {
   auditWindow,
   closingProblem,
   formatPolls,
+  newWindowProblem,
   parsePolls,
   parseTimeWithOffset,
   pollsStateAt,
@@ -130,6 +131,27 @@ Deno.test("closing is refused once the polls have closed, or at a time already p
   );
 });
 
+Deno.test("a new election may not close in the past, nor close at or before it opens", () => {
+  const now = at("2026-11-26T12:00:00Z");
+  assert.equal(newWindowProblem({}, now), undefined);
+  assert.equal(newWindowProblem(WINDOW, at("2026-11-26T07:00:00Z")), undefined);
+  assert.equal(
+    newWindowProblem({ closesAt: at("2026-11-26T11:59:59Z") }, now),
+    'the closing time "2026-11-26T11:59:59Z" is in the past',
+  );
+  assert.equal(
+    newWindowProblem({ closesAt: now }, now),
+    'the closing time "2026-11-26T12:00:00Z" is in the past',
+  );
+  assert.equal(
+    newWindowProblem({
+      opensAt: at("2026-11-27T10:00:00Z"),
+      closesAt: at("2026-11-27T10:00:00Z"),
+    }, now),
+    'the closing time "2026-11-27T10:00:00Z" is not after the opening time "2026-11-27T10:00:00Z"',
+  );
+});
+
 Deno.test("verify's window check finds votes recorded before the opening or after the closing", () => {
   const history = [
     { name: "Alice", time: "2026-11-26T07:59:59Z", line: 1 },
@@ -169,6 +191,33 @@ Deno.test("a running server's view of the polls file is re-read at most once a s
       "a malformed file keeps the last good window",
     );
   }
+});
+
+Deno.test("a polls file that turns malformed while serving is reported once per change, and the last good window stays", async () => {
+  await using dir = await tempDir("booth-polls-");
+  const path = join(dir.path, "polls");
+  await Deno.writeTextFile(path, "closes-at 2026-11-26T20:00:00Z\n");
+  const reported: string[] = [];
+  const polls = await PollsFile.load(path, {
+    onUnreadable: (error) => reported.push(error.message),
+  });
+  await Deno.writeTextFile(path, "closes-at tomorrow\n");
+  assert.deepEqual(await polls.current(), { closesAt: WINDOW.closesAt });
+  assert.deepEqual(await polls.current(), { closesAt: WINDOW.closesAt });
+  assert.equal(reported.length, 1, "once for one change");
+  assert.match(
+    reported[0],
+    /^Cannot read polls file ".*polls": line 1 is not "opens-at <time>"/,
+  );
+  await Deno.writeTextFile(path, "closes-at 2026-11-26T21:00:00Z\n");
+  assert.deepEqual(await polls.current(), {
+    closesAt: at("2026-11-26T21:00:00Z"),
+  });
+  await Deno.writeTextFile(path, "opens-at soon\n");
+  assert.deepEqual(await polls.current(), {
+    closesAt: at("2026-11-26T21:00:00Z"),
+  });
+  assert.equal(reported.length, 2, "again once broken again");
 });
 
 Deno.test("a slow re-read of the polls file counts from when it started, so a change is seen within the second", async () => {

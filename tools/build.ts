@@ -5,7 +5,7 @@
  * and the flags the tests run the entry points with.
  *
  * Usage: deno run --allow-read --allow-run --allow-write tools/build.ts
- *          [--target TRIPLE] [--suffix] [--election FILE] [--dry-run]
+ *          [--target TRIPLE] [--suffix] [--election FILE] [--dry-run] [--help]
  *
  * `--suffix` appends the target to each file name (release builds);
  * `--election FILE` builds a voter's kit (`server kit`) into the client,
@@ -20,6 +20,7 @@
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { runtimeFlags } from "./processes.ts";
+import { describeFsError } from "../lib/store/file_ops.ts";
 import {
   EMBEDDED_KIT_PATH,
   KitError,
@@ -34,6 +35,21 @@ export const TARGETS = [
   "aarch64-apple-darwin",
   "x86_64-pc-windows-msvc",
 ];
+
+const USAGE = `Usage: make build [TARGET=TRIPLE] [ELECTION=FILE]
+   or: deno run --allow-read --allow-run --allow-write tools/build.ts [options]
+
+Compiles dist/election-server and dist/election-client with deno compile,
+with the permission flags of the server and client tasks in deno.json.
+
+Options:
+  --target TRIPLE   cross-compile for another platform, one of:
+${TARGETS.map((target) => `                      ${target}`).join("\n")}
+  --suffix          append the target to each file name (release builds)
+  --election FILE   build a voter's kit (server kit) into the client; the
+                    client uses it unless run with its own --election
+  --dry-run         print the deno compile commands without running them
+  --help            print this help`;
 
 const PROGRAMS = [
   { task: "server", entry: "server.ts", output: "election-server" },
@@ -73,15 +89,11 @@ export function compileCommands(
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      target: { type: "string" },
-      suffix: { type: "boolean" },
-      election: { type: "string" },
-      "dry-run": { type: "boolean" },
-    },
-  });
+  const values = parseBuildArgs(Deno.args);
+  if (values.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
   if (values.target !== undefined && !TARGETS.includes(values.target)) {
     console.error(
       `Unknown target "${values.target}": one of ${TARGETS.join(", ")}`,
@@ -128,6 +140,30 @@ if (import.meta.main) {
   if (failed) Deno.exit(1);
 }
 
+/** The options, or one line and exit status 2 for an unknown or bad one. */
+function parseBuildArgs(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      options: {
+        target: { type: "string" },
+        suffix: { type: "boolean" },
+        election: { type: "string" },
+        "dry-run": { type: "boolean" },
+        help: { type: "boolean" },
+      },
+    }).values;
+  } catch (error) {
+    // node:util's parseArgs marks its refusals with ERR_PARSE_ARGS_* codes.
+    const code = (error as { code?: unknown }).code;
+    if (typeof code !== "string" || !code.startsWith("ERR_PARSE_ARGS_")) {
+      throw error;
+    }
+    console.error(`${(error as Error).message} (see --help)`);
+    Deno.exit(2);
+  }
+}
+
 /** Refuses, with one line and exit status 2, a kit the client would refuse. */
 async function checkElection(path: string): Promise<void> {
   let problem: string;
@@ -137,10 +173,10 @@ async function checkElection(path: string): Promise<void> {
   } catch (error) {
     if (error instanceof KitError) {
       problem = `Cannot use election file "${path}": ${error.message}`;
-    } else if (error instanceof Deno.errors.NotFound) {
-      problem = `Cannot read election file "${path}": it does not exist`;
     } else {
-      throw error;
+      problem = `Cannot read election file "${path}": ${
+        describeFsError(error)
+      }`;
     }
   }
   console.error(problem);

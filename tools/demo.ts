@@ -6,10 +6,10 @@
  * official's report and the transcript are printed. Exit status 0 only when
  * every step printed what it should.
  *
- * Everything lives in a temporary directory removed at the end: the
- * election, and certificates made for the demo unless `--certs DIR` names a
- * directory holding `ca.crt`, `server.crt` and `server.key`. Nothing is
- * written into the working tree.
+ * Everything lives in a temporary directory removed at the end, on a
+ * failure and on Ctrl-C too: the election, and certificates made for the
+ * demo unless `--certs DIR` names a directory holding `ca.crt`,
+ * `server.crt` and `server.key`. Nothing is written into the working tree.
  *
  * Usage: deno run --allow-all tools/demo.ts [--certs DIR]
  *
@@ -19,6 +19,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { makeCerts, runProgram, startServerProcess } from "./processes.ts";
+import type { ServerProcess } from "./processes.ts";
 import { POLLS_REFRESH_MS } from "../lib/store/polls_file.ts";
 
 /** One voter's scripted session and the line that proves it went right. */
@@ -98,6 +99,7 @@ async function runDemo(work: string, certs: string): Promise<boolean> {
     "--key",
     join(certs, "server.key"),
   ]);
+  running = server;
   console.log(
     `Election booth demo: the seed's election (Alice, Bob, Tom; Chris, Linda) in ${data}`,
   );
@@ -171,12 +173,27 @@ const { values } = parseArgs({
   options: { certs: { type: "string" } },
 });
 const work = await Deno.makeTempDir({ prefix: "booth-demo-" });
+/** The demo's server while it runs, for Ctrl-C to stop. */
+let running: ServerProcess | undefined;
+// Ctrl-C would otherwise end the demo before its finally: the server it
+// started is stopped and the temporary directory removed here instead.
+const interrupted = async () => {
+  await running?.kill();
+  await Deno.remove(work, { recursive: true }).catch(() => {});
+  Deno.exit(130);
+};
+Deno.addSignalListener("SIGINT", interrupted);
+Deno.addSignalListener("SIGTERM", interrupted);
 let ok = false;
 try {
   ok = await runDemo(
     work,
     values.certs ?? await makeCerts(join(work, "certs")),
   );
+} catch (error) {
+  // A server that did not start puts its own output in the message.
+  const message = (error as Error).message;
+  console.error(message.split("\n").filter((line) => line !== "").join(" "));
 } finally {
   await Deno.remove(work, { recursive: true });
 }

@@ -9,6 +9,7 @@
  */
 
 import { decodeBase64, passwordMatches, sealPassword } from "./crypto.ts";
+import { canonicalPassword } from "./credentials.ts";
 import type { PollsState } from "./polls.ts";
 
 /** A registered voter as the login rule needs them. */
@@ -137,6 +138,9 @@ export class PasswordVerifier {
   /**
    * Checks a login against the voter registered under the number typed.
    * Unknown numbers and wrong names do the same work as a wrong password.
+   * A password is tried as typed, then, when it can be a generated password
+   * typed loosely (lower case, dashes missing or spaces), in the generated
+   * form: see {@linkcode canonicalPassword}.
    *
    * @param registered The voter registered under the number typed, if any.
    * @param name The name typed.
@@ -149,7 +153,13 @@ export class PasswordVerifier {
     password: string,
   ): string | undefined {
     const voter = registered ?? this.#decoy;
-    const matches = passwordMatches(this.#key, voter, voter.sealed, password);
+    const canonical = canonicalPassword(password);
+    // Both forms are always tried when they differ, for the decoy too: the
+    // work depends on what was typed, never on who is registered.
+    const asTyped = passwordMatches(this.#key, voter, voter.sealed, password);
+    const asGenerated = canonical !== undefined && canonical !== password &&
+      passwordMatches(this.#key, voter, voter.sealed, canonical);
+    const matches = asTyped || asGenerated;
     return matches && voter !== this.#decoy && voter.name === name
       ? voter.name
       : undefined;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { X509Certificate } from "node:crypto";
+import { createPrivateKey, type KeyObject, X509Certificate } from "node:crypto";
 import { checkServerIdentity } from "node:tls";
 
 /**
@@ -108,4 +108,43 @@ export function chainReachesAnchor(
 export function coversHost(cert: X509Certificate, host: string): boolean {
   const legacy = cert.toLegacyObject();
   return checkServerIdentity(host, legacy as never) === undefined;
+}
+
+/**
+ * What is wrong with a server's certificate and private key as a pair, so
+ * the server refuses at start-up rather than listen and fail every
+ * handshake.
+ *
+ * @example
+ * ```ts
+ * const problem = keyPairProblem(
+ *   await Deno.readTextFile("certs/server.crt"),
+ *   await Deno.readTextFile("certs/server.key"),
+ * );
+ * if (problem !== undefined) console.error(problem);
+ * ```
+ *
+ * @param certPem PEM text of the certificate (its first is the server's).
+ * @param keyPem PEM text of the private key.
+ * @returns A short reason ("the private key does not match the
+ * certificate", ...), or undefined when the key belongs to the certificate.
+ */
+export function keyPairProblem(
+  certPem: string,
+  keyPem: string,
+): string | undefined {
+  const cert = parseCertificate(certPem);
+  if (cert === undefined) return "the certificate is not a PEM certificate";
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch {
+    return "the private key is not a PEM private key";
+  }
+  try {
+    if (cert.checkPrivateKey(key)) return undefined;
+  } catch {
+    // A key of another type than the certificate's cannot match it.
+  }
+  return "the private key does not match the certificate";
 }

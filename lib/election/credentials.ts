@@ -54,6 +54,43 @@ export function generatePassword(
 }
 
 /**
+ * The generated-password form of what a voter typed, when it can be one:
+ * spaces and dashes dropped, letters made capitals, and the 12 characters
+ * that remain, all of {@linkcode PASSWORD_ALPHABET}, grouped as
+ * {@linkcode generatePassword} writes them. A voter copying `7KQ4-MX9P-2HWC`
+ * from a letter may type `7kq4mx9p2hwc` or `7KQ4 MX9P 2HWC`.
+ *
+ * Only the form changes, never a character: the letter's password is the
+ * same secret either way, and guessing is no easier. A password the roll
+ * gave that only looks generated keeps working as typed, since the exact
+ * text is always tried first (see `PasswordVerifier`).
+ *
+ * @example
+ * ```ts
+ * canonicalPassword("7kq4 mx9p-2hwc"); // "7KQ4-MX9P-2HWC"
+ * canonicalPassword("1234"); // undefined: not a generated password
+ * ```
+ *
+ * @param typed What the voter typed.
+ * @returns The canonical form, or undefined when the text cannot be a
+ * generated password.
+ */
+export function canonicalPassword(typed: string): string | undefined {
+  const chars = typed.replace(/[ -]/g, "").toUpperCase();
+  if (
+    chars.length !== GROUPS * GROUP_CHARS ||
+    [...chars].some((char) => !PASSWORD_ALPHABET.includes(char))
+  ) {
+    return undefined;
+  }
+  const groups: string[] = [];
+  for (let i = 0; i < chars.length; i += GROUP_CHARS) {
+    groups.push(chars.slice(i, i + GROUP_CHARS));
+  }
+  return groups.join("-");
+}
+
+/**
  * Gives every roll line a password: its own when it has one, a generated
  * one otherwise.
  *

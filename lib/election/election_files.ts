@@ -15,6 +15,7 @@
 
 import { Buffer } from "node:buffer";
 import { SEALED_BYTES } from "./crypto.ts";
+import { plural } from "../terminal/plural.ts";
 
 /** Longest voter name, registration number or candidate name. */
 export const MAX_NAME_CHARS = 64;
@@ -141,7 +142,9 @@ export function parseVoterRoll(text: string, path: string): RollLine[] {
     const fields = content.split(/\s+/);
     if (fields.length !== 2 && fields.length !== 3) {
       throw fail(
-        `line ${line} has ${fields.length} fields (expected <name> <registration number> [<password>])`,
+        `line ${line} has ${
+          plural(fields.length, "field")
+        } (expected <name> <registration number> [<password>])`,
         line,
       );
     }
@@ -193,7 +196,7 @@ export function parsePasswords(text: string, path: string): VoterEntry[] {
     const second = content.indexOf(" ", first + 1);
     if (first < 0 || second < 0 || content.indexOf(" ", second + 1) >= 0) {
       throw fail(
-        `line ${line + 1} has ${content.split(" ").length} fields`,
+        `line ${line + 1} has ${plural(content.split(" ").length, "field")}`,
         line + 1,
       );
     }
@@ -253,25 +256,13 @@ export function formatPasswords(
  * @throws {ElectionFileError} On a malformed or repeated name, or none.
  */
 export function parseCandidates(text: string, path: string): string[] {
-  const fail = (detail: string, line: number) =>
-    new ElectionFileError("candidates file", path, detail, line);
-  const candidates: string[] = [];
-  const seen = new Map<string, number>();
-  for (const [line, name] of numberedLines(text)) {
-    checkToken("candidate name", name, line, fail);
-    const key = nameKey(name);
-    const earlier = seen.get(key);
-    if (earlier !== undefined) {
-      throw fail(
-        `line ${line} repeats candidate "${candidates[earlier - 1]}"${
-          candidates[earlier - 1] === name ? "" : ` as "${name}"`
-        }`,
-        line,
-      );
-    }
-    seen.set(key, candidates.push(name));
-  }
-  if (candidates.length === 0) {
+  const candidates = candidateNames(
+    numberedLines(text),
+    "line",
+    (detail, line) =>
+      new ElectionFileError("candidates file", path, detail, line),
+  );
+  if (candidates === undefined) {
     throw new ElectionFileError(
       "candidates file",
       path,
@@ -281,15 +272,77 @@ export function parseCandidates(text: string, path: string): string[] {
   return candidates;
 }
 
+/** A `--candidates` list refused, naming the item at fault. */
+export class CandidateListError extends Error {
+  /** The 1-based position in the list of the item at fault. */
+  readonly item: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param detail What is wrong, e.g. `item 2 repeats candidate "Chris"`.
+   * @param item The item at fault.
+   */
+  constructor(detail: string, item: number) {
+    super(`Option "--candidates": ${detail}`);
+    this.name = "CandidateListError";
+    this.item = item;
+  }
+}
+
 /**
- * Checks a candidate list given on the command line (`--candidates`).
+ * Checks a candidate list given on the command line (`--candidates`), by
+ * the rules of the candidates file; a fault is named by its item, the
+ * list having no lines.
+ *
+ * @example
+ * ```ts
+ * parseCandidateList("Chris,Linda"); // ["Chris", "Linda"]
+ * ```
  *
  * @param list Comma-separated names, e.g. `Chris,Linda`.
  * @returns The names in ballot order.
- * @throws {Error} When a name is empty, malformed or repeated.
+ * @throws {CandidateListError} When a name is empty, malformed or repeated.
  */
 export function parseCandidateList(list: string): string[] {
-  return parseCandidates(list.split(",").join("\n"), "--candidates");
+  const items = list.split(",").map((name, i): [number, string] => [
+    i + 1,
+    name,
+  ]);
+  // A split yields at least one item, so the list is never empty.
+  return candidateNames(
+    items,
+    "item",
+    (detail, item) => new CandidateListError(detail, item),
+  )!;
+}
+
+/**
+ * The ballot from numbered names: each valid and none repeated (compared
+ * by {@linkcode nameKey}); undefined when there are none.
+ */
+function candidateNames(
+  items: [number, string][],
+  unit: "line" | "item",
+  fail: (detail: string, at: number) => Error,
+): string[] | undefined {
+  const candidates: string[] = [];
+  const seen = new Map<string, number>();
+  for (const [at, name] of items) {
+    checkToken("candidate name", name, at, fail, unit);
+    const key = nameKey(name);
+    const earlier = seen.get(key);
+    if (earlier !== undefined) {
+      throw fail(
+        `${unit} ${at} repeats candidate "${candidates[earlier - 1]}"${
+          candidates[earlier - 1] === name ? "" : ` as "${name}"`
+        }`,
+        at,
+      );
+    }
+    seen.set(key, candidates.push(name));
+  }
+  return candidates.length === 0 ? undefined : candidates;
 }
 
 /**
@@ -514,10 +567,11 @@ function checkToken(
   value: string,
   line: number,
   fail: (detail: string, line: number) => Error,
+  unit: "line" | "item" = "line",
 ): void {
   if (!TOKEN.test(value) || value.length > MAX_NAME_CHARS) {
     throw fail(
-      `line ${line} has an invalid ${what} "${
+      `${unit} ${line} has an invalid ${what} "${
         shown(value)
       }" (1 to ${MAX_NAME_CHARS} characters, no spaces)`,
       line,
@@ -526,7 +580,7 @@ function checkToken(
   const problem = misleadingNameProblem(value);
   if (problem !== undefined) {
     throw fail(
-      `line ${line} has an invalid ${what} "${shown(value)}": ${problem}`,
+      `${unit} ${line} has an invalid ${what} "${shown(value)}": ${problem}`,
       line,
     );
   }

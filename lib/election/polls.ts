@@ -117,6 +117,33 @@ export function windowProblem(window: PollsWindow): string | undefined {
 }
 
 /**
+ * What is wrong with the window a new election is created with: what
+ * {@linkcode windowProblem} finds, or a closing time already past (an
+ * election closed before its first vote, most likely a typo in the date).
+ *
+ * @example
+ * ```ts
+ * const problem = newWindowProblem(
+ *   { closesAt: new Date("2020-01-01T00:00:00Z") },
+ *   new Date("2026-11-26T12:00:00Z"),
+ * ); // 'the closing time "2020-01-01T00:00:00Z" is in the past'
+ * ```
+ *
+ * @param window The opening and closing times asked for.
+ * @param now The current time.
+ * @returns What is wrong, as a sentence, or undefined.
+ */
+export function newWindowProblem(
+  window: PollsWindow,
+  now: Date,
+): string | undefined {
+  if (window.closesAt !== undefined && window.closesAt <= now) {
+    return `the closing time "${formatTime(window.closesAt)}" is in the past`;
+  }
+  return windowProblem(window);
+}
+
+/**
  * Whether moving the closing time to `closesAt` at `now` is allowed: only
  * while the polls have not closed, and never into the past, where votes
  * already recorded would fall after the closing.

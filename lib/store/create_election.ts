@@ -13,7 +13,11 @@ import {
 import type { RollEntry } from "../election/election_files.ts";
 import { formatPolls } from "../election/polls.ts";
 import type { PollsWindow } from "../election/polls.ts";
-import { electionPaths, lockElection } from "./election_dir.ts";
+import {
+  electionPaths,
+  lockElection,
+  refuseNonDirectory,
+} from "./election_dir.ts";
 import { denoFileOps, replaceFileDurably } from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
 
@@ -51,6 +55,7 @@ export interface CreateElectionOptions {
  * @param options The voter roll, the ballot and whether to replace.
  * @throws {Error} When an election exists and `force` is not set.
  * @throws {ElectionLockedError} When a server is serving the election.
+ * @throws {NotADirectoryError} When `dir` exists and is not a directory.
  */
 export async function createElection(
   dir: string,
@@ -59,6 +64,7 @@ export async function createElection(
   const ops = options.ops ?? denoFileOps();
   const paths = electionPaths(dir);
   try {
+    await refuseNonDirectory(dir);
     if (!options.force) {
       for (const path of [paths.symkey, paths.passwords, paths.history]) {
         if (await ops.size(path) !== undefined) {

@@ -103,6 +103,36 @@ export class ElectionInconsistentError extends Error {
   }
 }
 
+/** The election directory given (`--data`) is a file or something else. */
+export class NotADirectoryError extends Error {
+  /**
+   * Creates the error for `dir`.
+   *
+   * @param dir The path that is not a directory.
+   */
+  constructor(dir: string) {
+    super(`Election directory "${dir}" is not a directory`);
+    this.name = "NotADirectoryError";
+  }
+}
+
+/**
+ * Refuses an election directory path that exists and is not a directory,
+ * before anything is created in it or read from it.
+ *
+ * @param dir The election directory.
+ * @throws {NotADirectoryError} When `dir` exists and is not a directory
+ * (a link to a directory counts as one).
+ */
+export async function refuseNonDirectory(dir: string): Promise<void> {
+  try {
+    if (!(await Deno.stat(dir)).isDirectory) throw new NotADirectoryError(dir);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+}
+
 /**
  * Checks, before anything is written, that an election can be served
  * safely: the directory belongs to this user and is closed to group and
@@ -115,6 +145,7 @@ export class ElectionInconsistentError extends Error {
  * @param uid This process's user id (`Deno.uid()`); null skips ownership
  * checks where the platform has none.
  * @throws {NoElectionError} When the directory or both key files are missing.
+ * @throws {NotADirectoryError} When the path is not a directory.
  * @throws {ExposedFileError} When the directory or a key file is not
  * private; the message gives the command that fixes it.
  * @throws {UnsafeFileError} When an election file is a link.
@@ -133,9 +164,7 @@ export async function checkElectionFiles(
       `Cannot read election directory "${dir}": ${describeFsError(error)}`,
     );
   }
-  if (!info.isDirectory) {
-    throw new Error(`Election directory "${dir}" is not a directory`);
-  }
+  if (!info.isDirectory) throw new NotADirectoryError(dir);
   // Deno reports no mode on Windows, where POSIX permissions do not apply.
   if (info.mode !== null) {
     if (uid !== null && info.uid !== uid) {

@@ -19,7 +19,12 @@ import { auditWindow } from "../election/polls.ts";
 import type { PollsWindow } from "../election/polls.ts";
 import { readPollsFile } from "./polls_file.ts";
 import type { Journal } from "../election/journal_format.ts";
-import { electionPaths, NoElectionError } from "./election_dir.ts";
+import {
+  checkElectionFiles,
+  electionPaths,
+  NoElectionError,
+} from "./election_dir.ts";
+import { ExposedFileError } from "./private_file.ts";
 import type { ElectionPaths } from "./election_dir.ts";
 import { denoFileOps, describeFsError, UnsafeFileError } from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
@@ -190,23 +195,7 @@ export async function inspectElection(
 ): Promise<ElectionReport> {
   const paths = electionPaths(dir);
   try {
-    let journalText;
-    try {
-      journalText = await ops.readText(paths.journal) ?? "";
-    } catch (error) {
-      if (error instanceof UnsafeFileError) throw error;
-      throw new ElectionFileError(
-        "journal file",
-        paths.journal,
-        describeFsError(error),
-      );
-    }
-    const journal = parseJournal(journalText, paths.journal);
-    const state = await readState(
-      paths,
-      ops,
-      journal.kind === "valid" ? journal.journal : undefined,
-    );
+    const { state, interruptedVote } = await readRecoveredState(paths, ops);
     const polls = await readPollsFile(paths.polls, ops);
     return {
       state,
@@ -214,12 +203,124 @@ export async function inspectElection(
         ...auditElection(state, paths),
         ...auditWindow(polls, state.history, paths.history),
       ],
-      interruptedVote: journal.kind !== "empty",
+      interruptedVote,
       polls,
     };
   } finally {
     ops.close();
   }
+}
+
+/** What `server verify` found, from {@linkcode verifyElection}. */
+export interface VerifyReport {
+  /**
+   * Voters who voted and voters registered, or undefined when the voter
+   * roll or the history cannot be read.
+   */
+  turnout: { voted: number; registered: number } | undefined;
+  /** Every problem, one line each; empty when the server would serve it. */
+  problems: string[];
+  /** Whether a journal from an interrupted vote awaits rollback. */
+  interruptedVote: boolean;
+}
+
+/**
+ * Checks an election as `server verify` reports it, without writing: what
+ * the server refuses at start-up (a directory or key file open to others,
+ * a link), then every file and whether they agree. Unlike
+ * {@linkcode inspectElection} a malformed file is one problem among the
+ * others, not an exception, so the turnout is known whenever the roll and
+ * the history can be read.
+ *
+ * @example
+ * ```ts
+ * const { turnout, problems } = await verifyElection("data");
+ * ```
+ *
+ * @param dir The election directory.
+ * @param options File operations, and the user who must own the directory
+ * and key files (this process's unless given; null skips the check).
+ * @returns The turnout and every problem found.
+ * @throws {NoElectionError} When the directory holds no election.
+ * @throws {NotADirectoryError} When `dir` is not a directory.
+ */
+export async function verifyElection(
+  dir: string,
+  options: { ops?: FileOps; uid?: number | null } = {},
+): Promise<VerifyReport> {
+  const paths = electionPaths(dir);
+  const problems: string[] = [];
+  const fileProblem = (error: unknown) => {
+    if (
+      !(error instanceof ElectionFileError ||
+        error instanceof UnsafeFileError ||
+        error instanceof ExposedFileError)
+    ) {
+      throw error;
+    }
+    if (!problems.includes(error.message)) problems.push(error.message);
+  };
+  try {
+    await checkElectionFiles(
+      paths,
+      options.uid === undefined ? Deno.uid() : options.uid,
+    );
+  } catch (error) {
+    fileProblem(error);
+  }
+  const ops = options.ops ?? denoFileOps();
+  try {
+    let recovered;
+    try {
+      recovered = await readRecoveredState(paths, ops);
+    } catch (error) {
+      fileProblem(error);
+      return { turnout: undefined, problems, interruptedVote: false };
+    }
+    const { state, interruptedVote } = recovered;
+    problems.push(...auditElection(state, paths));
+    try {
+      const polls = await readPollsFile(paths.polls, ops);
+      problems.push(...auditWindow(polls, state.history, paths.history));
+    } catch (error) {
+      fileProblem(error);
+    }
+    return {
+      turnout: { voted: state.history.length, registered: state.voters.length },
+      problems,
+      interruptedVote,
+    };
+  } finally {
+    ops.close();
+  }
+}
+
+/**
+ * The election's files as start-up recovery would leave them: a journal
+ * left by an interrupted vote applied in memory.
+ */
+async function readRecoveredState(
+  paths: ElectionPaths,
+  ops: FileOps,
+): Promise<{ state: ElectionState; interruptedVote: boolean }> {
+  let journalText;
+  try {
+    journalText = await ops.readText(paths.journal) ?? "";
+  } catch (error) {
+    if (error instanceof UnsafeFileError) throw error;
+    throw new ElectionFileError(
+      "journal file",
+      paths.journal,
+      describeFsError(error),
+    );
+  }
+  const journal = parseJournal(journalText, paths.journal);
+  const state = await readState(
+    paths,
+    ops,
+    journal.kind === "valid" ? journal.journal : undefined,
+  );
+  return { state, interruptedVote: journal.kind !== "empty" };
 }
 
 /**

@@ -342,5 +342,25 @@ export function describeFsError(error: unknown): string {
     return "permission denied";
   }
   if (error instanceof Deno.errors.IsADirectory) return "it is a directory";
+  if (error instanceof Deno.errors.NotADirectory) {
+    return "a part of its path is not a directory";
+  }
+  // Deno refuses /proc, /sys and devices to any permission short of
+  // --allow-all; its advice to run with --allow-all is not the answer.
+  if (error instanceof Deno.errors.NotCapable) {
+    return "it is a special system file, which cannot be used";
+  }
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Whether an error comes from the file system (one of `Deno.errors`), so a
+ * caller can put it into words with {@linkcode describeFsError} rather
+ * than let it escape as a stack trace.
+ *
+ * @param error The error.
+ * @returns True for a `Deno.errors.*` error.
+ */
+export function isFsError(error: unknown): boolean {
+  return Object.values(Deno.errors).some((type) => error instanceof type);
 }

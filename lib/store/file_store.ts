@@ -55,6 +55,11 @@ export interface FileStoreOptions {
   /** Told what start-up recovery undid, when it undid anything. */
   onRollback?: (rollback: Rollback) => void;
   /**
+   * Told, once per change of the file, that `polls` became unreadable or
+   * malformed while serving (the last good window stays in force).
+   */
+  onPollsUnreadable?: (error: Error) => void;
+  /**
    * The user who must own the directory and key files: this process's
    * (`Deno.uid()`, which needs `--allow-sys=uid`) unless given.
    */
@@ -167,7 +172,10 @@ export class FileBoothStore implements BoothStore {
         await ops.size(paths.history),
         ops,
         now,
-        await PollsFile.load(paths.polls, { nowMs: () => now().getTime() }),
+        await PollsFile.load(paths.polls, {
+          nowMs: () => now().getTime(),
+          onUnreadable: options.onPollsUnreadable,
+        }),
       );
     } catch (error) {
       ops.close();

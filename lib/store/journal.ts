@@ -22,6 +22,7 @@ import type { Journal, JournalContent } from "../election/journal_format.ts";
 import type { ElectionPaths } from "./election_dir.ts";
 import { describeFsError, UnsafeFileError } from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
+import { plural } from "../terminal/plural.ts";
 
 /** What a rollback undid, for the log: never a name or a choice. */
 export interface Rollback {
@@ -224,8 +225,4 @@ export function describeRollback(rollback: Rollback): string {
     rollback.resultRestored ? "result restored" : "result unchanged",
   );
   return `rolled back an interrupted vote: ${parts.join(", ")}`;
-}
-
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }

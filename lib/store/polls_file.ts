@@ -28,6 +28,12 @@ export interface PollsFileOptions {
   nowMs?: () => number;
   /** Re-read the file at most this often (default {@linkcode POLLS_REFRESH_MS}). */
   refreshMs?: number;
+  /**
+   * Told, once per change of the file, that it became unreadable or
+   * malformed and the last good window stays in force: the official learns
+   * it from the server's log rather than from a vote that counted.
+   */
+  onUnreadable?: (error: Error) => void;
 }
 
 /**
@@ -70,6 +76,9 @@ export class PollsFile {
   #reading: Promise<PollsWindow> | undefined;
   /** The file's identity when the window was read, to notice a change. */
   #readStamp: string;
+  /** The identity of the file last found unreadable, reported once. */
+  #failedStamp: string | undefined;
+  readonly #onUnreadable: PollsFileOptions["onUnreadable"];
 
   private constructor(
     path: string,
@@ -82,6 +91,7 @@ export class PollsFile {
     this.#readStamp = stamp;
     this.#nowMs = options.nowMs ?? Date.now;
     this.#refreshMs = options.refreshMs ?? POLLS_REFRESH_MS;
+    this.#onUnreadable = options.onUnreadable;
     this.#readAtMs = this.#nowMs();
   }
 
@@ -89,7 +99,8 @@ export class PollsFile {
    * Reads the file once.
    *
    * @param path The `polls` file's path.
-   * @param options Clock and refresh interval.
+   * @param options Clock, refresh interval, and whom to tell about a file
+   * that became unreadable.
    * @returns The watcher.
    * @throws {ElectionFileError} When the file is malformed: a server does
    * not start on a polls window it cannot read.
@@ -106,7 +117,8 @@ export class PollsFile {
    * The window as the file says right now: a `stat` per call, and a read
    * only when the file changed (`server close` replaces it, so its inode
    * changes). What decides whether a vote counts. A file that became
-   * unreadable or malformed keeps the last good window.
+   * unreadable or malformed keeps the last good window, and is reported
+   * to `onUnreadable` once until it changes again.
    *
    * @returns The window.
    */
@@ -117,13 +129,18 @@ export class PollsFile {
     } catch {
       return this.#window;
     }
-    if (stamp === this.#readStamp) return this.#window;
+    if (stamp === this.#readStamp || stamp === this.#failedStamp) {
+      return this.#window;
+    }
     // Stamped before the read: a change during the read is seen next time.
     try {
       this.#window = await readPollsFile(this.#path);
       this.#readStamp = stamp;
-    } catch {
-      // Kept: `server verify` reports the file.
+      this.#failedStamp = undefined;
+    } catch (error) {
+      // Kept whatever went wrong: the commit must still get an answer.
+      this.#failedStamp = stamp;
+      this.#onUnreadable?.(error as Error);
     }
     return this.#window;
   }
@@ -131,7 +148,7 @@ export class PollsFile {
   /**
    * The window, re-read from disk when the last read is older than the
    * refresh interval. A file that became unreadable or malformed keeps the
-   * last good window (`server verify` reports the file).
+   * last good window, as in {@linkcode PollsFile.current}.
    *
    * @returns The window.
    */

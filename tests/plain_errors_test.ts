@@ -1,0 +1,151 @@
+/**
+ * The official's commands answer a mistaken path or value in words, in one
+ * line: no raw OS error, no advice that does not apply, counts in good
+ * grammar. And `verify` reports, after the turnout, what the server would
+ * refuse at start-up as well as every file problem.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { lines, runProgram, testCerts } from "./helpers.ts";
+import { tempDir } from "./temp_dir.ts";
+
+function server(...args: string[]) {
+  return runProgram("server", args);
+}
+
+/** The command's only line on stderr, after checking its exit status. */
+async function refusal(code: number, args: string[]): Promise<string> {
+  const out = await server(...args);
+  assert.equal(out.code, code, `${args.join(" ")}: ${out.stderr}`);
+  assert.equal(out.stdout, "");
+  const all = lines(out.stderr);
+  assert.equal(all.length, 1, `one line expected:\n${out.stderr}`);
+  return all[0];
+}
+
+Deno.test("a file given as the election directory, a kit --out that is a file: said in words", async () => {
+  await using tmp = await tempDir("booth-errors-");
+  const file = join(tmp.path, "afile");
+  await Deno.writeTextFile(file, "");
+  assert.equal(
+    await refusal(1, ["init", "--data", file]),
+    `Election directory "${file}" is not a directory`,
+  );
+  assert.equal(
+    await refusal(1, ["verify", "--data", file]),
+    `Election directory "${file}" is not a directory`,
+  );
+  assert.equal(
+    await refusal(1, ["init", "--data", join(file, "data")]),
+    `Cannot create the election in ${file}/data/: a part of its path is not a directory`,
+  );
+  const certs = await testCerts();
+  assert.equal(
+    await refusal(1, [
+      "kit",
+      "--host",
+      "localhost",
+      "--cert",
+      join(certs, "server.crt"),
+      "--ca",
+      join(certs, "ca.crt"),
+      "--out",
+      file,
+    ]),
+    `Cannot write the kit in "${file}": it is a file; --out takes a directory`,
+  );
+  assert.equal(await Deno.readTextFile(file), "", "the file is untouched");
+});
+
+Deno.test("a credentials file in a missing folder or a system folder: said in words, no election made", async () => {
+  await using tmp = await tempDir("booth-errors-");
+  const data = join(tmp.path, "data");
+  const missing = join(tmp.path, "nodir", "letters.txt");
+  assert.equal(
+    await refusal(1, ["init", "--data", data, "--credentials", missing]),
+    `Cannot write credentials file "${missing}": its directory "${
+      join(tmp.path, "nodir")
+    }" does not exist`,
+  );
+  assert.equal(
+    await refusal(1, [
+      "init",
+      "--data",
+      data,
+      "--credentials",
+      "/proc/letters.txt",
+    ]),
+    'Cannot write credentials file "/proc/letters.txt": it is a special system file, which cannot be used',
+  );
+  assert.deepEqual(await Array.fromAsync(Deno.readDir(tmp.path)), []);
+});
+
+Deno.test("a value that starts with a dash is read as the value, not called a value the option does not take", async () => {
+  assert.equal(
+    await refusal(2, ["--port", "-1"]),
+    'Option "--port" takes a whole number from 0 to 65535, not "-1" (see --help)',
+  );
+  assert.equal(
+    await refusal(2, ["--quiet=yes"]),
+    'Option "--quiet" does not take a value (see --help)',
+  );
+});
+
+Deno.test("init counts one voter and one generated password in the singular", async () => {
+  await using tmp = await tempDir("booth-errors-");
+  const roll = join(tmp.path, "roll.txt");
+  await Deno.writeTextFile(roll, "Ada 1000001\n");
+  const data = join(tmp.path, "data");
+  const letters = join(tmp.path, "letters.txt");
+  const out = await server(
+    "init",
+    "--data",
+    data,
+    "--voters",
+    roll,
+    "--candidates",
+    "Chris",
+    "--credentials",
+    letters,
+  );
+  assert.equal(out.code, 0, out.stderr);
+  const said = lines(out.stdout);
+  assert.equal(
+    said[0],
+    `created an election in ${data}/: 1 voter, 1 candidate (Chris)`,
+  );
+  assert.match(
+    said[2],
+    /^wrote the credentials of 1 voter \(1 password generated\) to /,
+  );
+});
+
+Deno.test("verify prints the turnout first, then what the server would refuse at start-up and every file problem", async () => {
+  await using tmp = await tempDir("booth-errors-");
+  const data = join(tmp.path, "data");
+  assert.equal((await server("init", "--data", data)).code, 0);
+  await Deno.chmod(data, 0o755);
+  await Deno.writeTextFile(join(data, "polls"), "closes-at tomorrow\n");
+  const out = await server("verify", "--data", data);
+  assert.equal(out.code, 1);
+  assert.deepEqual(lines(out.stdout), [
+    "turnout 0/3",
+    `Refusing to start: election directory "${data}" is accessible by group or others (mode 0755); run chmod 700 "${data}"`,
+    `Cannot read polls file "${data}/polls": line 1 is not "opens-at <time>" or "closes-at <time>" (ISO 8601 with an offset)`,
+  ]);
+  await Deno.chmod(data, 0o700);
+  await Deno.writeTextFile(join(data, "polls"), "");
+  const fixed = await server("verify", "--data", data);
+  assert.equal(fixed.code, 0, fixed.stdout);
+  assert.deepEqual(lines(fixed.stdout), ["turnout 0/3", "consistent"]);
+  await Deno.writeTextFile(join(data, "passwords"), "Alice\n", {
+    append: true,
+  });
+  const unreadable = await server("verify", "--data", data);
+  assert.equal(unreadable.code, 1);
+  assert.deepEqual(lines(unreadable.stdout), [
+    "turnout unknown",
+    `Cannot read voter file "${data}/passwords": line 4 has 1 field`,
+  ]);
+});
