@@ -5,38 +5,24 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { serveConnection } from "../lib/server/booth_server.ts";
 import { LoginThrottle } from "../lib/server/login_throttle.ts";
 import { MemoryLockoutLedger } from "../lib/store/lockout_ledger.ts";
-import { PasswordVerifier } from "../lib/election/booth.ts";
-import { createElection } from "../lib/store/create_election.ts";
-import { readElectionKey } from "../lib/store/election_state.ts";
-import { FileBoothStore } from "../lib/store/file_store.ts";
 import { MAX_UNSENT_BYTES } from "../lib/wire/connection.ts";
-import type { Connection } from "../lib/wire/connection.ts";
-import { encodeFrame, FrameDecoder } from "../lib/wire/framing.ts";
-import {
-  decodeServerMessage,
-  encodeMessage,
-  PROTOCOL_VERSION,
-} from "../lib/wire/protocol.ts";
-import type { ClientMessage, ServerMessage } from "../lib/wire/protocol.ts";
 import { FakeClock } from "./fake_clock.ts";
 import { memoryPipe } from "./memory_pipe.ts";
+import {
+  ALICE_LOGIN,
+  aliceElection,
+  frame,
+  messageReader,
+} from "./sessions.ts";
 
 /** An election, a server-side connection on fake time, and its client end. */
 async function serving(
   options: { capacity?: number; requestsPerSecond?: number } = {},
 ) {
-  const tmp = await Deno.makeTempDir({ prefix: "booth-server-" });
-  const dir = join(tmp, "data");
-  await createElection(dir, {
-    voters: [{ name: "Alice", number: "1123456", password: "1234" }],
-    candidates: ["Chris", "Linda"],
-  });
-  const store = await FileBoothStore.open(dir);
-  const verifier = new PasswordVerifier(await readElectionKey(dir));
+  const election = await aliceElection("booth-server-");
   const clock = new FakeClock();
   const throttle = new LoginThrottle(new MemoryLockoutLedger(), { clock });
   const [client, server] = memoryPipe({
@@ -45,11 +31,11 @@ async function serving(
   });
   const log: string[] = [];
   let ended = false;
-  const done = serveConnection(server, store, throttle, {
+  const done = serveConnection(server, election.store, throttle, {
     loginGraceSeconds: 60,
     idleTimeoutSeconds: 300,
     log: (_peer, event) => log.push(event),
-    verifier,
+    verifier: election.verifier,
     clock,
     requestsPerSecond: options.requestsPerSecond,
   }).finally(() => ended = true);
@@ -63,40 +49,17 @@ async function serving(
     async [Symbol.asyncDispose]() {
       client.close();
       await done;
-      await store.close();
-      await Deno.remove(tmp, { recursive: true });
+      await election[Symbol.asyncDispose]();
     },
   };
 }
-
-function reader(connection: Connection) {
-  const decoder = new FrameDecoder(1 << 20);
-  const received: ServerMessage[] = [];
-  return async (): Promise<ServerMessage | null> => {
-    while (received.length === 0) {
-      const chunk = await connection.read();
-      if (chunk === null) return null;
-      received.push(...decoder.push(chunk).map(decodeServerMessage));
-    }
-    return received.shift()!;
-  };
-}
-
-const frame = (message: ClientMessage) => encodeFrame(encodeMessage(message));
-const ALICE = {
-  type: "login",
-  version: PROTOCOL_VERSION,
-  name: "Alice",
-  number: "1123456",
-  password: "1234",
-} as const;
 
 /** Lets every pending promise and I/O callback run. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 Deno.test("a connection that has not logged in is closed when the login grace ends, not before", async () => {
   await using s = await serving();
-  const receive = reader(s.client);
+  const receive = messageReader(s.client);
   s.clock.advance(59_999);
   await settle();
   assert.equal(s.ended(), false, "still open 1 ms before the grace ends");
@@ -113,8 +76,8 @@ Deno.test("a connection that has not logged in is closed when the login grace en
 
 Deno.test("a logged-in session is closed after the idle timeout, counted from its last request", async () => {
   await using s = await serving();
-  const receive = reader(s.client);
-  await s.client.write(frame(ALICE));
+  const receive = messageReader(s.client);
+  await s.client.write(frame(ALICE_LOGIN));
   assert.equal((await receive())?.type, "login");
   s.clock.advance(299_000);
   await s.client.write(frame({ type: "menu", choice: 3 }));
@@ -137,8 +100,8 @@ Deno.test("a peer that does not read its replies stops being read past 64 KiB un
     capacity: 16 * 1024,
     requestsPerSecond: Infinity,
   });
-  const receive = reader(s.client);
-  await s.client.write(frame(ALICE));
+  const receive = messageReader(s.client);
+  await s.client.write(frame(ALICE_LOGIN));
   assert.equal((await receive())?.type, "login");
   const request = frame({ type: "menu", choice: 3 });
   const total = 100_000;
@@ -165,8 +128,8 @@ Deno.test("a peer that does not read its replies stops being read past 64 KiB un
 
 Deno.test("a connection is read at most 32 requests a second after a burst of 64", async () => {
   await using s = await serving();
-  const receive = reader(s.client);
-  await s.client.write(frame(ALICE));
+  const receive = messageReader(s.client);
+  await s.client.write(frame(ALICE_LOGIN));
   assert.equal((await receive())?.type, "login");
   const request = frame({ type: "menu", choice: 3 });
   for (let i = 0; i < 200; i++) await s.client.write(request);

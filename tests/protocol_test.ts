@@ -9,6 +9,7 @@ import {
   ProtocolError,
 } from "../lib/wire/protocol.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
+import { ALICE_LOGIN } from "./sessions.ts";
 
 const raw = (s: string) => new TextEncoder().encode(s);
 
@@ -23,14 +24,10 @@ function padded(json: string): Uint8Array {
 }
 
 Deno.test("client messages round-trip", () => {
-  const login = {
-    type: "login",
-    version: 1,
-    name: "Alice",
-    number: "1123456",
-    password: "1234",
-  } as const;
-  assert.deepEqual(decodeClientMessage(encodeMessage(login)), login);
+  assert.deepEqual(
+    decodeClientMessage(encodeMessage(ALICE_LOGIN)),
+    ALICE_LOGIN,
+  );
   assert.deepEqual(
     decodeClientMessage(encodeMessage({ type: "menu", choice: 3 })),
     { type: "menu", choice: 3 },
