@@ -9,7 +9,7 @@ import {
   ProtocolError,
 } from "../lib/wire/protocol.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
-import { ALICE_LOGIN } from "./sessions.ts";
+import { ALICE_LOGIN, CLOSED_ON_ONE_VOTE_FOR_CHRIS } from "./sessions.ts";
 
 const raw = (s: string) => new TextEncoder().encode(s);
 
@@ -63,16 +63,7 @@ Deno.test("server messages round-trip", () => {
         votes: 1,
       }],
     },
-    {
-      type: "result",
-      answer: 1,
-      winners: ["Chris"],
-      totals: [{ candidate: "Chris", votes: 1 }, {
-        candidate: "Linda",
-        votes: 0,
-      }],
-      turnout: { voted: 1, registered: 3 },
-    },
+    CLOSED_ON_ONE_VOTE_FOR_CHRIS,
     { type: "history", answer: 1, entry: "Alice 2026-11-26T03:40:12Z" },
     { type: "history", answer: 0 },
     { type: "bye" },

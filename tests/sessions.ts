@@ -30,6 +30,18 @@ export const ALICE_LOGIN = {
 } as const;
 
 /**
+ * The result once the polls of the seed's election (three voters) have
+ * closed on a single vote, for Chris: what the voter is sent.
+ */
+export const CLOSED_ON_ONE_VOTE_FOR_CHRIS: ServerMessage = {
+  type: "result",
+  answer: 1,
+  winners: ["Chris"],
+  totals: [{ candidate: "Chris", votes: 1 }, { candidate: "Linda", votes: 0 }],
+  turnout: { voted: 1, registered: 3 },
+};
+
+/**
  * A client message as the client sends it: encoded, padded and framed.
  *
  * @param message The message.
