@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import {
+  ALICE,
   connectVoter,
   lines,
   logIn,
@@ -17,6 +18,7 @@ import {
   runClient,
   runProgram,
   startServer,
+  TOM,
 } from "./helpers.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
 import { tempDir } from "./temp_dir.ts";
@@ -36,6 +38,20 @@ function oneLine(text: string): string {
 /** ISO 8601 with an offset, `minutes` from now (as an official types it). */
 function minutesFromNow(minutes: number): string {
   return new Date(Date.now() + minutes * 60_000).toISOString();
+}
+
+/**
+ * A client session that asks to vote, then for the result, then exits.
+ *
+ * @returns What the client printed after the login prompts.
+ */
+async function votesThenViewsResult(
+  port: number,
+  voter: string[],
+): Promise<string[]> {
+  const out = await runClient(port, [...voter, "1", "2", "4"]);
+  assert.equal(out.code, 0, out.stderr);
+  return lines(out.stdout).slice(3);
 }
 
 function sha256(bytes: Uint8Array): string {
@@ -192,16 +208,7 @@ Deno.test("a vote before the opening is refused with the main menu after; the re
   assert.equal(init.code, 0, init.stderr);
   const running = await startServer(data);
   try {
-    const alice = await runClient(running.port, [
-      "Alice",
-      "1123456",
-      "1234",
-      "1",
-      "2",
-      "4",
-    ]);
-    assert.equal(alice.code, 0, alice.stderr);
-    assert.deepEqual(lines(alice.stdout).slice(3), [
+    assert.deepEqual(await votesThenViewsResult(running.port, ALICE), [
       "Welcome Alice!",
       ...MENU,
       "The polls are not open yet",
@@ -289,16 +296,7 @@ Deno.test("server close takes effect on a running server; the result then shows 
       reason: "polls-closed",
     });
 
-    const tom = await runClient(running.port, [
-      "Tom",
-      "1154571",
-      "9012",
-      "1",
-      "2",
-      "4",
-    ]);
-    assert.equal(tom.code, 0, tom.stderr);
-    assert.deepEqual(lines(tom.stdout).slice(3), [
+    assert.deepEqual(await votesThenViewsResult(running.port, TOM), [
       "Welcome Tom!",
       ...MENU,
       "The polls are closed",
