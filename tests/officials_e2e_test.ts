@@ -16,19 +16,15 @@ import {
   LOGIN_PROMPTS,
   MENU,
   runClient,
-  runProgram,
   startServer,
   TOM,
 } from "./helpers.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
+import { initElectionIn, passwdInto, server } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
 import { CLOSED_ON_ONE_VOTE_FOR_CHRIS } from "./sessions.ts";
 
 const PASSWORD = /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
-
-function server(...args: string[]) {
-  return runProgram("server", args);
-}
 
 function oneLine(text: string): string {
   assert.equal(lines(text).length, 1, `one line expected:\n${text}`);
@@ -150,15 +146,7 @@ Deno.test("generated credentials log in through the real client; passwd replaces
   assert.deepEqual([name, number], ["Bob", "1138765"]);
   assert.match(password, PASSWORD);
   assert.notEqual(password, bob[2]);
-  const appended = await server(
-    "passwd",
-    "--data",
-    data,
-    "--voter",
-    "Tom",
-    "--credentials",
-    out,
-  );
+  const appended = await passwdInto(data, "Tom", out);
   assert.equal(appended.code, 0, appended.stderr);
   const tomLines = lines(await Deno.readTextFile(out)).filter((l) =>
     l.startsWith("Tom ")
@@ -234,8 +222,7 @@ Deno.test("a vote before the opening is refused with the main menu after; the re
 
 Deno.test("server close takes effect on a running server; the result then shows the turnout; report and verify agree with the files", async () => {
   await using tmp = await tempDir("booth-officials-");
-  const data = join(tmp.path, "data");
-  assert.equal((await server("init", "--data", data)).code, 0);
+  const data = await initElectionIn(tmp.path);
   const running = await startServer(data);
   try {
     const alice = await runClient(running.port, [
