@@ -64,3 +64,28 @@ export function passwdInto(
     credentials,
   );
 }
+
+/**
+ * Runs `server kit` with the certificate and CA that `makeCerts` wrote.
+ *
+ * @param certs The directory of `server.crt` and `ca.crt`.
+ * @param out The kit's directory (`--out`).
+ * @param flags More flags (`--host`, `--port`, `--name`, `--force`...).
+ * @returns The exit code and what the program printed.
+ */
+export function kit(
+  certs: string,
+  out: string,
+  ...flags: string[]
+): Promise<Output> {
+  return server(
+    "kit",
+    "--cert",
+    join(certs, "server.crt"),
+    "--ca",
+    join(certs, "ca.crt"),
+    "--out",
+    out,
+    ...flags,
+  );
+}
