@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import {
-  ALICE,
   connectVoter,
   lines,
   logIn,
@@ -17,7 +16,6 @@ import {
   MENU,
   runClient,
   startServer,
-  TOM,
 } from "./helpers.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
 import { initElectionIn, passwdInto, server } from "./server_commands.ts";
@@ -196,7 +194,12 @@ Deno.test("a vote before the opening is refused with the main menu after; the re
   assert.equal(init.code, 0, init.stderr);
   const running = await startServer(data);
   try {
-    assert.deepEqual(await votesThenViewsResult(running.port, ALICE), [
+    const alice = await votesThenViewsResult(running.port, [
+      "Alice",
+      "1123456",
+      "1234",
+    ]);
+    assert.deepEqual(alice, [
       "Welcome Alice!",
       ...MENU,
       "The polls are not open yet",
@@ -283,7 +286,12 @@ Deno.test("server close takes effect on a running server; the result then shows 
       reason: "polls-closed",
     });
 
-    assert.deepEqual(await votesThenViewsResult(running.port, TOM), [
+    const tom = await votesThenViewsResult(running.port, [
+      "Tom",
+      "1154571",
+      "9012",
+    ]);
+    assert.deepEqual(tom, [
       "Welcome Tom!",
       ...MENU,
       "The polls are closed",
