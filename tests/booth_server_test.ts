@@ -57,13 +57,25 @@ async function serving(
 /** Lets every pending promise and I/O callback run. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
+/**
+ * Advances the fake clock by `ms`, checking that the connection is still
+ * open 1 ms before the end.
+ */
+async function openUntil(
+  s: { clock: FakeClock; ended(): boolean },
+  ms: number,
+  why: string,
+): Promise<void> {
+  s.clock.advance(ms - 1);
+  await settle();
+  assert.equal(s.ended(), false, why);
+  s.clock.advance(1);
+}
+
 Deno.test("a connection that has not logged in is closed when the login grace ends, not before", async () => {
   await using s = await serving();
   const receive = messageReader(s.client);
-  s.clock.advance(59_999);
-  await settle();
-  assert.equal(s.ended(), false, "still open 1 ms before the grace ends");
-  s.clock.advance(1);
+  await openUntil(s, 60_000, "still open 1 ms before the grace ends");
   assert.deepEqual(await receive(), {
     type: "error",
     code: "login-timeout",
@@ -82,10 +94,7 @@ Deno.test("a logged-in session is closed after the idle timeout, counted from it
   s.clock.advance(299_000);
   await s.client.write(frame({ type: "menu", choice: 3 }));
   assert.deepEqual(await receive(), { type: "history", answer: 0 });
-  s.clock.advance(299_999);
-  await settle();
-  assert.equal(s.ended(), false, "the request pushed the deadline back");
-  s.clock.advance(1);
+  await openUntil(s, 300_000, "the request pushed the deadline back");
   assert.deepEqual(await receive(), {
     type: "error",
     code: "idle-timeout",
