@@ -39,13 +39,20 @@ async function serving(
     clock,
     requestsPerSecond: options.requestsPerSecond,
   }).finally(() => ended = true);
+  const receive = messageReader(client);
   return {
     client,
     server,
     clock,
     log,
     done,
+    receive,
     ended: () => ended,
+    /** Logs Alice in and takes the server's yes. */
+    async logIn() {
+      await client.write(frame(ALICE_LOGIN));
+      assert.equal((await receive())?.type, "login");
+    },
     async [Symbol.asyncDispose]() {
       client.close();
       await done;
@@ -74,28 +81,25 @@ async function openUntil(
 
 Deno.test("a connection that has not logged in is closed when the login grace ends, not before", async () => {
   await using s = await serving();
-  const receive = messageReader(s.client);
   await openUntil(s, 60_000, "still open 1 ms before the grace ends");
-  assert.deepEqual(await receive(), {
+  assert.deepEqual(await s.receive(), {
     type: "error",
     code: "login-timeout",
     message: "No login within 60 seconds; connection closed",
   });
-  assert.equal(await receive(), null);
+  assert.equal(await s.receive(), null);
   await s.done;
   assert.ok(s.log.includes("connection closed (No login within 60 seconds)"));
 });
 
 Deno.test("a logged-in session is closed after the idle timeout, counted from its last request", async () => {
   await using s = await serving();
-  const receive = messageReader(s.client);
-  await s.client.write(frame(ALICE_LOGIN));
-  assert.equal((await receive())?.type, "login");
+  await s.logIn();
   s.clock.advance(299_000);
   await s.client.write(frame({ type: "menu", choice: 3 }));
-  assert.deepEqual(await receive(), { type: "history", answer: 0 });
+  assert.deepEqual(await s.receive(), { type: "history", answer: 0 });
   await openUntil(s, 300_000, "the request pushed the deadline back");
-  assert.deepEqual(await receive(), {
+  assert.deepEqual(await s.receive(), {
     type: "error",
     code: "idle-timeout",
     message: "Idle for 300 seconds; connection closed",
@@ -109,9 +113,7 @@ Deno.test("a peer that does not read its replies stops being read past 64 KiB un
     capacity: 16 * 1024,
     requestsPerSecond: Infinity,
   });
-  const receive = messageReader(s.client);
-  await s.client.write(frame(ALICE_LOGIN));
-  assert.equal((await receive())?.type, "login");
+  await s.logIn();
   const request = frame({ type: "menu", choice: 3 });
   const total = 100_000;
   let written = 0;
@@ -137,14 +139,12 @@ Deno.test("a peer that does not read its replies stops being read past 64 KiB un
 
 Deno.test("a connection is read at most 32 requests a second after a burst of 64", async () => {
   await using s = await serving();
-  const receive = messageReader(s.client);
-  await s.client.write(frame(ALICE_LOGIN));
-  assert.equal((await receive())?.type, "login");
+  await s.logIn();
   const request = frame({ type: "menu", choice: 3 });
   for (let i = 0; i < 200; i++) await s.client.write(request);
   let answered = 0;
   const counting = (async () => {
-    while ((await receive())?.type === "history") answered++;
+    while ((await s.receive())?.type === "history") answered++;
   })();
   const answeredAfter = async (ms: number) => {
     s.clock.advance(ms);
