@@ -5,38 +5,24 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { serveConnection } from "../lib/server/booth_server.ts";
 import { LoginThrottle } from "../lib/server/login_throttle.ts";
 import { MemoryLockoutLedger } from "../lib/store/lockout_ledger.ts";
-import { PasswordVerifier } from "../lib/election/booth.ts";
-import { createElection } from "../lib/store/create_election.ts";
-import { readElectionKey } from "../lib/store/election_state.ts";
-import { FileBoothStore } from "../lib/store/file_store.ts";
 import { MAX_UNSENT_BYTES } from "../lib/wire/connection.ts";
-import type { Connection } from "../lib/wire/connection.ts";
-import { encodeFrame, FrameDecoder } from "../lib/wire/framing.ts";
-import {
-  decodeServerMessage,
-  encodeMessage,
-  PROTOCOL_VERSION,
-} from "../lib/wire/protocol.ts";
-import type { ClientMessage, ServerMessage } from "../lib/wire/protocol.ts";
 import { FakeClock } from "./fake_clock.ts";
 import { memoryPipe } from "./memory_pipe.ts";
+import {
+  ALICE_LOGIN,
+  aliceElection,
+  frame,
+  messageReader,
+} from "./sessions.ts";
 
 /** An election, a server-side connection on fake time, and its client end. */
 async function serving(
   options: { capacity?: number; requestsPerSecond?: number } = {},
 ) {
-  const tmp = await Deno.makeTempDir({ prefix: "booth-server-" });
-  const dir = join(tmp, "data");
-  await createElection(dir, {
-    voters: [{ name: "Alice", number: "1123456", password: "1234" }],
-    candidates: ["Chris", "Linda"],
-  });
-  const store = await FileBoothStore.open(dir);
-  const verifier = new PasswordVerifier(await readElectionKey(dir));
+  const election = await aliceElection("booth-server-");
   const clock = new FakeClock();
   const throttle = new LoginThrottle(new MemoryLockoutLedger(), { clock });
   const [client, server] = memoryPipe({
@@ -45,85 +31,75 @@ async function serving(
   });
   const log: string[] = [];
   let ended = false;
-  const done = serveConnection(server, store, throttle, {
+  const done = serveConnection(server, election.store, throttle, {
     loginGraceSeconds: 60,
     idleTimeoutSeconds: 300,
     log: (_peer, event) => log.push(event),
-    verifier,
+    verifier: election.verifier,
     clock,
     requestsPerSecond: options.requestsPerSecond,
   }).finally(() => ended = true);
+  const receive = messageReader(client);
   return {
     client,
     server,
     clock,
     log,
     done,
+    receive,
     ended: () => ended,
+    /** Logs Alice in and takes the server's yes. */
+    async logIn() {
+      await client.write(frame(ALICE_LOGIN));
+      assert.equal((await receive())?.type, "login");
+    },
     async [Symbol.asyncDispose]() {
       client.close();
       await done;
-      await store.close();
-      await Deno.remove(tmp, { recursive: true });
+      await election[Symbol.asyncDispose]();
     },
   };
 }
 
-function reader(connection: Connection) {
-  const decoder = new FrameDecoder(1 << 20);
-  const received: ServerMessage[] = [];
-  return async (): Promise<ServerMessage | null> => {
-    while (received.length === 0) {
-      const chunk = await connection.read();
-      if (chunk === null) return null;
-      received.push(...decoder.push(chunk).map(decodeServerMessage));
-    }
-    return received.shift()!;
-  };
-}
-
-const frame = (message: ClientMessage) => encodeFrame(encodeMessage(message));
-const ALICE = {
-  type: "login",
-  version: PROTOCOL_VERSION,
-  name: "Alice",
-  number: "1123456",
-  password: "1234",
-} as const;
-
 /** Lets every pending promise and I/O callback run. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
+/**
+ * Advances the fake clock by `ms`, checking that the connection is still
+ * open 1 ms before the end.
+ */
+async function openUntil(
+  s: { clock: FakeClock; ended(): boolean },
+  ms: number,
+  why: string,
+): Promise<void> {
+  s.clock.advance(ms - 1);
+  await settle();
+  assert.equal(s.ended(), false, why);
+  s.clock.advance(1);
+}
+
 Deno.test("a connection that has not logged in is closed when the login grace ends, not before", async () => {
   await using s = await serving();
-  const receive = reader(s.client);
-  s.clock.advance(59_999);
-  await settle();
-  assert.equal(s.ended(), false, "still open 1 ms before the grace ends");
-  s.clock.advance(1);
-  assert.deepEqual(await receive(), {
+  await openUntil(s, 60_000, "still open 1 ms before the grace ends");
+  assert.deepEqual(await s.receive(), {
     type: "error",
     code: "login-timeout",
     message: "No login within 60 seconds; connection closed",
   });
-  assert.equal(await receive(), null);
+  assert.equal(await s.receive(), null);
   await s.done;
   assert.ok(s.log.includes("connection closed (No login within 60 seconds)"));
 });
 
 Deno.test("a logged-in session is closed after the idle timeout, counted from its last request", async () => {
   await using s = await serving();
-  const receive = reader(s.client);
-  await s.client.write(frame(ALICE));
-  assert.equal((await receive())?.type, "login");
+  await s.logIn();
   s.clock.advance(299_000);
   await s.client.write(frame({ type: "menu", choice: 3 }));
-  assert.deepEqual(await receive(), { type: "history", answer: 0 });
-  s.clock.advance(299_999);
-  await settle();
-  assert.equal(s.ended(), false, "the request pushed the deadline back");
-  s.clock.advance(1);
-  assert.deepEqual(await receive(), {
+  assert.deepEqual(await s.receive(), { type: "history", answer: 0 });
+  await openUntil(s, 300_000, "the request pushed the deadline back");
+  assert.deepEqual(await s.receive(), {
     type: "error",
     code: "idle-timeout",
     message: "Idle for 300 seconds; connection closed",
@@ -137,9 +113,7 @@ Deno.test("a peer that does not read its replies stops being read past 64 KiB un
     capacity: 16 * 1024,
     requestsPerSecond: Infinity,
   });
-  const receive = reader(s.client);
-  await s.client.write(frame(ALICE));
-  assert.equal((await receive())?.type, "login");
+  await s.logIn();
   const request = frame({ type: "menu", choice: 3 });
   const total = 100_000;
   let written = 0;
@@ -165,14 +139,12 @@ Deno.test("a peer that does not read its replies stops being read past 64 KiB un
 
 Deno.test("a connection is read at most 32 requests a second after a burst of 64", async () => {
   await using s = await serving();
-  const receive = reader(s.client);
-  await s.client.write(frame(ALICE));
-  assert.equal((await receive())?.type, "login");
+  await s.logIn();
   const request = frame({ type: "menu", choice: 3 });
   for (let i = 0; i < 200; i++) await s.client.write(request);
   let answered = 0;
   const counting = (async () => {
-    while ((await receive())?.type === "history") answered++;
+    while ((await s.receive())?.type === "history") answered++;
   })();
   const answeredAfter = async (ms: number) => {
     s.clock.advance(ms);

@@ -5,20 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import {
-  closeVoters,
-  connectVoter,
-  logIn,
-  runProgram,
-  startServer,
-} from "./helpers.ts";
+import { closeVoters, connectVoter, logIn, startServer } from "./helpers.ts";
 import type { ServerChannel } from "../lib/client/voter_client.ts";
+import { initElectionIn, server } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
-
-function server(...args: string[]) {
-  return runProgram("server", args);
-}
 
 async function report(data: string) {
   const output = await server("report", "--data", data, "--json");
@@ -39,8 +29,7 @@ async function votes(channel: ServerChannel, choice: number): Promise<void> {
 
 Deno.test("a ballot held open across server close is refused with polls-closed, and the report after close is the final result", async () => {
   await using tmp = await tempDir("booth-closing-");
-  const data = join(tmp.path, "data");
-  assert.equal((await server("init", "--data", data)).code, 0);
+  const data = await initElectionIn(tmp.path);
   const running = await startServer(data);
   try {
     const alice = await connectVoter(running.port);

@@ -11,14 +11,13 @@ import { join } from "node:path";
 import { formatJournal } from "../lib/election/journal_format.ts";
 import { programArgs } from "../tools/processes.ts";
 import { lines, ROOT, runProgram, startServer, testCerts } from "./helpers.ts";
+import { initElectionIn } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
 
 /** The seed's election, created by `server init` in a temporary directory. */
 async function newElection(): Promise<{ data: string } & AsyncDisposable> {
   const temp = await tempDir("booth-datadir-");
-  const data = join(temp.path, "data");
-  const init = await runProgram("server", ["init", "--data", data]);
-  assert.equal(init.code, 0, init.stderr);
+  const data = await initElectionIn(temp.path);
   return { data, [Symbol.asyncDispose]: () => temp[Symbol.asyncDispose]() };
 }
 

@@ -6,22 +6,13 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { lines, makeCerts, runProgram } from "./helpers.ts";
+import { lines, makeCerts } from "./helpers.ts";
+import { kit } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
 
-function kit(certs: string, out: string, ...extra: string[]) {
-  return runProgram("server", [
-    "kit",
-    "--cert",
-    join(certs, "server.crt"),
-    "--ca",
-    join(certs, "ca.crt"),
-    "--host",
-    "localhost",
-    "--out",
-    out,
-    ...extra,
-  ]);
+/** `server kit` for localhost, as an official runs it. */
+function localhostKit(certs: string, out: string, ...flags: string[]) {
+  return kit(certs, out, "--host", "localhost", ...flags);
 }
 
 Deno.test("server kit refuses a symbolic link in --out, even with --force, and leaves its target untouched", async () => {
@@ -33,7 +24,7 @@ Deno.test("server kit refuses a symbolic link in --out, even with --force, and l
   await Deno.writeTextFile(precious, "keep me\n");
   await Deno.symlink(precious, join(out, "election.json"));
   for (const extra of [[], ["--force"]]) {
-    const made = await kit(certs, out, ...extra);
+    const made = await localhostKit(certs, out, ...extra);
     assert.equal(made.code, 1, made.stdout);
     assert.deepEqual(lines(made.stderr), [
       `Refusing to write kit file "${out}/election.json": it is a symbolic link; remove it first`,
@@ -51,21 +42,21 @@ Deno.test("server kit replaces an existing kit only with --force, by a new file 
   await using dir = await tempDir("booth-kit-");
   const certs = await makeCerts(join(dir.path, "certs"));
   const out = join(dir.path, "kit");
-  assert.equal((await kit(certs, out, "--name", "First")).code, 0);
+  assert.equal((await localhostKit(certs, out, "--name", "First")).code, 0);
   const kitPath = join(out, "election.json");
   const first = await Deno.readTextFile(kitPath);
   // A second name for the first file: written in place, it would change.
   const firstLink = join(dir.path, "first.json");
   await Deno.link(kitPath, firstLink);
 
-  const again = await kit(certs, out, "--name", "Second");
+  const again = await localhostKit(certs, out, "--name", "Second");
   assert.equal(again.code, 1);
   assert.deepEqual(lines(again.stderr), [
     `Kit file "${kitPath}" exists: use --force to replace it`,
   ]);
   assert.equal(await Deno.readTextFile(kitPath), first);
 
-  const forced = await kit(certs, out, "--name", "Second", "--force");
+  const forced = await localhostKit(certs, out, "--name", "Second", "--force");
   assert.equal(forced.code, 0, forced.stderr);
   assert.equal(JSON.parse(await Deno.readTextFile(kitPath)).name, "Second");
   assert.equal(await Deno.readTextFile(firstLink), first, "not in place");

@@ -30,17 +30,8 @@ import {
   findElection,
 } from "../lib/client/find_election.ts";
 import { compileCommands } from "../tools/build.ts";
-
-/** A temporary directory, removed when the test is done with it. */
-async function tempDir(prefix: string) {
-  const path = await Deno.makeTempDir({ prefix });
-  return {
-    path,
-    async [Symbol.asyncDispose]() {
-      await Deno.remove(path, { recursive: true });
-    },
-  };
-}
+import { kit } from "./server_commands.ts";
+import { tempDir } from "./temp_dir.ts";
 
 /**
  * A server with the given certificates on a fresh election; disposing of it
@@ -66,34 +57,25 @@ async function kitServer(certs: string) {
   };
 }
 
-function kitArgs(certs: string, out: string, extra: string[]): string[] {
-  return [
-    "kit",
-    "--cert",
-    join(certs, "server.crt"),
-    "--ca",
-    join(certs, "ca.crt"),
-    "--out",
+/** The kit of the test's election at `localhost:port`. */
+function studentCouncilKit(certs: string, out: string, port: number) {
+  return kit(
+    certs,
     out,
-    ...extra,
-  ];
+    "--host",
+    "localhost",
+    "--port",
+    String(port),
+    "--name",
+    "Student council 2026",
+  );
 }
 
 Deno.test("server kit writes election.json (name, host, port, CA, nothing secret) and a three-line README.txt", async () => {
   await using dir = await tempDir("booth-kit-");
   const certs = await makeCerts(join(dir.path, "certs"));
   const out = join(dir.path, "kit");
-  const made = await runProgram(
-    "server",
-    kitArgs(certs, out, [
-      "--host",
-      "localhost",
-      "--port",
-      "5443",
-      "--name",
-      "Student council 2026",
-    ]),
-  );
+  const made = await studentCouncilKit(certs, out, 5443);
   assert.equal(made.code, 0, made.stderr);
   assert.equal(
     made.stdout,
@@ -126,24 +108,24 @@ Deno.test("server kit refuses a host the certificate does not cover and a CA tha
   const certs = await makeCerts(join(dir.path, "certs"));
   const other = await makeCerts(join(dir.path, "other"));
   const out = join(dir.path, "kit");
-  const wrongHost = await runProgram(
-    "server",
-    kitArgs(certs, out, ["--host", "vote.example.org"]),
-  );
+  const wrongHost = await kit(certs, out, "--host", "vote.example.org");
   assert.equal(wrongHost.code, 1);
   assert.deepEqual(lines(wrongHost.stderr), [
     `Refusing to make the kit: the certificate "${certs}/server.crt" does not cover the host "vote.example.org" (it covers DNS:localhost, IP Address:127.0.0.1, IP Address:::1)`,
   ]);
-  const wrongCa = await runProgram("server", [
-    ...kitArgs(certs, out, ["--host", "localhost"]),
+  const wrongCa = await kit(
+    certs,
+    out,
+    "--host",
+    "localhost",
     "--ca",
     join(other, "ca.crt"),
-  ]);
+  );
   assert.equal(wrongCa.code, 1);
   assert.deepEqual(lines(wrongCa.stderr), [
     `Refusing to make the kit: the certificate "${certs}/server.crt" is not signed by the CA "${other}/ca.crt"`,
   ]);
-  const noHost = await runProgram("server", kitArgs(certs, out, []));
+  const noHost = await kit(certs, out);
   assert.equal(noHost.code, 2);
   assert.deepEqual(lines(noHost.stderr), [
     'Option "--host" is required (see --help)',
@@ -158,17 +140,7 @@ Deno.test("a voter with only election.json in an empty directory, typing name, n
   const { server } = running;
   {
     const voterDir = join(dir.path, "voter");
-    const made = await runProgram(
-      "server",
-      kitArgs(certs, voterDir, [
-        "--host",
-        "localhost",
-        "--port",
-        String(server.port),
-        "--name",
-        "Student council 2026",
-      ]),
-    );
+    const made = await studentCouncilKit(certs, voterDir, server.port);
     assert.equal(made.code, 0, made.stderr);
     await Deno.remove(join(voterDir, "README.txt"));
     assert.deepEqual(

@@ -15,17 +15,14 @@ import {
   LOGIN_PROMPTS,
   MENU,
   runClient,
-  runProgram,
   startServer,
 } from "./helpers.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
+import { initElectionIn, passwdInto, server } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
+import { CLOSED_ON_ONE_VOTE_FOR_CHRIS } from "./sessions.ts";
 
 const PASSWORD = /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
-
-function server(...args: string[]) {
-  return runProgram("server", args);
-}
 
 function oneLine(text: string): string {
   assert.equal(lines(text).length, 1, `one line expected:\n${text}`);
@@ -35,6 +32,20 @@ function oneLine(text: string): string {
 /** ISO 8601 with an offset, `minutes` from now (as an official types it). */
 function minutesFromNow(minutes: number): string {
   return new Date(Date.now() + minutes * 60_000).toISOString();
+}
+
+/**
+ * A client session that asks to vote, then for the result, then exits.
+ *
+ * @returns What the client printed after the login prompts.
+ */
+async function votesThenViewsResult(
+  port: number,
+  voter: string[],
+): Promise<string[]> {
+  const out = await runClient(port, [...voter, "1", "2", "4"]);
+  assert.equal(out.code, 0, out.stderr);
+  return lines(out.stdout).slice(3);
 }
 
 function sha256(bytes: Uint8Array): string {
@@ -133,15 +144,7 @@ Deno.test("generated credentials log in through the real client; passwd replaces
   assert.deepEqual([name, number], ["Bob", "1138765"]);
   assert.match(password, PASSWORD);
   assert.notEqual(password, bob[2]);
-  const appended = await server(
-    "passwd",
-    "--data",
-    data,
-    "--voter",
-    "Tom",
-    "--credentials",
-    out,
-  );
+  const appended = await passwdInto(data, "Tom", out);
   assert.equal(appended.code, 0, appended.stderr);
   const tomLines = lines(await Deno.readTextFile(out)).filter((l) =>
     l.startsWith("Tom ")
@@ -220,16 +223,12 @@ Deno.test("a vote before the opening is refused with the main menu after; the re
   assert.equal(init.code, 0, init.stderr);
   const running = await startServer(data);
   try {
-    const alice = await runClient(running.port, [
+    const alice = await votesThenViewsResult(running.port, [
       "Alice",
       "1123456",
       "1234",
-      "1",
-      "2",
-      "4",
     ]);
-    assert.equal(alice.code, 0, alice.stderr);
-    assert.deepEqual(lines(alice.stdout).slice(3), [
+    assert.deepEqual(alice, [
       "Welcome Alice!",
       ...MENU,
       "The polls are not open yet",
@@ -284,8 +283,7 @@ Deno.test("a polls file broken while the server runs is logged once, and the las
 
 Deno.test("server close takes effect on a running server; the result then shows the turnout; report and verify agree with the files", async () => {
   await using tmp = await tempDir("booth-officials-");
-  const data = join(tmp.path, "data");
-  assert.equal((await server("init", "--data", data)).code, 0);
+  const data = await initElectionIn(tmp.path);
   const running = await startServer(data);
   try {
     const alice = await runClient(running.port, [
@@ -339,32 +337,19 @@ Deno.test("server close takes effect on a running server; the result then shows 
       `server close reached the running server in ${tookMs.toFixed(0)} ms`,
     );
     assert.ok(tookMs < 5_000, `${tookMs} ms (the promise is 1 s)`);
-    assert.deepEqual(result, {
-      type: "result",
-      answer: 1,
-      winners: ["Chris"],
-      totals: [{ candidate: "Chris", votes: 1 }, {
-        candidate: "Linda",
-        votes: 0,
-      }],
-      turnout: { voted: 1, registered: 3 },
-    });
+    assert.deepEqual(result, CLOSED_ON_ONE_VOTE_FOR_CHRIS);
     assert.deepEqual(await bob.request({ type: "menu", choice: 1 }), {
       type: "vote",
       answer: 0,
       reason: "polls-closed",
     });
 
-    const tom = await runClient(running.port, [
+    const tom = await votesThenViewsResult(running.port, [
       "Tom",
       "1154571",
       "9012",
-      "1",
-      "2",
-      "4",
     ]);
-    assert.equal(tom.code, 0, tom.stderr);
-    assert.deepEqual(lines(tom.stdout).slice(3), [
+    assert.deepEqual(tom, [
       "Welcome Tom!",
       ...MENU,
       "The polls are closed",

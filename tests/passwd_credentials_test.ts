@@ -6,30 +6,13 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { lines, runProgram } from "./helpers.ts";
+import { lines } from "./helpers.ts";
+import { initElectionIn, passwdInto } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
-
-function server(...args: string[]) {
-  return runProgram("server", args);
-}
-
-async function election(root: string): Promise<string> {
-  const data = join(root, "data");
-  assert.equal((await server("init", "--data", data)).code, 0);
-  return data;
-}
 
 async function refusedPasswd(data: string, out: string): Promise<string> {
   const before = await Deno.readTextFile(join(data, "passwords"));
-  const passwd = await server(
-    "passwd",
-    "--data",
-    data,
-    "--voter",
-    "Tom",
-    "--credentials",
-    out,
-  );
+  const passwd = await passwdInto(data, "Tom", out);
   assert.equal(passwd.code, 1, passwd.stdout);
   assert.equal(passwd.stdout, "", "no password printed");
   assert.equal(
@@ -43,7 +26,7 @@ async function refusedPasswd(data: string, out: string): Promise<string> {
 
 Deno.test("passwd --credentials refuses a symbolic link and leaves its target untouched", async () => {
   await using tmp = await tempDir("booth-passwd-");
-  const data = await election(tmp.path);
+  const data = await initElectionIn(tmp.path);
   const precious = join(tmp.path, "precious");
   await Deno.writeTextFile(precious, "keep me\n", { mode: 0o600 });
   const out = join(tmp.path, "credentials");
@@ -57,7 +40,7 @@ Deno.test("passwd --credentials refuses a symbolic link and leaves its target un
 
 Deno.test("passwd --credentials refuses a file another user owns (root)", async () => {
   await using tmp = await tempDir("booth-passwd-");
-  const data = await election(tmp.path);
+  const data = await initElectionIn(tmp.path);
   const out = join(tmp.path, "credentials");
   await Deno.writeTextFile(out, "", { mode: 0o600 });
   const nobody = 65534;

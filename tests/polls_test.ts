@@ -170,27 +170,41 @@ Deno.test("verify's window check finds votes recorded before the opening or afte
   );
 });
 
-Deno.test("a running server's view of the polls file is re-read at most once a second", async () => {
+/**
+ * An empty polls file in a temporary directory, loaded on a clock the test
+ * sets (in ms, from 0): `run` gets its path, the loaded file and the setter.
+ */
+async function withEmptyPollsFile(
+  run: (
+    path: string,
+    polls: PollsFile,
+    setNowMs: (ms: number) => void,
+  ) => Promise<void>,
+): Promise<void> {
   await using dir = await tempDir("booth-polls-");
-  {
-    const path = join(dir.path, "polls");
-    await Deno.writeTextFile(path, "");
-    let now = 0;
-    const polls = await PollsFile.load(path, { nowMs: () => now });
+  const path = join(dir.path, "polls");
+  await Deno.writeTextFile(path, "");
+  let now = 0;
+  const polls = await PollsFile.load(path, { nowMs: () => now });
+  await run(path, polls, (ms) => now = ms);
+}
+
+Deno.test("a running server's view of the polls file is re-read at most once a second", async () => {
+  await withEmptyPollsFile(async (path, polls, setNowMs) => {
     assert.deepEqual(await polls.window(), {});
     await Deno.writeTextFile(path, "closes-at 2026-11-26T20:00:00Z\n");
-    now = 999;
+    setNowMs(999);
     assert.deepEqual(await polls.window(), {}, "not re-read within the second");
-    now = 1000;
+    setNowMs(1000);
     assert.deepEqual(await polls.window(), { closesAt: WINDOW.closesAt });
     await Deno.writeTextFile(path, "garbage\n");
-    now = 2000;
+    setNowMs(2000);
     assert.deepEqual(
       await polls.window(),
       { closesAt: WINDOW.closesAt },
       "a malformed file keeps the last good window",
     );
-  }
+  });
 });
 
 Deno.test("a polls file that turns malformed while serving is reported once per change, and the last good window stays", async () => {
@@ -221,20 +235,15 @@ Deno.test("a polls file that turns malformed while serving is reported once per 
 });
 
 Deno.test("a slow re-read of the polls file counts from when it started, so a change is seen within the second", async () => {
-  await using dir = await tempDir("booth-polls-");
-  {
-    const path = join(dir.path, "polls");
-    await Deno.writeTextFile(path, "");
-    let now = 0;
-    const polls = await PollsFile.load(path, { nowMs: () => now });
-    now = 1000;
+  await withEmptyPollsFile(async (path, polls, setNowMs) => {
+    setNowMs(1000);
     const reading = polls.window();
-    now = 1600; // the read took 600 ms
+    setNowMs(1600); // the read took 600 ms
     assert.deepEqual(await reading, {});
     await Deno.writeTextFile(path, "closes-at 2026-11-26T20:00:00Z\n");
-    now = 2000;
+    setNowMs(2000);
     assert.deepEqual(await polls.window(), { closesAt: WINDOW.closesAt });
-  }
+  });
 });
 
 Deno.test("the ballot rule refuses every ballot outside the polls, and the result rule opens at the closing", () => {

@@ -9,6 +9,7 @@ import {
   ProtocolError,
 } from "../lib/wire/protocol.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
+import { ALICE_LOGIN, CLOSED_ON_ONE_VOTE_FOR_CHRIS } from "./sessions.ts";
 
 const raw = (s: string) => new TextEncoder().encode(s);
 
@@ -23,14 +24,10 @@ function padded(json: string): Uint8Array {
 }
 
 Deno.test("client messages round-trip", () => {
-  const login = {
-    type: "login",
-    version: 1,
-    name: "Alice",
-    number: "1123456",
-    password: "1234",
-  } as const;
-  assert.deepEqual(decodeClientMessage(encodeMessage(login)), login);
+  assert.deepEqual(
+    decodeClientMessage(encodeMessage(ALICE_LOGIN)),
+    ALICE_LOGIN,
+  );
   assert.deepEqual(
     decodeClientMessage(encodeMessage({ type: "menu", choice: 3 })),
     { type: "menu", choice: 3 },
@@ -66,16 +63,7 @@ Deno.test("server messages round-trip", () => {
         votes: 1,
       }],
     },
-    {
-      type: "result",
-      answer: 1,
-      winners: ["Chris"],
-      totals: [{ candidate: "Chris", votes: 1 }, {
-        candidate: "Linda",
-        votes: 0,
-      }],
-      turnout: { voted: 1, registered: 3 },
-    },
+    CLOSED_ON_ONE_VOTE_FOR_CHRIS,
     { type: "history", answer: 1, entry: "Alice 2026-11-26T03:40:12Z" },
     { type: "history", answer: 0 },
     { type: "bye" },

@@ -5,16 +5,15 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import {
   closeVoters,
   connectVoter,
   eventually,
   logIn,
-  runProgram,
   startServer,
 } from "./helpers.ts";
 import { escapeLogLine } from "../lib/terminal/escape.ts";
+import { initElectionIn } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
 
 Deno.test("a log line is one line with format and control characters escaped", () => {
@@ -26,8 +25,7 @@ Deno.test("a log line is one line with format and control characters escaped", (
 
 Deno.test("a registration number with a right-to-left override reaches the server's log escaped", async () => {
   await using tmp = await tempDir("booth-log-");
-  const data = join(tmp.path, "data");
-  assert.equal((await runProgram("server", ["init", "--data", data])).code, 0);
+  const data = await initElectionIn(tmp.path);
   const running = await startServer(data);
   try {
     const voter = await connectVoter(running.port);

@@ -12,10 +12,9 @@
  * @module
  */
 
-import { ElectionFileError } from "../election/election_files.ts";
-import { parseJournal } from "../election/journal_format.ts";
 import type { ElectionPaths } from "./election_dir.ts";
-import { denoFileOps, describeFsError, UnsafeFileError } from "./file_ops.ts";
+import { denoFileOps } from "./file_ops.ts";
+import { readJournal } from "./journal.ts";
 
 /** Thrown when a running server's commit stays in flight too long. */
 export class CommitInFlightError extends Error {
@@ -71,18 +70,7 @@ export async function waitForCommitsSettled(
   for (;;) {
     const ops = denoFileOps();
     try {
-      let text;
-      try {
-        text = await ops.readText(paths.journal);
-      } catch (error) {
-        if (error instanceof UnsafeFileError) throw error;
-        throw new ElectionFileError(
-          "journal file",
-          paths.journal,
-          describeFsError(error),
-        );
-      }
-      if (parseJournal(text ?? "", paths.journal).kind === "empty") return;
+      if ((await readJournal(paths, ops)).kind === "empty") return;
       if (await ops.lock(paths.dir)) return;
     } finally {
       ops.close();

@@ -14,9 +14,9 @@ import {
   parseResult,
 } from "../election/election_files.ts";
 import type { HistoryEntry, VoterEntry } from "../election/election_files.ts";
-import { parseJournal } from "../election/journal_format.ts";
 import { auditWindow } from "../election/polls.ts";
 import type { PollsWindow } from "../election/polls.ts";
+import { readJournal } from "./journal.ts";
 import { readPollsFile } from "./polls_file.ts";
 import type { Journal } from "../election/journal_format.ts";
 import {
@@ -303,18 +303,7 @@ async function readRecoveredState(
   paths: ElectionPaths,
   ops: FileOps,
 ): Promise<{ state: ElectionState; interruptedVote: boolean }> {
-  let journalText;
-  try {
-    journalText = await ops.readText(paths.journal) ?? "";
-  } catch (error) {
-    if (error instanceof UnsafeFileError) throw error;
-    throw new ElectionFileError(
-      "journal file",
-      paths.journal,
-      describeFsError(error),
-    );
-  }
-  const journal = parseJournal(journalText, paths.journal);
+  const journal = await readJournal(paths, ops);
   const state = await readState(
     paths,
     ops,

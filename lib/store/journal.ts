@@ -24,6 +24,49 @@ import { describeFsError, UnsafeFileError } from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
 import { plural } from "../terminal/plural.ts";
 
+/**
+ * Reads an election's journal without opening it for writing: what the
+ * writer, `server report` and a wait for settled commits all see.
+ *
+ * @example
+ * ```ts
+ * import { electionPaths } from "./election_dir.ts";
+ * import { denoFileOps } from "./file_ops.ts";
+ *
+ * const ops = denoFileOps();
+ * try {
+ *   const content = await readJournal(electionPaths("data"), ops);
+ *   console.log(content.kind);
+ * } finally {
+ *   ops.close();
+ * }
+ * ```
+ *
+ * @param paths The election's paths.
+ * @param ops File operations.
+ * @returns Empty (also when there is no journal), torn, or a journal to
+ * undo.
+ * @throws {ElectionFileError} When it cannot be read or is foreign.
+ * @throws {UnsafeFileError} When it is a link or not a regular file.
+ */
+export async function readJournal(
+  paths: ElectionPaths,
+  ops: FileOps,
+): Promise<JournalContent> {
+  let text;
+  try {
+    text = await ops.readText(paths.journal);
+  } catch (error) {
+    if (error instanceof UnsafeFileError) throw error;
+    throw new ElectionFileError(
+      "journal file",
+      paths.journal,
+      describeFsError(error),
+    );
+  }
+  return parseJournal(text ?? "", paths.journal);
+}
+
 /** What a rollback undid, for the log: never a name or a choice. */
 export interface Rollback {
   /** Whether the journal was torn (nothing else had changed yet). */
@@ -72,19 +115,8 @@ export class UndoJournal {
    * @returns Empty, torn, or a journal to undo.
    * @throws {ElectionFileError} When it cannot be read or is foreign.
    */
-  async read(): Promise<JournalContent> {
-    let text;
-    try {
-      text = await this.#ops.readText(this.#paths.journal);
-    } catch (error) {
-      if (error instanceof UnsafeFileError) throw error;
-      throw new ElectionFileError(
-        "journal file",
-        this.#paths.journal,
-        describeFsError(error),
-      );
-    }
-    return parseJournal(text ?? "", this.#paths.journal);
+  read(): Promise<JournalContent> {
+    return readJournal(this.#paths, this.#ops);
   }
 
   /**

@@ -251,14 +251,12 @@ export function decodeClientMessage(payload: Uint8Array): ClientMessage {
   const value = parsePayload(payload);
   switch (value.type) {
     case "login": {
-      const version = integer(value, "version", 1, Number.MAX_SAFE_INTEGER);
-      if (version === undefined) {
-        throw new ProtocolError(
-          `Login version must be a positive integer, got ${
-            token(value, "version")
-          }`,
-        );
-      }
+      const version = requiredInteger(
+        value,
+        "version",
+        [1, Number.MAX_SAFE_INTEGER],
+        "Login version must be a positive integer",
+      );
       if (!SUPPORTED_VERSIONS.includes(version)) {
         throw new ProtocolError(
           `Unsupported protocol version ${version}`,
@@ -274,25 +272,21 @@ export function decodeClientMessage(payload: Uint8Array): ClientMessage {
       };
     }
     case "menu": {
-      const choice = integer(value, "choice", 1, 4);
-      if (choice === undefined) {
-        throw new ProtocolError(
-          `Menu choice must be an integer from 1 to 4, got ${
-            token(value, "choice")
-          }`,
-        );
-      }
+      const choice = requiredInteger(
+        value,
+        "choice",
+        [1, 4],
+        "Menu choice must be an integer from 1 to 4",
+      );
       return { type: "menu", choice: choice as MenuChoice };
     }
     case "ballot": {
-      const choice = integer(value, "choice", 1, Number.MAX_SAFE_INTEGER);
-      if (choice === undefined) {
-        throw new ProtocolError(
-          `Ballot choice must be a positive integer, got ${
-            token(value, "choice")
-          }`,
-        );
-      }
+      const choice = requiredInteger(
+        value,
+        "choice",
+        [1, Number.MAX_SAFE_INTEGER],
+        "Ballot choice must be a positive integer",
+      );
       return { type: "ballot", choice };
     }
     default:
@@ -518,6 +512,23 @@ function integer(
   if (source === undefined || !INTEGER_TOKEN.test(source)) return undefined;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     return undefined;
+  }
+  return value;
+}
+
+/**
+ * An integer field a client message cannot do without: the value, or a
+ * protocol error that states `rule` and quotes what the peer wrote.
+ */
+function requiredInteger(
+  holder: Record<string, unknown>,
+  field: string,
+  [min, max]: [number, number],
+  rule: string,
+): number {
+  const value = integer(holder, field, min, max);
+  if (value === undefined) {
+    throw new ProtocolError(`${rule}, got ${token(holder, field)}`);
   }
   return value;
 }

@@ -104,20 +104,14 @@ export function tcpCarrier(conn: Deno.TcpConn, close: () => void): TcpCarrier {
   const pump = async () => {
     reading = true;
     while (!paused && !isClosed) {
-      const buffer = new Uint8Array(READ_BYTES);
-      let n: number | null;
-      try {
-        n = await conn.read(buffer);
-      } catch {
-        n = null;
-      }
-      if (n === null) {
+      const chunk = await readChunk(conn);
+      if (chunk === null) {
         readEnded = true;
         stream.push(null);
         if (writeEnded || !isSecured) destroy();
         break;
       }
-      stream.push(buffer.subarray(0, n));
+      stream.push(chunk);
     }
     reading = false;
   };
@@ -143,6 +137,21 @@ const HANDSHAKE_FAILURE = new Uint8Array([0x15, 0x03, 0x01, 0x00, 0x02, 2, 40]);
 
 /** Bytes asked for per read from a TCP connection. */
 const READ_BYTES = 16 * 1024;
+
+/**
+ * One read from a connection: the bytes, or `null` at its end; a failed
+ * read (a reset) ends it the same way.
+ */
+async function readChunk(conn: Deno.Conn): Promise<Uint8Array | null> {
+  const buffer = new Uint8Array(READ_BYTES);
+  let n: number | null;
+  try {
+    n = await conn.read(buffer);
+  } catch {
+    n = null;
+  }
+  return n === null ? null : buffer.subarray(0, n);
+}
 
 async function writeAll(
   conn: Deno.Conn,
@@ -312,18 +321,12 @@ export function denoConnection(
   // session that stopped reading leaves the peer's bytes in the kernel.
   const source = new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const buffer = new Uint8Array(16 * 1024);
-      let n: number | null;
-      try {
-        n = await conn.read(buffer);
-      } catch {
-        n = null;
-      }
-      if (n === null) {
+      const chunk = await readChunk(conn);
+      if (chunk === null) {
         controller.close();
         shut();
       } else {
-        controller.enqueue(buffer.subarray(0, n));
+        controller.enqueue(chunk);
       }
     },
   }, new CountQueuingStrategy({ highWaterMark: 0 }));
