@@ -86,6 +86,22 @@ export async function initElection(args: string[] = []): Promise<string> {
 }
 
 /**
+ * The flags that give a server the test certificate and key, for tests that
+ * run the server program themselves (a fresh clone has no `certs/`).
+ *
+ * @returns `--cert` and `--key` with the test certificates' paths.
+ */
+export async function serverTlsFlags(): Promise<string[]> {
+  const certs = await testCerts();
+  return [
+    "--cert",
+    join(certs, "server.crt"),
+    "--key",
+    join(certs, "server.key"),
+  ];
+}
+
+/**
  * Starts `server.ts serve` on a free loopback port with the test
  * certificates and waits for its `listening on` line.
  *

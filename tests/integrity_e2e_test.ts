@@ -15,6 +15,7 @@ import {
   occurs,
   runClient,
   runProgram,
+  serverTlsFlags,
   startServer,
   tempDir,
 } from "./helpers.ts";
@@ -381,7 +382,13 @@ Deno.test("one election, one server: a second server and init --force are refuse
   const data = await initElection();
   const first = await startServer(data);
   try {
-    const second = await runProgram("server", ["--data", data, "--port", "0"]);
+    const second = await runProgram("server", [
+      "--data",
+      data,
+      "--port",
+      "0",
+      ...await serverTlsFlags(),
+    ]);
     assert.equal(second.code, 1);
     assert.equal(second.stdout, "", "the second server never listened");
     assert.deepEqual(lines(second.stderr), [
@@ -503,7 +510,13 @@ for (const { name, damage, problem } of DAMAGE) {
       "verify links a voter to a choice",
     );
 
-    const serve = await runProgram("server", ["--data", data, "--port", "0"]);
+    const serve = await runProgram("server", [
+      "--data",
+      data,
+      "--port",
+      "0",
+      ...await serverTlsFlags(),
+    ]);
     assert.equal(serve.code, 1);
     assert.equal(serve.stdout, "", "nothing listened");
     const errors = lines(serve.stderr);
