@@ -1218,9 +1218,13 @@ async function serve(args: string[]): Promise<number> {
   const quiet = flags.quiet;
   const database = flags.database;
   const target = database === undefined ? undefined : databaseTarget(database);
-  await using store: BoothStore = target === undefined
-    ? await openStore(dir)
+  const databaseStore = target === undefined
+    ? undefined
     : await openDatabaseStore(target, `${options.hostname}:${options.port}`);
+  await using store: BoothStore = databaseStore ?? await openStore(dir);
+  // On PostgreSQL the lockout counts live in the database, shared by every
+  // booth; declared after the store, the ledger is closed before it.
+  await using ledger = databaseStore?.lockoutLedger();
   if (target !== undefined) {
     await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
   }
@@ -1238,7 +1242,7 @@ async function serve(args: string[]): Promise<number> {
   // Declared after the store, the server is disposed of before it.
   await using server = await startBoothServer(
     store,
-    { ...options, cert, key, verifier, log },
+    { ...options, cert, key, verifier, log, ledger },
   ).catch((error) => {
     throw new Error(
       `Cannot listen on ${options.hostname}:${options.port}: ${

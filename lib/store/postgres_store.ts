@@ -37,6 +37,8 @@ import type { DatabaseTarget, Sql } from "./postgres_connection.ts";
 import { NoDatabaseElectionError, pollsOf } from "./postgres_election.ts";
 import { HEARTBEAT_SECONDS, TALLY_SHARDS } from "./postgres_schema.ts";
 import { StorageError } from "./booth_store.ts";
+import { PostgresLockoutLedger } from "./postgres_lockout_ledger.ts";
+import type { PostgresLedgerOptions } from "./postgres_lockout_ledger.ts";
 
 /** Options of {@linkcode PostgresStore.open}. */
 export interface PostgresStoreOptions {
@@ -269,6 +271,18 @@ export class PostgresStore implements BoothStore {
       this.#polls = { window: pollsOf(row), readAtMs: nowMs };
     }
     return this.#polls.window;
+  }
+
+  /**
+   * The login throttle's ledger in this election's database, over this
+   * store's pool: failed logins count the same on every booth. Close it
+   * before the store.
+   *
+   * @param options Bounds, sweep period and clock.
+   * @returns The ledger.
+   */
+  lockoutLedger(options: PostgresLedgerOptions = {}): PostgresLockoutLedger {
+    return new PostgresLockoutLedger(this.#sql, options);
   }
 
   /** Stops the heartbeat, withdraws this booth from `booth.servers` and ends the pool. */
