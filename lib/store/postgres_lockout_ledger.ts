@@ -51,8 +51,11 @@ export interface PostgresLedgerOptions {
  *
  * @example
  * ```ts
+ * import { connectDatabase, parseDatabaseUrl } from "./postgres_connection.ts";
+ *
+ * const sql = connectDatabase(parseDatabaseUrl("postgres://booth@db/election"));
  * await using ledger = new PostgresLockoutLedger(sql);
- * const throttle = new LoginThrottle(ledger);
+ * // new LoginThrottle(ledger) in the booth server
  * ```
  */
 export class PostgresLockoutLedger implements LockoutLedger {
