@@ -140,14 +140,14 @@ export class PostgresLockoutLedger implements LockoutLedger {
         const outcome = change(recordsOf(row));
         const { pair, number: numberRecord } = outcome.records;
         await Promise.all([
-          isEmptyPair(pair)
+          pair === undefined || isEmptyPair(pair)
             ? tx`DELETE FROM booth.lockout_pairs
                  WHERE address = ${address} AND number = ${number}`
             : tx`UPDATE booth.lockout_pairs SET failures = ${pair.failures},
                    lockouts = ${pair.lockouts}, locked_until = ${pair.lockedUntil},
                    keep_until = ${outcome.keepUntil.pair}
                  WHERE address = ${address} AND number = ${number}`,
-          isEmptyNumber(numberRecord)
+          numberRecord === undefined || isEmptyNumber(numberRecord)
             ? tx`DELETE FROM booth.lockout_numbers WHERE number = ${number}`
             : tx`UPDATE booth.lockout_numbers
                  SET failure_times = ${tx.json(numberRecord.failureTimes)},
@@ -216,13 +216,10 @@ function recordsOf(
   };
 }
 
-function isEmptyPair(pair: PairRecord | undefined): pair is undefined {
-  return pair === undefined ||
-    (pair.failures === 0 && pair.lockouts === 0 && pair.lockedUntil === 0);
+function isEmptyPair(pair: PairRecord): boolean {
+  return pair.failures === 0 && pair.lockouts === 0 && pair.lockedUntil === 0;
 }
 
-function isEmptyNumber(
-  number: NumberRecord | undefined,
-): number is undefined {
-  return number === undefined || number.failureTimes.length === 0;
+function isEmptyNumber(number: NumberRecord): boolean {
+  return number.failureTimes.length === 0;
 }
