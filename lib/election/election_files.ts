@@ -648,8 +648,8 @@ class Uniqueness {
     }
     // V8 hashes a string that reads as an array index ("3000000") by its
     // value, and a million consecutive registration numbers then collide in
-    // a Map: measured 22.4 s for 1,000,000 against 2.4 s with a prefix, which
-    // no number holds (a number has no spaces).
+    // a Map: a 1,000,000-line parse loop took 22.4 s, 6.6 s with a prefix
+    // (4.1 s with no Map of numbers). No number holds a space.
     const numberKey = ` ${number}`;
     const numberLine = this.#numbers.get(numberKey);
     if (numberLine !== undefined) {
