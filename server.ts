@@ -57,8 +57,18 @@ import {
   parseTimeWithOffset,
 } from "./lib/election/polls.ts";
 import type { PollsWindow } from "./lib/election/polls.ts";
-import { changeVoterPassword, setClosingTime } from "./lib/store/officials.ts";
+import {
+  changeVoterPassword,
+  closePolls,
+  setClosingTime,
+} from "./lib/store/officials.ts";
 import { formatReport, reportElection } from "./lib/store/report.ts";
+import type { ElectionReportSummary } from "./lib/store/report.ts";
+import {
+  changeDatabaseVoterPassword,
+  databasePollsKeeper,
+  reportDatabaseElection,
+} from "./lib/store/postgres_officials.ts";
 import { winnerLine } from "./lib/client/voter_client.ts";
 import { progressBar } from "./lib/terminal/progress.ts";
 import { plural } from "./lib/terminal/plural.ts";
@@ -305,6 +315,12 @@ const PASSWD_FLAGS = {
     help:
       "append the line to OUT (created with mode 0600) instead\nof printing it",
   },
+  database: {
+    type: "string",
+    value: "URL",
+    help:
+      "the election in this PostgreSQL database (--data then holds\nsymkey); works while booths serve",
+  },
   ...COMMON_FLAGS,
 } as const satisfies FlagSpecs;
 
@@ -315,12 +331,24 @@ const CLOSE_FLAGS = {
     value: "TIME",
     help: "the closing time, ISO 8601 with an offset (default: now)",
   },
+  database: {
+    type: "string",
+    value: "URL",
+    help:
+      "the election in this PostgreSQL database: every booth\nserving it honours the closing within 1 s",
+  },
   ...COMMON_FLAGS,
 } as const satisfies FlagSpecs;
 
 const REPORT_FLAGS = {
   data: dataFlag("election directory"),
   json: { type: "boolean", help: "the same as one JSON object, for machines" },
+  database: {
+    type: "string",
+    value: "URL",
+    help:
+      "the election in this PostgreSQL database; the hashes are\nof the files `export` writes",
+  },
   ...COMMON_FLAGS,
 } as const satisfies FlagSpecs;
 
@@ -426,7 +454,8 @@ const PASSWD_HELP = `Usage: deno task server passwd --voter NAME [options]
 Gives one voter a new generated password (a lost letter) and prints
 "<name> <registration number> <password>" once, or appends it to OUT. The old
 password stops working. Refused while a server serves the election: stop it,
-change the password, start it again.
+change the password, start it again. With --database it works while booths
+serve: they read a voter's entry at each login.
 
 Options:
 ${formatFlags(PASSWD_FLAGS)}`;
@@ -672,15 +701,16 @@ async function passwd(args: string[]): Promise<number> {
     ? undefined
     : openForAppend(credentialsPath);
   const password = generatePassword();
-  const voter = await changeVoterPassword(dir, name, password).catch(
-    (error) => {
+  const database = flags.database;
+  const voter = database === undefined
+    ? await changeVoterPassword(dir, name, password).catch((error) => {
       // passwd is no server: "another server" would puzzle the official.
       if (!(error instanceof ElectionLockedError)) throw error;
       throw new Error(
         `A server is serving the election in ${dir}/: stop it first, then run passwd again (a password cannot change while voters log in)`,
       );
-    },
-  );
+    })
+    : await changeDatabasePassword(database, dir, name, password);
   const line = formatCredentials([{ ...voter, password }]);
   if (out === undefined) {
     Deno.stdout.writeSync(new TextEncoder().encode(line));
@@ -701,11 +731,21 @@ async function close(args: string[]): Promise<number> {
   const dir = flags.data;
   const now = new Date();
   const at = timeFlag("--at", flags.at) ?? now;
-  const { closesAt } = await setClosingTime(dir, at, now);
+  const database = flags.database;
+  const target = database === undefined ? undefined : databaseTarget(database);
+  const { closesAt } = target === undefined
+    ? await setClosingTime(dir, at, now)
+    : await withDatabase(
+      target,
+      (sql) => closePolls(databasePollsKeeper(sql, target.redacted), at, now),
+    );
+  const where = target === undefined
+    ? `${dir}/`
+    : `the database ${target.redacted}`;
   console.log(
     closesAt <= new Date()
-      ? `the polls in ${dir}/ closed at ${formatTime(closesAt)}`
-      : `the polls in ${dir}/ close at ${formatTime(closesAt)}`,
+      ? `the polls in ${where} closed at ${formatTime(closesAt)}`
+      : `the polls in ${where} close at ${formatTime(closesAt)}`,
   );
   return ExitCode.Ok;
 }
@@ -715,6 +755,20 @@ async function report(args: string[]): Promise<number> {
   if (flags.help) return printHelp(REPORT_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
   const dir = flags.data;
+  const database = flags.database;
+  if (database !== undefined) {
+    const target = databaseTarget(database);
+    const summary = await withDatabase(
+      target,
+      (sql) => reportDatabaseElection(sql, target.redacted, new Date()),
+    );
+    printReport(
+      summary,
+      flags.json === true,
+      `the database ${target.redacted}`,
+    );
+    return ExitCode.Ok;
+  }
   let summary;
   try {
     summary = await reportElection(dir, new Date());
@@ -726,13 +780,38 @@ async function report(args: string[]): Promise<number> {
     }
     throw error;
   }
-  if (flags.json) {
+  printReport(summary, flags.json === true, `${dir}/`);
+  return ExitCode.Ok;
+}
+
+function printReport(
+  summary: ElectionReportSummary,
+  json: boolean,
+  where: string,
+): void {
+  if (json) {
     console.log(JSON.stringify(summary, null, 2));
   } else {
-    console.log(`Election in ${dir}/, reported at ${summary.reportedAt}`);
+    console.log(`Election in ${where}, reported at ${summary.reportedAt}`);
     for (const line of formatReport(summary, winnerLine)) console.log(line);
   }
-  return ExitCode.Ok;
+}
+
+/** `passwd --database`: K from DIR/symkey seals the new password. */
+async function changeDatabasePassword(
+  url: string,
+  dir: string,
+  name: string,
+  password: string,
+): Promise<{ name: string; number: string }> {
+  const target = databaseTarget(url);
+  await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
+  const key = await readElectionKey(dir);
+  return await withDatabase(
+    target,
+    (sql) =>
+      changeDatabaseVoterPassword(sql, key, name, password, target.redacted),
+  );
 }
 
 function timeFlag(
@@ -1218,9 +1297,13 @@ async function serve(args: string[]): Promise<number> {
   const quiet = flags.quiet;
   const database = flags.database;
   const target = database === undefined ? undefined : databaseTarget(database);
-  await using store: BoothStore = target === undefined
-    ? await openStore(dir)
+  const databaseStore = target === undefined
+    ? undefined
     : await openDatabaseStore(target, `${options.hostname}:${options.port}`);
+  await using store: BoothStore = databaseStore ?? await openStore(dir);
+  // On PostgreSQL the lockout counts live in the database, shared by every
+  // booth; declared after the store, the ledger is closed before it.
+  await using ledger = databaseStore?.lockoutLedger();
   if (target !== undefined) {
     await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
   }
@@ -1238,7 +1321,7 @@ async function serve(args: string[]): Promise<number> {
   // Declared after the store, the server is disposed of before it.
   await using server = await startBoothServer(
     store,
-    { ...options, cert, key, verifier, log },
+    { ...options, cert, key, verifier, log, ledger },
   ).catch((error) => {
     throw new Error(
       `Cannot listen on ${options.hostname}:${options.port}: ${

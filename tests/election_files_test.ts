@@ -37,6 +37,20 @@ Deno.test("a voter roll ignores blank lines and # comments", () => {
   ]);
 });
 
+Deno.test("a voter roll with CRLF line ends reads as with LF, and names differing in case are one name", () => {
+  assert.deepEqual(
+    parseVoterRoll("Alice 1123456 1234\r\nBob 1138765\r\n", "v.txt"),
+    [
+      { name: "Alice", number: "1123456", password: "1234" },
+      { name: "Bob", number: "1138765" },
+    ],
+  );
+  assert.throws(
+    () => parseVoterRoll("Alice 1 a\r\nALICE 2 b\r\n", "v.txt"),
+    /line 2 repeats the name "Alice" of line 1 as "ALICE"/,
+  );
+});
+
 Deno.test("a bad voter roll line is refused with its line number", () => {
   const cases: [string, RegExp][] = [
     ["Alice\n", /^Cannot read voter roll "v.txt": line 1 has 1 field \(/],

@@ -16,6 +16,9 @@ import {
 } from "../lib/store/postgres_election.ts";
 import { runServerOk, tempDir, testDatabase } from "./postgres_helpers.ts";
 import { storeContract } from "./store_contract.ts";
+import postgres from "postgres";
+import { closePolls } from "../lib/store/officials.ts";
+import { databasePollsKeeper } from "../lib/store/postgres_officials.ts";
 
 storeContract("PostgreSQL store", async ({ voters, candidates, polls }) => {
   const db = await testDatabase();
@@ -187,4 +190,75 @@ Deno.test("a store whose database is gone throws StorageError, and the database'
       return true;
     },
   );
+});
+
+async function seedElection(
+  db: { sql: postgres.Sql; url: string },
+): Promise<void> {
+  await writeDatabaseElection(db.sql, {
+    candidates: ["Chris", "Linda"],
+    voters: sealRoll(generateKey(), [
+      { name: "Alice", number: "1123456", password: "1234" },
+      { name: "Bob", number: "1138765", password: "5678" },
+    ]),
+    voterCount: 2,
+    totals: [0, 0],
+    history: [],
+    polls: {},
+  }, { redacted: parseDatabaseUrl(db.url).redacted });
+}
+
+Deno.test("a ballot committed after server close --database has returned is refused, even within the second the polls window is cached", async () => {
+  await using db = await testDatabase();
+  await seedElection(db);
+  const target = parseDatabaseUrl(db.url);
+  await using store = await PostgresStore.open(target);
+  assert.equal((await store.recordBallot("Alice", 1)).kind, "recorded");
+  assert.deepEqual(await store.pollsWindow(), {}, "cached: never closes");
+  const now = new Date();
+  await closePolls(databasePollsKeeper(db.sql, target.redacted), now, now);
+  assert.deepEqual(await store.recordBallot("Bob", 2), {
+    kind: "polls-closed",
+  });
+  assert.deepEqual(await store.tally(), {
+    registered: 2,
+    voted: 1,
+    totals: [1, 0],
+  });
+});
+
+Deno.test("a ballot racing a closing not yet committed waits for it and is judged by the new closing time", async () => {
+  await using db = await testDatabase();
+  await seedElection(db);
+  const target = parseDatabaseUrl(db.url);
+  await using store = await PostgresStore.open(target);
+  assert.deepEqual(await store.pollsWindow(), {});
+  const closing = Promise.withResolvers<void>();
+  const updated = Promise.withResolvers<void>();
+  const closer = db.sql.begin(async (tx) => {
+    await tx`UPDATE booth.election SET closes_at = now() - interval '1 second'`;
+    updated.resolve();
+    await closing.promise;
+  });
+  await updated.promise;
+  const ballot = store.recordBallot("Bob", 2);
+  try {
+    // Released only once the ballot's statement waits on the election row.
+    for (const deadline = Date.now() + 10_000;;) {
+      assert.ok(
+        Date.now() < deadline,
+        "the ballot never waited for the closing",
+      );
+      const [{ waiting }] = await db.sql`
+        SELECT count(*)::int AS waiting FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+      if (waiting === 1) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  } finally {
+    closing.resolve();
+    await closer;
+  }
+  assert.deepEqual(await ballot, { kind: "polls-closed" });
+  assert.equal((await store.tally()).voted, 0);
 });

@@ -34,6 +34,9 @@ export const SEALED_BYTES: number = NONCE_BYTES + DIGEST_BYTES + TAG_BYTES;
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 
+/** One encoder for every seal: `init` seals a million passwords. */
+const UTF8 = new TextEncoder();
+
 /**
  * Makes a fresh random election key K.
  *
@@ -97,9 +100,35 @@ export function sealPassword(
   password: string,
   nonce: Uint8Array = new Uint8Array(randomBytes(NONCE_BYTES)),
 ): string {
-  return Buffer.from(seal(key, voter, hashPassword(password), nonce)).toString(
+  return Buffer.from(sealPasswordBytes(key, voter, password, nonce)).toString(
     "base64",
   );
+}
+
+/**
+ * The same as {@linkcode sealPassword}, as bytes rather than base64: what
+ * the database stores, without a round trip through text for each of a
+ * million voters.
+ *
+ * @example
+ * ```ts
+ * sealPasswordBytes(generateKey(), { name: "Alice", number: "1123456" }, "1234")
+ *   .length; // 48
+ * ```
+ *
+ * @param key The election key K.
+ * @param voter The voter's name and registration number (authenticated).
+ * @param password The password in clear.
+ * @param nonce A fresh 12-byte nonce (default: random).
+ * @returns nonce ‖ ciphertext ‖ tag, 48 bytes.
+ */
+export function sealPasswordBytes(
+  key: Uint8Array,
+  voter: { name: string; number: string },
+  password: string,
+  nonce: Uint8Array = new Uint8Array(randomBytes(NONCE_BYTES)),
+): Uint8Array {
+  return seal(key, voter, hashPassword(password), nonce);
 }
 
 /**
@@ -185,5 +214,5 @@ function seal(
 }
 
 function associatedData(voter: { name: string; number: string }): Uint8Array {
-  return new TextEncoder().encode(`${voter.name} ${voter.number}`);
+  return UTF8.encode(`${voter.name} ${voter.number}`);
 }

@@ -50,11 +50,11 @@ export class ClosingRefusedError extends Error {
   /**
    * Creates the error.
    *
-   * @param dir The election directory.
+   * @param where Where the election is: `data/` or `the database "..."`.
    * @param problem Why, e.g. `the polls closed already, at "..."`.
    */
-  constructor(dir: string, problem: string) {
-    super(`Cannot close the polls in ${dir}/: ${problem}`);
+  constructor(where: string, problem: string) {
+    super(`Cannot close the polls in ${where}: ${problem}`);
     this.name = "ClosingRefusedError";
   }
 }
@@ -104,16 +104,93 @@ export async function changeVoterPassword(
 }
 
 /**
- * `server close`: sets the closing time in `polls`. Works while a server
- * runs, which checks `polls` at every commit: the file is replaced
- * atomically, and when the closing time has come this waits until the
- * server has no commit in flight, so that once this returns no vote counts
- * any more and the totals are final.
+ * Where an election keeps its polls window, as `server close` changes it:
+ * the `polls` file or the database's `booth.election` row.
+ */
+export interface PollsKeeper {
+  /** Where the election is, for messages: `data/` or `the database "..."`. */
+  readonly where: string;
+  /**
+   * The window in force.
+   *
+   * @returns The window.
+   * @throws {Error} When it cannot be read.
+   */
+  read(): Promise<PollsWindow>;
+  /**
+   * Stores a new window durably; every commit from then on judges by it.
+   *
+   * @param window The window.
+   * @throws {Error} When it cannot be written.
+   */
+  write(window: PollsWindow): Promise<void>;
+  /**
+   * Waits until no commit decided on an older window is still in flight.
+   *
+   * @throws {CommitInFlightError} When a commit does not end in time.
+   */
+  settle(): Promise<void>;
+  /**
+   * The latest committed vote's time.
+   *
+   * @returns Milliseconds since the epoch, or undefined before any vote.
+   */
+  lastVoteTime(): Promise<number | undefined>;
+}
+
+/**
+ * `server close`: sets the closing time, a running server or not. When the
+ * closing time has come this waits until no commit is in flight, so that
+ * once this returns no vote counts any more and the totals are final.
  *
- * A vote the server decided on the old `polls` in the moment this took to
+ * A vote a server decided on the old window in the moment this took to
  * write the new one is recorded at a time after the closing time asked
  * for; the closing time then becomes the moment just after that vote, so
- * that `history` and `polls` agree (`server verify`).
+ * that `history` and the polls agree (`server verify`).
+ *
+ * @param keeper Where the window lives.
+ * @param closesAt The closing time.
+ * @param now The current time.
+ * @returns The window now in force.
+ * @throws {ClosingRefusedError} When the polls closed already, or the time
+ * is in the past or not after the opening.
+ * @throws {CommitInFlightError} When a commit does not end in time.
+ */
+export async function closePolls(
+  keeper: PollsKeeper,
+  closesAt: Date,
+  now: Date,
+): Promise<PollsWindow & { closesAt: Date }> {
+  const window = await keeper.read();
+  const problem = closingProblem(window, closesAt, now);
+  if (problem !== undefined) {
+    throw new ClosingRefusedError(keeper.where, problem);
+  }
+  let closed = { ...window, closesAt };
+  for (;;) {
+    await keeper.write(closed);
+    // A closing in the future: the servers and `server report` see it when
+    // it comes.
+    if (Date.now() < closed.closesAt.getTime()) return closed;
+    await keeper.settle();
+    const last = await keeper.lastVoteTime();
+    if (last === undefined || last < closed.closesAt.getTime()) return closed;
+    // `history` keeps whole seconds: the vote was decided within the second
+    // after `last`, and (on one machine's clock) before now.
+    closed = {
+      ...window,
+      closesAt: new Date(
+        Math.max(last + 1, Math.min(last + 1000, Date.now())),
+      ),
+    };
+  }
+}
+
+/**
+ * `server close` on an election directory: sets the closing time in
+ * `polls`, replaced atomically; a running server checks `polls` at every
+ * commit, and this waits for its commit in flight
+ * ({@linkcode closePolls}).
  *
  * @param dir The election directory.
  * @param closesAt The closing time.
@@ -139,32 +216,22 @@ export async function setClosingTime(
     ) {
       throw new NoElectionError(dir);
     }
-    const window = await readPollsFile(paths.polls);
-    const problem = closingProblem(window, closesAt, now);
-    if (problem !== undefined) throw new ClosingRefusedError(dir, problem);
-    let closed = { ...window, closesAt };
-    for (;;) {
-      await replaceFileDurably(ops, paths.polls, formatPolls(closed));
-      // A closing in the future: the server and `server report` see it
-      // when it comes.
-      if (Date.now() < closed.closesAt.getTime()) return closed;
-      await waitForCommitsSettled(paths);
-      const last = lastVoteTime(
-        await readElectionFile(ops, paths.history, "history file"),
-        paths.history,
-      );
-      if (last === undefined || last < closed.closesAt.getTime()) {
-        return closed;
-      }
-      // `history` keeps whole seconds: the vote was decided within the
-      // second after `last`, and (on one machine's clock) before now.
-      closed = {
-        ...window,
-        closesAt: new Date(
-          Math.max(last + 1, Math.min(last + 1000, Date.now())),
-        ),
-      };
-    }
+    return await closePolls(
+      {
+        where: `${dir}/`,
+        read: () => readPollsFile(paths.polls),
+        write: (window) =>
+          replaceFileDurably(ops, paths.polls, formatPolls(window)),
+        settle: () => waitForCommitsSettled(paths),
+        lastVoteTime: async () =>
+          lastVoteTime(
+            await readElectionFile(ops, paths.history, "history file"),
+            paths.history,
+          ),
+      },
+      closesAt,
+      now,
+    );
   } finally {
     ops.close();
   }

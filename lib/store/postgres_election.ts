@@ -11,7 +11,11 @@
 
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import { formatKey, generateKey, sealPassword } from "../election/crypto.ts";
+import {
+  formatKey,
+  generateKey,
+  sealPasswordBytes,
+} from "../election/crypto.ts";
 import {
   formatCandidates,
   formatPasswords,
@@ -135,7 +139,11 @@ export async function writeDatabaseElection(
     for (const voter of content.voters) {
       position++;
       chunk += `${copyText(voter.number)}\t${copyText(voter.name)}\t\\\\x${
-        Buffer.from(voter.sealed).toString("hex")
+        Buffer.from(
+          voter.sealed.buffer,
+          voter.sealed.byteOffset,
+          voter.sealed.byteLength,
+        ).toString("hex")
       }\t${position}\n`;
       if (position % COPY_CHUNK === 0) {
         await write(voters, chunk);
@@ -265,9 +273,7 @@ export function* sealRoll(
     yield {
       name: voter.name,
       number: voter.number,
-      sealed: new Uint8Array(
-        Buffer.from(sealPassword(key, voter, voter.password), "base64"),
-      ),
+      sealed: sealPasswordBytes(key, voter, voter.password),
     };
   }
 }

@@ -11,6 +11,9 @@
  * the booth's role, and an auditor is granted the `audit_*` views, which
  * carry no system columns.
  *
+ * The login throttle's counts (`lockout_pairs`, `lockout_numbers`) live here
+ * too, so that a lockout holds across every booth serving the election.
+ *
  * @module
  */
 
@@ -66,6 +69,22 @@ CREATE TABLE ${SCHEMA}.servers (
   address text NOT NULL,
   started_at timestamptz NOT NULL DEFAULT now(),
   seen_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE ${SCHEMA}.lockout_pairs (
+  address text NOT NULL,
+  number text NOT NULL,
+  failures integer NOT NULL,
+  lockouts integer NOT NULL,
+  locked_until bigint NOT NULL,
+  keep_until bigint NOT NULL,
+  updated_at bigint NOT NULL,
+  PRIMARY KEY (address, number)
+);
+CREATE TABLE ${SCHEMA}.lockout_numbers (
+  number text PRIMARY KEY,
+  failure_times jsonb NOT NULL,
+  keep_until bigint NOT NULL,
+  updated_at bigint NOT NULL
 );
 CREATE VIEW ${SCHEMA}.audit_result AS
   SELECT c.position, c.name AS candidate, coalesce(sum(t.votes), 0)::bigint AS votes

@@ -37,6 +37,8 @@ import type { DatabaseTarget, Sql } from "./postgres_connection.ts";
 import { NoDatabaseElectionError, pollsOf } from "./postgres_election.ts";
 import { HEARTBEAT_SECONDS, TALLY_SHARDS } from "./postgres_schema.ts";
 import { StorageError } from "./booth_store.ts";
+import { PostgresLockoutLedger } from "./postgres_lockout_ledger.ts";
+import type { PostgresLedgerOptions } from "./postgres_lockout_ledger.ts";
 
 /** Options of {@linkcode PostgresStore.open}. */
 export interface PostgresStoreOptions {
@@ -186,48 +188,72 @@ export class PostgresStore implements BoothStore {
 
   /**
    * Decides and records one ballot in one statement: the voter's `history`
-   * row and their candidate's count, both or neither.
+   * row and their candidate's count, both or neither, judged on the polls as
+   * they stand at commit.
+   *
+   * The statement reads `booth.election` with a share lock: `server close`
+   * updates that row, so it waits for every vote that read the old window to
+   * commit, and a vote that comes after it reads the new one. Once `close`
+   * has returned, no ballot counts.
    *
    * @param voter A logged-in voter's name.
    * @param choice The 1-based candidate number.
    * @returns `recorded` once committed, `already-voted` when a vote of theirs
    * was committed first (on any booth), `not-on-ballot` for a choice outside
-   * the ballot.
+   * the ballot, `polls-not-open` or `polls-closed` outside the polls.
    * @throws {StorageError} When the database did not confirm the commit: the
    * vote is then either recorded or not, and the voter's next try tells.
    */
   async recordBallot(voter: string, choice: number): Promise<BallotOutcome> {
-    // The rules judge the choice; whether the voter has voted is decided by
-    // the database, inside the statement that records the vote.
+    // A first look on the cached window: the polls only ever close, so a
+    // cached "closed" is never wrong, and such a ballot costs no statement.
     const now = this.#now();
-    const [decided] = decideBallots(
-      [{ voter, choice }],
-      {
-        candidateCount: this.candidates.length,
-        hasVoted: () => false,
-        polls: pollsStateAt(await this.pollsWindow(), now),
-      },
-      now,
-    );
-    if (decided.kind !== "recorded") return decided;
-    const line = historyLine(voter, decided.record.time);
+    const decide = (polls: PollsWindow) =>
+      decideBallots(
+        [{ voter, choice }],
+        {
+          candidateCount: this.candidates.length,
+          hasVoted: () => false,
+          polls: pollsStateAt(polls, now),
+        },
+        now,
+      )[0];
+    const early = decide(await this.pollsWindow());
+    if (early.kind !== "recorded") return early;
+    const line = historyLine(voter, early.record.time);
     const stamp = line.slice(line.indexOf(" ") + 1);
     const shard = Math.floor(Math.random() * TALLY_SHARDS);
     const rows = await this.#query(() =>
       this.#sql`
-        WITH cast_vote AS (
-          INSERT INTO booth.history (voter, time) VALUES (${voter}, ${stamp})
+        WITH polls AS (
+          SELECT opens_at, closes_at FROM booth.election FOR SHARE
+        ), cast_vote AS (
+          INSERT INTO booth.history (voter, time)
+          SELECT ${voter}, ${stamp} FROM polls
+          WHERE (opens_at IS NULL OR opens_at <= ${now})
+            AND (closes_at IS NULL OR closes_at > ${now})
           ON CONFLICT (voter) DO NOTHING
           RETURNING 1
+        ), counted AS (
+          UPDATE booth.tally SET votes = votes + 1
+          WHERE candidate = ${choice} AND shard = ${shard}
+            AND EXISTS (SELECT 1 FROM cast_vote)
+          RETURNING 1
         )
-        UPDATE booth.tally SET votes = votes + 1
-        WHERE candidate = ${choice} AND shard = ${shard}
-          AND EXISTS (SELECT 1 FROM cast_vote)
-        RETURNING 1`
+        SELECT opens_at, closes_at, (SELECT count(*) FROM counted) AS counted
+        FROM polls`
     );
-    return rows.length === 1
-      ? { kind: "recorded", record: { voter, time: new Date(stamp) } }
-      : { kind: "already-voted" };
+    if (rows.length !== 1) {
+      throw new StorageError("The election's database holds no election");
+    }
+    const [row] = rows;
+    const window = pollsOf(row);
+    this.#polls = { window, readAtMs: Date.now() };
+    if (Number(row.counted) === 1) {
+      return { kind: "recorded", record: { voter, time: new Date(stamp) } };
+    }
+    const judged = decide(window);
+    return judged.kind === "recorded" ? { kind: "already-voted" } : judged;
   }
 
   /**
@@ -269,6 +295,18 @@ export class PostgresStore implements BoothStore {
       this.#polls = { window: pollsOf(row), readAtMs: nowMs };
     }
     return this.#polls.window;
+  }
+
+  /**
+   * The login throttle's ledger in this election's database, over this
+   * store's pool: failed logins count the same on every booth. Close it
+   * before the store.
+   *
+   * @param options Bounds, sweep period and clock.
+   * @returns The ledger.
+   */
+  lockoutLedger(options: PostgresLedgerOptions = {}): PostgresLockoutLedger {
+    return new PostgresLockoutLedger(this.#sql, options);
   }
 
   /** Stops the heartbeat, withdraws this booth from `booth.servers` and ends the pool. */

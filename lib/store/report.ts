@@ -17,6 +17,7 @@ import { ElectionInconsistentError, electionPaths } from "./election_dir.ts";
 import { inspectElection } from "./election_state.ts";
 import { waitForCommitsSettled } from "./commits_settled.ts";
 import { readPollsFile } from "./polls_file.ts";
+import type { PollsWindow } from "../election/polls.ts";
 
 /** The election's state in a report. */
 export type ElectionStage = "not-open" | "open" | "closed" | "everyone-voted";
@@ -113,43 +114,96 @@ export async function reportElection(
       }
       throw new ElectionInconsistentError(inspected.problems);
     }
-    const { state } = inspected;
-    const registered = state.voters.length;
-    const voted = state.history.length;
-    const everyone = voted === registered;
-    const available = everyone || pollsNow === "closed";
     const hash = (path: string) => hashes.get(path) ?? null;
-    const summary: ElectionReportSummary = {
-      reportedAt: formatTime(now),
-      state: everyone ? "everyone-voted" : pollsNow,
-      ...(polls.opensAt ? { opensAt: formatTime(polls.opensAt) } : {}),
-      ...(polls.closesAt ? { closesAt: formatTime(polls.closesAt) } : {}),
-      registered,
-      voted,
-      turnoutPercent: percent(voted, registered),
+    return summariseElection({
+      now,
+      polls,
+      candidates: inspected.state.candidates,
+      totals: inspected.state.totals,
+      registered: inspected.state.voters.length,
+      voted: inspected.state.history.length,
       sha256: {
         candidates: hash(paths.candidates),
         passwords: hash(paths.passwords),
-        result: available ? hash(paths.result) : null,
+        result: hash(paths.result),
         history: hash(paths.history),
       },
-    };
-    if (available) {
-      const totals = state.candidates.map((candidate, i) => ({
-        candidate,
-        votes: state.totals[i],
-      }));
-      summary.result = {
-        winners: winnersOf(totals),
-        candidates: totals.map(({ candidate, votes }) => ({
-          name: candidate,
-          votes,
-          percent: percent(votes, voted),
-        })),
-      };
-    }
-    return summary;
+    });
   }
+}
+
+/** What a report is made from, read from files or a database. */
+export interface ReportInput {
+  /** The moment the report describes. */
+  now: Date;
+  /** When the polls open and close. */
+  polls: PollsWindow;
+  /** The candidates in ballot order. */
+  candidates: readonly string[];
+  /** Votes per candidate, index-aligned with `candidates`. */
+  totals: readonly number[];
+  /** Registered voters. */
+  registered: number;
+  /** Votes cast. */
+  voted: number;
+  /** SHA-256 (hex) of each file's bytes; null for a file that is absent. */
+  sha256: ElectionReportSummary["sha256"];
+}
+
+/**
+ * The report of an election as read: the booth's rules decide what it may
+ * show (no totals, and no hash of `result`, while the polls are open and
+ * not everyone has voted).
+ *
+ * @param input The election as read, with its files' hashes.
+ * @returns The summary.
+ */
+export function summariseElection(input: ReportInput): ElectionReportSummary {
+  const { now, polls, registered, voted } = input;
+  const pollsNow = pollsStateAt(polls, now);
+  const everyone = voted === registered;
+  const available = everyone || pollsNow === "closed";
+  const summary: ElectionReportSummary = {
+    reportedAt: formatTime(now),
+    state: everyone ? "everyone-voted" : pollsNow,
+    ...(polls.opensAt ? { opensAt: formatTime(polls.opensAt) } : {}),
+    ...(polls.closesAt ? { closesAt: formatTime(polls.closesAt) } : {}),
+    registered,
+    voted,
+    turnoutPercent: percent(voted, registered),
+    sha256: {
+      ...input.sha256,
+      result: available ? input.sha256.result : null,
+    },
+  };
+  if (available) {
+    const totals = input.candidates.map((candidate, i) => ({
+      candidate,
+      votes: input.totals[i],
+    }));
+    summary.result = {
+      winners: winnersOf(totals),
+      candidates: totals.map(({ candidate, votes }) => ({
+        name: candidate,
+        votes,
+        percent: percent(votes, voted),
+      })),
+    };
+  }
+  return summary;
+}
+
+/**
+ * SHA-256 of a file's bytes as text (UTF-8), in hex: what `sha256sum`
+ * prints for the file.
+ *
+ * @param text The file's text.
+ * @returns The hex digest.
+ */
+export function sha256OfText(text: string): string {
+  return createHash("sha256").update(new TextEncoder().encode(text)).digest(
+    "hex",
+  );
 }
 
 /** Width of a full bar in the printed report, in characters. */

@@ -1,0 +1,229 @@
+/**
+ * The election official's commands with `--database` (issue 13's last
+ * point), end to end: the real `server` subcommands, two booth servers on one
+ * PostgreSQL, and real voters over real TLS.
+ */
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import {
+  closeVoters,
+  connectVoter,
+  lines,
+  logIn,
+  LOGIN_PROMPTS,
+  runClient,
+  runProgram,
+  startServer,
+} from "./helpers.ts";
+import type { ServerMessage } from "../lib/wire/protocol.ts";
+import { tempDir, testDatabase } from "./postgres_helpers.ts";
+
+const PASSWORD = /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
+
+function server(...args: string[]) {
+  return runProgram("server", args);
+}
+
+function oneLine(text: string): string {
+  assert.equal(lines(text).length, 1, `one line expected:\n${text}`);
+  return text.trim();
+}
+
+function minutesFromNow(minutes: number): string {
+  return new Date(Date.now() + minutes * 60_000).toISOString();
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+Deno.test("with --database: generated credentials log in, passwd works while booths serve, close reaches every booth within 1 s and no ballot counts after it, report equals the file store's report of the export", async () => {
+  await using db = await testDatabase();
+  await using tmp = await tempDir();
+  const roll = join(tmp.path, "roll.txt");
+  const out = join(tmp.path, "credentials.txt");
+  const data = join(tmp.path, "keys");
+  await Deno.writeTextFile(
+    roll,
+    "Alice 1123456\nBob 1138765\nTom 1154571 9012\n",
+  );
+  const init = await server(
+    "init",
+    "--database",
+    db.url,
+    "--data",
+    data,
+    "--voters",
+    roll,
+    "--credentials",
+    out,
+    "--opens-at",
+    minutesFromNow(-1),
+    "--closes-at",
+    minutesFromNow(60),
+  );
+  assert.equal(init.code, 0, init.stderr);
+  assert.equal((await Deno.stat(out)).mode! & 0o777, 0o600);
+  const [alice, bob] = lines(await Deno.readTextFile(out)).map((l) =>
+    l.split(" ")
+  );
+  assert.match(alice[2], PASSWORD);
+  assert.match(bob[2], PASSWORD);
+
+  const booths = [
+    await startServer(data, ["--database", db.url, "--quiet"]),
+    await startServer(data, ["--database", db.url, "--quiet"]),
+  ];
+  try {
+    const [first, second] = booths.map((booth) => booth.port);
+    const voted = await runClient(first, [...alice, "1", "1", "4"]);
+    assert.equal(voted.code, 0, voted.stderr);
+    assert.deepEqual(lines(voted.stdout).slice(0, 4), [
+      ...LOGIN_PROMPTS,
+      "Welcome Alice!",
+    ]);
+    assert.ok(lines(voted.stdout).includes("Your vote has been recorded."));
+
+    // A lost letter, while both booths serve: the old password stops
+    // working at once.
+    const passwd = await server(
+      "passwd",
+      "--database",
+      db.url,
+      "--data",
+      data,
+      "--voter",
+      "Bob",
+    );
+    assert.equal(passwd.code, 0, passwd.stderr);
+    const [name, number, password] = oneLine(passwd.stdout).split(" ");
+    assert.deepEqual([name, number], ["Bob", "1138765"]);
+    assert.match(password, PASSWORD);
+    const oldOne = await connectVoter(second);
+    assert.deepEqual(await logIn(oldOne, bob), {
+      type: "login",
+      answer: 0,
+      attemptsLeft: 2,
+    });
+    const bobs = await connectVoter(second);
+    assert.deepEqual(await logIn(bobs, [name, number, password]), {
+      type: "login",
+      answer: 1,
+      name: "Bob",
+    });
+    assert.deepEqual(await bobs.request({ type: "menu", choice: 1 }), {
+      type: "vote",
+      answer: 1,
+      candidates: ["Chris", "Linda"],
+    });
+
+    const open = JSON.parse(
+      (await server("report", "--database", db.url, "--json")).stdout,
+    );
+    assert.equal(open.state, "open");
+    assert.deepEqual([open.voted, open.registered], [1, 3]);
+    assert.equal(open.result, undefined, "no running totals while open");
+    assert.equal(open.sha256.result, null);
+
+    // Bob holds his ballot across the closing: it must not count.
+    const close = await server("close", "--database", db.url);
+    assert.equal(close.code, 0, close.stderr);
+    assert.match(
+      oneLine(close.stdout),
+      /^the polls in the database postgres:\/\/.* closed at \d{4}-/,
+    );
+    assert.ok(!close.stdout.includes(db.password), "no password shown");
+    assert.deepEqual(await bobs.request({ type: "ballot", choice: 2 }), {
+      type: "ballot",
+      answer: 0,
+      reason: "polls-closed",
+    });
+    const closedAt = performance.now();
+    const viewer = await connectVoter(first);
+    assert.equal(
+      (await logIn(viewer, ["Tom", "1154571", "9012"]) as { answer: number })
+        .answer,
+      1,
+    );
+    let result: ServerMessage;
+    do {
+      result = await viewer.request({ type: "menu", choice: 2 });
+    } while (
+      result.type === "result" && result.answer === 0 &&
+      performance.now() - closedAt < 10_000
+    );
+    const tookMs = performance.now() - closedAt;
+    console.log(
+      `server close --database reached a booth in ${tookMs.toFixed(0)} ms`,
+    );
+    assert.ok(tookMs < 5_000, `${tookMs} ms (the promise is 1 s)`);
+    assert.deepEqual(result, {
+      type: "result",
+      answer: 1,
+      winners: ["Chris"],
+      totals: [{ candidate: "Chris", votes: 1 }, {
+        candidate: "Linda",
+        votes: 0,
+      }],
+      turnout: { voted: 1, registered: 3 },
+    });
+
+    const json = await server("report", "--database", db.url, "--json");
+    assert.equal(json.code, 0, json.stderr);
+    const summary = JSON.parse(json.stdout);
+    assert.equal(summary.state, "closed");
+    assert.deepEqual(summary.result, {
+      winners: ["Chris"],
+      candidates: [
+        { name: "Chris", votes: 1, percent: 100 },
+        { name: "Linda", votes: 0, percent: 0 },
+      ],
+    });
+    const exported = join(tmp.path, "exported");
+    const exportRun = await server(
+      "export",
+      "--database",
+      db.url,
+      "--data",
+      data,
+      "--to",
+      exported,
+    );
+    assert.equal(exportRun.code, 0, exportRun.stderr);
+    for (const file of ["candidates", "passwords", "result", "history"]) {
+      assert.equal(
+        summary.sha256[file],
+        sha256(await Deno.readFile(join(exported, file))),
+        `the report's hash of ${file} is the exported file's`,
+      );
+    }
+    const fromFiles = JSON.parse(
+      (await server("report", "--data", exported, "--json")).stdout,
+    );
+    assert.deepEqual(
+      { ...summary, reportedAt: undefined },
+      { ...fromFiles, reportedAt: undefined },
+      "the same report as the file store's",
+    );
+    const text = await server("report", "--database", db.url);
+    assert.equal(text.code, 0, text.stderr);
+    const fileText = await server("report", "--data", exported);
+    assert.deepEqual(
+      lines(text.stdout).slice(1),
+      lines(fileText.stdout).slice(1),
+      "the same lines after the heading",
+    );
+
+    const again = await server("close", "--database", db.url);
+    assert.equal(again.code, 1);
+    assert.match(
+      oneLine(again.stderr),
+      /^Cannot close the polls in the database ".*": the polls closed already/,
+    );
+  } finally {
+    closeVoters();
+    for (const booth of booths) await booth.stop();
+  }
+});
