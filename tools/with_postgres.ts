@@ -164,7 +164,12 @@ export async function startLocalPostgres(
     async stop() {
       if (stopped) return;
       stopped = true;
-      await server.stop().catch(() => {});
+      // A Ctrl-C at a terminal reaches PostgreSQL too (same process group),
+      // and it shuts down by itself; asking the library to stop a server
+      // that is gone waits for ever. The pid file is removed last.
+      if (await exists(join(databaseDir, "postmaster.pid"))) {
+        await server.stop().catch(() => {});
+      }
       await removeRoot();
     },
     async [Symbol.asyncDispose]() {
