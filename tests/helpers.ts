@@ -190,6 +190,13 @@ export const MENU = [
   "4. Exit",
 ];
 
+/** The seed's ballot as the client prints it when a voter chooses to vote. */
+export const BALLOT = [
+  "Candidates: (enter 1 or 2)",
+  "1. Chris",
+  "2. Linda",
+];
+
 /** The client's three login prompts when stdin is not a terminal. */
 export const LOGIN_PROMPTS = ["Name:", "Registration number:", "Password:"];
 

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   ALICE,
+  BALLOT,
   initElection,
   lines,
   LOGIN_PROMPTS,
@@ -158,9 +159,7 @@ Deno.test("a voter with only election.json in an empty directory, typing name, n
       ...LOGIN_PROMPTS,
       "Welcome Alice!",
       ...MENU,
-      "Candidates: (enter 1 or 2)",
-      "1. Chris",
-      "2. Linda",
+      ...BALLOT,
       "Your vote has been recorded.",
       ...MENU,
     ]);
