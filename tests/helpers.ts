@@ -356,15 +356,27 @@ openssl ca -batch -config ca.cnf -cert "${caDir}/ca.crt" -keyfile "${caDir}/ca.k
   -in server.csr -out server.crt -startdate ${options.start} -enddate ${options.end} \\
   -extensions leaf -notext
 chmod 600 server.key`;
+  await runScript(script, "openssl ca failed");
+  return dir;
+}
+
+/**
+ * Runs a bash script (the openssl steps of a certificate), its output
+ * discarded.
+ *
+ * @param script The script, run with `bash -c`.
+ * @param failure What the error says before the script's stderr.
+ * @throws {Error} When the script exits non-zero.
+ */
+async function runScript(script: string, failure: string): Promise<void> {
   const { code, stderr } = await new Deno.Command("bash", {
     args: ["-c", script],
     stdout: "null",
     stderr: "piped",
   }).output();
   if (code !== 0) {
-    throw new Error(`openssl ca failed: ${new TextDecoder().decode(stderr)}`);
+    throw new Error(`${failure}: ${new TextDecoder().decode(stderr)}`);
   }
-  return dir;
 }
 
 /**
@@ -392,14 +404,7 @@ openssl x509 -req -in leaf.csr -CA intermediate.crt -CAkey intermediate.key \
   -set_serial 8 -days 30 -extfile leaf.ext -out leaf.crt
 cat leaf.crt intermediate.crt > server.crt
 chmod 600 server.key`;
-  const { code, stderr } = await new Deno.Command("bash", {
-    args: ["-c", script],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(`openssl failed: ${new TextDecoder().decode(stderr)}`);
-  }
+  await runScript(script, "openssl failed");
   return dir;
 }
 
