@@ -15,7 +15,7 @@ import {
   runClient,
   startServer,
 } from "./helpers.ts";
-import { tempDir, testDatabase } from "./postgres_helpers.ts";
+import { databaseFlags, tempDir, testDatabase } from "./postgres_helpers.ts";
 import {
   GENERATED_PASSWORD,
   minutesFromNow,
@@ -38,10 +38,7 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
   );
   const init = await server(
     "init",
-    "--database",
-    db.url,
-    "--data",
-    data,
+    ...databaseFlags(db.url, data),
     "--voters",
     roll,
     "--credentials",
@@ -77,10 +74,7 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
     // working at once.
     const passwd = await server(
       "passwd",
-      "--database",
-      db.url,
-      "--data",
-      data,
+      ...databaseFlags(db.url, data),
       "--voter",
       "Bob",
     );
@@ -155,10 +149,7 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
     const exported = join(tmp.path, "exported");
     const exportRun = await server(
       "export",
-      "--database",
-      db.url,
-      "--data",
-      data,
+      ...databaseFlags(db.url, data),
       "--to",
       exported,
     );

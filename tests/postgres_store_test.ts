@@ -14,7 +14,12 @@ import {
   sealRoll,
   writeDatabaseElection,
 } from "../lib/store/postgres_election.ts";
-import { runServerOk, tempDir, testDatabase } from "./postgres_helpers.ts";
+import {
+  databaseFlags,
+  runServerOk,
+  tempDir,
+  testDatabase,
+} from "./postgres_helpers.ts";
 import { storeContract } from "./store_contract.ts";
 import postgres from "postgres";
 import { closePolls } from "../lib/store/officials.ts";
@@ -60,10 +65,7 @@ Deno.test("three booths racing 50 voters, three ballots each, record exactly one
   await using dir = await tempDir();
   await runServerOk([
     "init",
-    "--database",
-    db.url,
-    "--data",
-    join(dir.path, "data"),
+    ...databaseFlags(db.url, join(dir.path, "data")),
     "--voters",
     await rollOf(50, dir.path),
   ]);
@@ -102,10 +104,7 @@ Deno.test("a ballot off the ballot writes nothing, and a booth sees votes cast o
   await using dir = await tempDir();
   await runServerOk([
     "init",
-    "--database",
-    db.url,
-    "--data",
-    join(dir.path, "data"),
+    ...databaseFlags(db.url, join(dir.path, "data")),
   ]);
   const target = parseDatabaseUrl(db.url);
   await using a = await PostgresStore.open(target, {
@@ -139,10 +138,7 @@ Deno.test("no table or column links a voter to a choice: tally holds counts, his
   await using dir = await tempDir();
   await runServerOk([
     "init",
-    "--database",
-    db.url,
-    "--data",
-    join(dir.path, "data"),
+    ...databaseFlags(db.url, join(dir.path, "data")),
   ]);
   const columns = await db.sql`
     SELECT table_name, column_name FROM information_schema.columns
@@ -171,10 +167,7 @@ Deno.test("a store whose database is gone throws StorageError, and the database'
   await using dir = await tempDir();
   await runServerOk([
     "init",
-    "--database",
-    db.url,
-    "--data",
-    join(dir.path, "data"),
+    ...databaseFlags(db.url, join(dir.path, "data")),
   ]);
   const closed = new URL(db.url);
   closed.port = "1";
