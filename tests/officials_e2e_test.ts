@@ -25,6 +25,7 @@ import {
   resultOnceShown,
   server,
   sha256,
+  writeRollToGenerate,
 } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
 import { CLOSED_ON_ONE_VOTE_FOR_CHRIS } from "./sessions.ts";
@@ -45,13 +46,9 @@ async function votesThenViewsResult(
 
 Deno.test("generated credentials log in through the real client; passwd replaces a lost one, never while serving", async () => {
   await using tmp = await tempDir("booth-officials-");
-  const roll = join(tmp.path, "roll.txt");
+  const roll = await writeRollToGenerate(tmp.path);
   const out = join(tmp.path, "credentials.txt");
   const data = join(tmp.path, "data");
-  await Deno.writeTextFile(
-    roll,
-    "Alice 1123456\nBob 1138765\nTom 1154571 9012\n",
-  );
 
   const refused = await server("init", "--data", data, "--voters", roll);
   assert.equal(refused.code, 1);

@@ -23,19 +23,16 @@ import {
   resultOnceShown,
   server,
   sha256,
+  writeRollToGenerate,
 } from "./server_commands.ts";
 import { CLOSED_ON_ONE_VOTE_FOR_CHRIS } from "./sessions.ts";
 
 Deno.test("with --database: generated credentials log in, passwd works while booths serve, close reaches every booth within 1 s and no ballot counts after it, report equals the file store's report of the export", async () => {
   await using db = await testDatabase();
   await using tmp = await tempDir();
-  const roll = join(tmp.path, "roll.txt");
+  const roll = await writeRollToGenerate(tmp.path);
   const out = join(tmp.path, "credentials.txt");
   const data = join(tmp.path, "keys");
-  await Deno.writeTextFile(
-    roll,
-    "Alice 1123456\nBob 1138765\nTom 1154571 9012\n",
-  );
   const init = await server(
     "init",
     ...databaseFlags(db.url, data),

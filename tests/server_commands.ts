@@ -92,6 +92,22 @@ export function kit(
   );
 }
 
+/**
+ * Writes the seed's voters as a roll in which Alice and Bob have no password
+ * (for `init --credentials` to generate) and Tom keeps his.
+ *
+ * @param dir A directory the test owns.
+ * @returns The roll's path, `dir`/roll.txt.
+ */
+export async function writeRollToGenerate(dir: string): Promise<string> {
+  const roll = join(dir, "roll.txt");
+  await Deno.writeTextFile(
+    roll,
+    "Alice 1123456\nBob 1138765\nTom 1154571 9012\n",
+  );
+  return roll;
+}
+
 /** A password `init --voters` or `passwd` generates: three groups of four. */
 export const GENERATED_PASSWORD =
   /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
