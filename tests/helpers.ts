@@ -86,19 +86,28 @@ export async function initElection(args: string[] = []): Promise<string> {
 }
 
 /**
- * The flags that give a server the test certificate and key, for tests that
- * run the server program themselves (a fresh clone has no `certs/`).
+ * The flags that give a server the certificate and key in a directory.
  *
- * @returns `--cert` and `--key` with the test certificates' paths.
+ * @param certs A directory holding `server.crt` and `server.key`.
+ * @returns `--cert` and `--key` with those paths.
  */
-export async function serverTlsFlags(): Promise<string[]> {
-  const certs = await testCerts();
+export function certFlags(certs: string): string[] {
   return [
     "--cert",
     join(certs, "server.crt"),
     "--key",
     join(certs, "server.key"),
   ];
+}
+
+/**
+ * The flags that give a server the test certificate and key, for tests that
+ * run the server program themselves (a fresh clone has no `certs/`).
+ *
+ * @returns `--cert` and `--key` with the test certificates' paths.
+ */
+export async function serverTlsFlags(): Promise<string[]> {
+  return certFlags(await testCerts());
 }
 
 /**
@@ -115,16 +124,12 @@ export async function startServer(
   extraArgs: string[] = [],
   options: ListeningOptions = {},
 ): Promise<ServerProcess> {
-  const certs = await testCerts();
   return await startServerProcess([
     "--port",
     "0",
     "--data",
     dataDir,
-    "--cert",
-    join(certs, "server.crt"),
-    "--key",
-    join(certs, "server.key"),
+    ...await serverTlsFlags(),
     ...extraArgs,
   ], options);
 }

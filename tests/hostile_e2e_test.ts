@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { encodeFrame } from "../lib/wire/framing.ts";
 import {
   ALICE,
+  certFlags,
   connectVoter,
   initElection,
   lines,
@@ -327,12 +328,7 @@ Deno.test("the client refuses a wrong CA, a wrong host name and an expired certi
   ];
   for (const { name, serverCerts, ca, problem } of cases) {
     const data = await initElection();
-    const server = await startServer(data, [
-      "--cert",
-      join(serverCerts, "server.crt"),
-      "--key",
-      join(serverCerts, "server.key"),
-    ]);
+    const server = await startServer(data, certFlags(serverCerts));
     try {
       const out = await runProgram("client", [
         "--port",

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import {
   ALICE,
   BALLOT,
+  certFlags,
   initElection,
   lines,
   LOGIN_PROMPTS,
@@ -40,12 +41,7 @@ import { tempDir } from "./temp_dir.ts";
  */
 async function kitServer(certs: string) {
   const data = await initElection();
-  const server: ServerProcess = await startServer(data, [
-    "--cert",
-    join(certs, "server.crt"),
-    "--key",
-    join(certs, "server.key"),
-  ]);
+  const server: ServerProcess = await startServer(data, certFlags(certs));
   let disposed = false;
   return {
     server,
