@@ -7,7 +7,6 @@
 
 import assert from "node:assert/strict";
 import type net from "node:net";
-import { join } from "node:path";
 import { denoTlsConnection } from "../lib/wire/tls_connection.ts";
 import { encodeFrame } from "../lib/wire/framing.ts";
 import { encodeMessage } from "../lib/wire/protocol.ts";
@@ -19,10 +18,10 @@ import {
   initElection,
   logIn,
   startServer,
-  testCerts,
   TOM,
 } from "./helpers.ts";
 import {
+  denoTlsTo,
   loginOver,
   otherHosts,
   rssOf,
@@ -186,14 +185,7 @@ for (const engine of ["node", "deno"] as const) {
  * client runs on node:tls, which in Deno keeps reading regardless.)
  */
 async function connectVoterConnection(port: number) {
-  const ca = await Deno.readTextFile(join(await testCerts(), "ca.crt"));
-  const conn = await Deno.connectTls({
-    hostname: "localhost",
-    port,
-    caCerts: [ca],
-  });
-  await conn.handshake();
-  return denoTlsConnection(conn, `localhost:${port}`);
+  return denoTlsConnection(await denoTlsTo(port), `localhost:${port}`);
 }
 
 async function prlimit(pid: number, limit: string): Promise<void> {

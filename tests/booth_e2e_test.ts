@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   ALICE,
+  BALLOT,
   BOB,
   initElection,
   ISO_UTC,
@@ -53,9 +54,7 @@ Deno.test("a full election of the seed's voters goes through all eight steps ver
       ...MENU,
       "You have not voted yet",
       ...MENU,
-      "Candidates: (enter 1 or 2)",
-      "1. Chris",
-      "2. Linda",
+      ...BALLOT,
       "Your vote has been recorded.",
       ...MENU,
       "Alice <time>",

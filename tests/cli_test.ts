@@ -10,6 +10,7 @@ import { compileCommands, TARGETS } from "../tools/build.ts";
 import { formatFlags, parseFlags, UsageError } from "../lib/terminal/cli.ts";
 import {
   ALICE,
+  certFlags,
   initElection,
   lines,
   occurs,
@@ -244,10 +245,7 @@ Deno.test("the server with no election, a missing certificate, an unreadable fil
   const empty = emptyDir.path;
   const certs = await testCerts();
   const tls = [
-    "--cert",
-    join(certs, "server.crt"),
-    "--key",
-    join(certs, "server.key"),
+    ...certFlags(certs),
     "--port",
     "0",
   ];

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   ALICE,
+  certFlags,
   initElection,
   lines,
   makeCerts,
@@ -24,12 +25,7 @@ Deno.test("a server whose certificate another CA the runtime trusts (DENO_CERT) 
   const data = await initElection();
   try {
     const other = await makeCerts(otherDir);
-    const server = await startServer(data, [
-      "--cert",
-      join(other, "server.crt"),
-      "--key",
-      join(other, "server.key"),
-    ]);
+    const server = await startServer(data, certFlags(other));
     const env = { DENO_CERT: join(other, "ca.crt") };
     try {
       // The attack is real: with DENO_CERT, Deno's own TLS client accepts
@@ -80,12 +76,7 @@ Deno.test("a server certificate issued through an intermediate of the election's
   const chain = await makeIntermediateChain(electionCerts);
   const data = await initElection();
   try {
-    const server = await startServer(data, [
-      "--cert",
-      join(chain, "server.crt"),
-      "--key",
-      join(chain, "server.key"),
-    ]);
+    const server = await startServer(data, certFlags(chain));
     try {
       const out = await runProgram("client", [
         "--port",

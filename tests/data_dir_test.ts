@@ -10,7 +10,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { formatJournal } from "../lib/election/journal_format.ts";
 import { programArgs } from "../tools/processes.ts";
-import { lines, ROOT, runProgram, startServer, testCerts } from "./helpers.ts";
+import {
+  lines,
+  ROOT,
+  runProgram,
+  serverTlsFlags,
+  startServer,
+} from "./helpers.ts";
 import { initElectionIn } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
 
@@ -27,17 +33,13 @@ async function newElection(): Promise<{ data: string } & AsyncDisposable> {
  * test (it would otherwise serve forever).
  */
 async function refusedServe(data: string): Promise<string> {
-  const certs = await testCerts();
   const child = new Deno.Command(Deno.execPath(), {
     args: programArgs("server", [
       "--data",
       data,
       "--port",
       "0",
-      "--cert",
-      join(certs, "server.crt"),
-      "--key",
-      join(certs, "server.key"),
+      ...await serverTlsFlags(),
     ]),
     cwd: ROOT,
     stdin: "null",

@@ -86,19 +86,28 @@ export async function initElection(args: string[] = []): Promise<string> {
 }
 
 /**
- * The flags that give a server the test certificate and key, for tests that
- * run the server program themselves (a fresh clone has no `certs/`).
+ * The flags that give a server the certificate and key in a directory.
  *
- * @returns `--cert` and `--key` with the test certificates' paths.
+ * @param certs A directory holding `server.crt` and `server.key`.
+ * @returns `--cert` and `--key` with those paths.
  */
-export async function serverTlsFlags(): Promise<string[]> {
-  const certs = await testCerts();
+export function certFlags(certs: string): string[] {
   return [
     "--cert",
     join(certs, "server.crt"),
     "--key",
     join(certs, "server.key"),
   ];
+}
+
+/**
+ * The flags that give a server the test certificate and key, for tests that
+ * run the server program themselves (a fresh clone has no `certs/`).
+ *
+ * @returns `--cert` and `--key` with the test certificates' paths.
+ */
+export async function serverTlsFlags(): Promise<string[]> {
+  return certFlags(await testCerts());
 }
 
 /**
@@ -115,16 +124,12 @@ export async function startServer(
   extraArgs: string[] = [],
   options: ListeningOptions = {},
 ): Promise<ServerProcess> {
-  const certs = await testCerts();
   return await startServerProcess([
     "--port",
     "0",
     "--data",
     dataDir,
-    "--cert",
-    join(certs, "server.crt"),
-    "--key",
-    join(certs, "server.key"),
+    ...await serverTlsFlags(),
     ...extraArgs,
   ], options);
 }
@@ -188,6 +193,13 @@ export const MENU = [
   "2. View election result",
   "3. My vote history",
   "4. Exit",
+];
+
+/** The seed's ballot as the client prints it when a voter chooses to vote. */
+export const BALLOT = [
+  "Candidates: (enter 1 or 2)",
+  "1. Chris",
+  "2. Linda",
 ];
 
 /** The client's three login prompts when stdin is not a terminal. */
@@ -349,15 +361,27 @@ openssl ca -batch -config ca.cnf -cert "${caDir}/ca.crt" -keyfile "${caDir}/ca.k
   -in server.csr -out server.crt -startdate ${options.start} -enddate ${options.end} \\
   -extensions leaf -notext
 chmod 600 server.key`;
+  await runScript(script, "openssl ca failed");
+  return dir;
+}
+
+/**
+ * Runs a bash script (the openssl steps of a certificate), its output
+ * discarded.
+ *
+ * @param script The script, run with `bash -c`.
+ * @param failure What the error says before the script's stderr.
+ * @throws {Error} When the script exits non-zero.
+ */
+async function runScript(script: string, failure: string): Promise<void> {
   const { code, stderr } = await new Deno.Command("bash", {
     args: ["-c", script],
     stdout: "null",
     stderr: "piped",
   }).output();
   if (code !== 0) {
-    throw new Error(`openssl ca failed: ${new TextDecoder().decode(stderr)}`);
+    throw new Error(`${failure}: ${new TextDecoder().decode(stderr)}`);
   }
-  return dir;
 }
 
 /**
@@ -385,14 +409,7 @@ openssl x509 -req -in leaf.csr -CA intermediate.crt -CAkey intermediate.key \
   -set_serial 8 -days 30 -extfile leaf.ext -out leaf.crt
 cat leaf.crt intermediate.crt > server.crt
 chmod 600 server.key`;
-  const { code, stderr } = await new Deno.Command("bash", {
-    args: ["-c", script],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(`openssl failed: ${new TextDecoder().decode(stderr)}`);
-  }
+  await runScript(script, "openssl failed");
   return dir;
 }
 

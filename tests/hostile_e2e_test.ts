@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { encodeFrame } from "../lib/wire/framing.ts";
 import {
   ALICE,
+  certFlags,
   connectVoter,
   initElection,
   lines,
@@ -27,6 +28,7 @@ import {
   typingClient,
 } from "./helpers.ts";
 import type { TestVoter } from "./helpers.ts";
+import { denoTlsTo } from "./peers.ts";
 
 const LOOPBACK = { hostname: "127.0.0.1" };
 
@@ -208,7 +210,7 @@ Deno.test("200 garbage connections leave the server serving: an honest voter sti
       : new Uint8Array([0xff, 0xff, 0xff, 0xff, ...garbage(16)]); // 4 GiB prefix
     const conn = kind < 2
       ? await Deno.connect({ ...LOOPBACK, port: server.port })
-      : await rawTls(server.port);
+      : await denoTlsTo(server.port);
     await conn.write(payload).catch(() => {});
     closedByServer.push(
       await readUntilClosed(conn, 8000).then(() => true, () => false),
@@ -239,18 +241,6 @@ Deno.test("200 garbage connections leave the server serving: an honest voter sti
     /protocol error: Frame of 4294967295 bytes exceeds the limit of 4096/,
   );
 });
-
-/** A verified TLS connection to the server, for writing raw bytes. */
-async function rawTls(port: number): Promise<Deno.TlsConn> {
-  const ca = await Deno.readTextFile(join(await testCerts(), "ca.crt"));
-  const conn = await Deno.connectTls({
-    hostname: "localhost",
-    port,
-    caCerts: [ca],
-  });
-  await conn.handshake();
-  return conn;
-}
 
 Deno.test("TLS 1.0 and 1.1 are refused, 1.2 and 1.3 accepted (openssl s_client)", async () => {
   const data = await initElection();
@@ -338,12 +328,7 @@ Deno.test("the client refuses a wrong CA, a wrong host name and an expired certi
   ];
   for (const { name, serverCerts, ca, problem } of cases) {
     const data = await initElection();
-    const server = await startServer(data, [
-      "--cert",
-      join(serverCerts, "server.crt"),
-      "--key",
-      join(serverCerts, "server.key"),
-    ]);
+    const server = await startServer(data, certFlags(serverCerts));
     try {
       const out = await runProgram("client", [
         "--port",

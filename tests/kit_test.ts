@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   ALICE,
+  BALLOT,
+  certFlags,
   initElection,
   lines,
   LOGIN_PROMPTS,
@@ -39,12 +41,7 @@ import { tempDir } from "./temp_dir.ts";
  */
 async function kitServer(certs: string) {
   const data = await initElection();
-  const server: ServerProcess = await startServer(data, [
-    "--cert",
-    join(certs, "server.crt"),
-    "--key",
-    join(certs, "server.key"),
-  ]);
+  const server: ServerProcess = await startServer(data, certFlags(certs));
   let disposed = false;
   return {
     server,
@@ -158,9 +155,7 @@ Deno.test("a voter with only election.json in an empty directory, typing name, n
       ...LOGIN_PROMPTS,
       "Welcome Alice!",
       ...MENU,
-      "Candidates: (enter 1 or 2)",
-      "1. Chris",
-      "2. Linda",
+      ...BALLOT,
       "Your vote has been recorded.",
       ...MENU,
     ]);

@@ -6,7 +6,6 @@
  */
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import {
   connectVoter,
@@ -17,22 +16,19 @@ import {
   runClient,
   startServer,
 } from "./helpers.ts";
-import type { ServerMessage } from "../lib/wire/protocol.ts";
-import { initElectionIn, passwdInto, server } from "./server_commands.ts";
+import {
+  GENERATED_PASSWORD,
+  initElectionIn,
+  minutesFromNow,
+  oneLine,
+  passwdInto,
+  resultOnceShown,
+  server,
+  sha256,
+  writeRollToGenerate,
+} from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
 import { CLOSED_ON_ONE_VOTE_FOR_CHRIS } from "./sessions.ts";
-
-const PASSWORD = /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
-
-function oneLine(text: string): string {
-  assert.equal(lines(text).length, 1, `one line expected:\n${text}`);
-  return text.trim();
-}
-
-/** ISO 8601 with an offset, `minutes` from now (as an official types it). */
-function minutesFromNow(minutes: number): string {
-  return new Date(Date.now() + minutes * 60_000).toISOString();
-}
 
 /**
  * A client session that asks to vote, then for the result, then exits.
@@ -48,19 +44,11 @@ async function votesThenViewsResult(
   return lines(out.stdout).slice(3);
 }
 
-function sha256(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
-
 Deno.test("generated credentials log in through the real client; passwd replaces a lost one, never while serving", async () => {
   await using tmp = await tempDir("booth-officials-");
-  const roll = join(tmp.path, "roll.txt");
+  const roll = await writeRollToGenerate(tmp.path);
   const out = join(tmp.path, "credentials.txt");
   const data = join(tmp.path, "data");
-  await Deno.writeTextFile(
-    roll,
-    "Alice 1123456\nBob 1138765\nTom 1154571 9012\n",
-  );
 
   const refused = await server("init", "--data", data, "--voters", roll);
   assert.equal(refused.code, 1);
@@ -93,8 +81,8 @@ Deno.test("generated credentials log in through the real client; passwd replaces
     "Bob 1138765",
     "Tom 1154571",
   ]);
-  assert.match(credentials[0][2], PASSWORD);
-  assert.match(credentials[1][2], PASSWORD);
+  assert.match(credentials[0][2], GENERATED_PASSWORD);
+  assert.match(credentials[1][2], GENERATED_PASSWORD);
   assert.equal(credentials[2][2], "9012", "a given password is kept");
   const written = await Deno.readTextFile(out);
   const again = await server(
@@ -142,7 +130,7 @@ Deno.test("generated credentials log in through the real client; passwd replaces
   assert.equal(passwd.code, 0, passwd.stderr);
   const [name, number, password] = oneLine(passwd.stdout).split(" ");
   assert.deepEqual([name, number], ["Bob", "1138765"]);
-  assert.match(password, PASSWORD);
+  assert.match(password, GENERATED_PASSWORD);
   assert.notEqual(password, bob[2]);
   const appended = await passwdInto(data, "Tom", out);
   assert.equal(appended.code, 0, appended.stderr);
@@ -151,7 +139,7 @@ Deno.test("generated credentials log in through the real client; passwd replaces
   );
   assert.equal(tomLines.length, 2, "the new line is appended");
   const tomPassword = tomLines[1].split(" ")[2];
-  assert.match(tomPassword, PASSWORD);
+  assert.match(tomPassword, GENERATED_PASSWORD);
 
   running = await startServer(data);
   try {
@@ -325,14 +313,7 @@ Deno.test("server close takes effect on a running server; the result then shows 
     assert.equal(close.code, 0, close.stderr);
     assert.match(oneLine(close.stdout), /^the polls in .* closed at \d{4}-/);
     const closedAt = performance.now();
-    let result: ServerMessage;
-    do {
-      result = await bob.request({ type: "menu", choice: 2 });
-    } while (
-      result.type === "result" && result.answer === 0 &&
-      performance.now() - closedAt < 10_000
-    );
-    const tookMs = performance.now() - closedAt;
+    const { result, tookMs } = await resultOnceShown(bob, closedAt);
     console.log(
       `server close reached the running server in ${tookMs.toFixed(0)} ms`,
     );

@@ -16,6 +16,26 @@ import { logIn, testCerts } from "./helpers.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
 
 /**
+ * A verified TLS connection to a local server through Deno's own TLS client,
+ * which reads only when asked (node:tls in Deno keeps reading regardless),
+ * for writing raw bytes or for a peer that stops reading.
+ *
+ * @param port The server's port on localhost.
+ * @returns The connection, its handshake done.
+ * @throws {Deno.errors.ConnectionRefused} When nothing listens on `port`.
+ */
+export async function denoTlsTo(port: number): Promise<Deno.TlsConn> {
+  const ca = await Deno.readTextFile(join(await testCerts(), "ca.crt"));
+  const conn = await Deno.connectTls({
+    hostname: "localhost",
+    port,
+    caCerts: [ca],
+  });
+  await conn.handshake();
+  return conn;
+}
+
+/**
  * A verified TLS connection to a local server from `localAddress`.
  *
  * @param port The server's port.

@@ -7,12 +7,9 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { lines, runProgram, testCerts } from "./helpers.ts";
+import { lines, testCerts } from "./helpers.ts";
 import { tempDir } from "./temp_dir.ts";
-
-function server(...args: string[]) {
-  return runProgram("server", args);
-}
+import { server } from "./server_commands.ts";
 
 /** The command's only line on stderr, after checking its exit status. */
 async function refusal(code: number, args: string[]): Promise<string> {

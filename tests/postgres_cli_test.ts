@@ -10,7 +10,12 @@ import { join } from "node:path";
 import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
 import { PostgresStore } from "../lib/store/postgres_store.ts";
 import { lines, runProgram } from "./helpers.ts";
-import { runServerOk, tempDir, testDatabase } from "./postgres_helpers.ts";
+import {
+  databaseFlags,
+  runServerOk,
+  tempDir,
+  testDatabase,
+} from "./postgres_helpers.ts";
 
 const FILES = [
   "symkey",
@@ -25,7 +30,7 @@ Deno.test("init --database creates the election, K only in DIR/symkey, and never
   await using db = await testDatabase();
   await using dir = await tempDir();
   const data = join(dir.path, "data");
-  const out = await runServerOk(["init", "--database", db.url, "--data", data]);
+  const out = await runServerOk(["init", ...databaseFlags(db.url, data)]);
   assert.match(out.stdout, /3 voters, 2 candidates \(Chris, Linda\)/);
   const key = await Deno.readTextFile(join(data, "symkey"));
   assert.equal((await Deno.stat(join(data, "symkey"))).mode! & 0o777, 0o600);
@@ -40,10 +45,7 @@ Deno.test("init --database creates the election, K only in DIR/symkey, and never
 
   const again = await runProgram("server", [
     "init",
-    "--database",
-    db.url,
-    "--data",
-    data,
+    ...databaseFlags(db.url, data),
   ]);
   assert.equal(again.code, 1);
   assert.match(
@@ -52,10 +54,7 @@ Deno.test("init --database creates the election, K only in DIR/symkey, and never
   );
   const forced = await runServerOk([
     "init",
-    "--database",
-    db.url,
-    "--data",
-    data,
+    ...databaseFlags(db.url, data),
     "--candidates",
     "Ann,Ben,Cy",
     "--force",
@@ -69,17 +68,14 @@ Deno.test("init --force is refused while a booth server is serving the election"
   await using db = await testDatabase();
   await using dir = await tempDir();
   const data = join(dir.path, "data");
-  await runServerOk(["init", "--database", db.url, "--data", data]);
+  await runServerOk(["init", ...databaseFlags(db.url, data)]);
   {
     await using _booth = await PostgresStore.open(parseDatabaseUrl(db.url), {
       address: "booth-a:4443",
     });
     const refused = await runProgram("server", [
       "init",
-      "--database",
-      db.url,
-      "--data",
-      data,
+      ...databaseFlags(db.url, data),
       "--force",
     ]);
     assert.equal(refused.code, 1);
@@ -91,10 +87,7 @@ Deno.test("init --force is refused while a booth server is serving the election"
   // Once the booth has stopped, --force replaces the election.
   await runServerOk([
     "init",
-    "--database",
-    db.url,
-    "--data",
-    data,
+    ...databaseFlags(db.url, data),
     "--force",
   ]);
 });
@@ -121,10 +114,7 @@ Deno.test("export after init --from equals the original files byte for byte, and
   assert.match(moved.stdout, /3 voters, 2 votes/);
   const verified = await runProgram("server", [
     "verify",
-    "--database",
-    db.url,
-    "--data",
-    original,
+    ...databaseFlags(db.url, original),
   ]);
   assert.deepEqual(
     [verified.code, lines(verified.stdout)],
@@ -133,10 +123,7 @@ Deno.test("export after init --from equals the original files byte for byte, and
   const out = join(dir.path, "out");
   await runServerOk([
     "export",
-    "--database",
-    db.url,
-    "--data",
-    original,
+    ...databaseFlags(db.url, original),
     "--to",
     out,
   ]);
@@ -155,10 +142,7 @@ Deno.test("export after init --from equals the original files byte for byte, and
   // An export never writes into a directory that holds something.
   const refused = await runProgram("server", [
     "export",
-    "--database",
-    db.url,
-    "--data",
-    original,
+    ...databaseFlags(db.url, original),
     "--to",
     out,
   ]);
@@ -173,16 +157,13 @@ Deno.test("verify --database reports a voter entry that does not authenticate un
   await using db = await testDatabase();
   await using dir = await tempDir();
   const data = join(dir.path, "data");
-  await runServerOk(["init", "--database", db.url, "--data", data]);
+  await runServerOk(["init", ...databaseFlags(db.url, data)]);
   await db.sql`
     UPDATE booth.voters SET sealed = (SELECT sealed FROM booth.voters WHERE name = 'Alice')
     WHERE name = 'Bob'`;
   const out = await runProgram("server", [
     "verify",
-    "--database",
-    db.url,
-    "--data",
-    data,
+    ...databaseFlags(db.url, data),
   ]);
   assert.equal(out.code, 1);
   assert.deepEqual(lines(out.stdout), [
@@ -196,21 +177,15 @@ Deno.test("the database URL's password appears in no output, and an unreachable 
   await using dir = await tempDir();
   const data = join(dir.path, "data");
   const outputs = [
-    await runProgram("server", ["init", "--database", db.url, "--data", data]),
-    await runProgram("server", ["init", "--database", db.url, "--data", data]),
+    await runProgram("server", ["init", ...databaseFlags(db.url, data)]),
+    await runProgram("server", ["init", ...databaseFlags(db.url, data)]),
     await runProgram("server", [
       "verify",
-      "--database",
-      db.url,
-      "--data",
-      data,
+      ...databaseFlags(db.url, data),
     ]),
     await runProgram("server", [
       "export",
-      "--database",
-      db.url,
-      "--data",
-      data,
+      ...databaseFlags(db.url, data),
       "--to",
       join(dir.path, "out"),
     ]),
@@ -219,10 +194,7 @@ Deno.test("the database URL's password appears in no output, and an unreachable 
   wrong.password = "not-the-password";
   const refusedLogin = await runProgram("server", [
     "verify",
-    "--database",
-    wrong.href,
-    "--data",
-    data,
+    ...databaseFlags(wrong.href, data),
   ]);
   assert.equal(refusedLogin.code, 1);
   assert.match(
@@ -233,10 +205,7 @@ Deno.test("the database URL's password appears in no output, and an unreachable 
   closed.port = "1";
   const unreachable = await runProgram("server", [
     "verify",
-    "--database",
-    closed.href,
-    "--data",
-    data,
+    ...databaseFlags(closed.href, data),
   ]);
   assert.equal(unreachable.code, 1);
   assert.match(
@@ -263,7 +232,7 @@ Deno.test("the password may come from PGPASSWORD instead of the URL", async () =
   bare.password = "";
   const out = await runProgram(
     "server",
-    ["init", "--database", bare.href, "--data", join(dir.path, "data")],
+    ["init", ...databaseFlags(bare.href, join(dir.path, "data"))],
     { env: { PGPASSWORD: db.password } },
   );
   assert.equal(out.code, 0, out.stderr);

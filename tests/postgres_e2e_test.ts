@@ -14,7 +14,12 @@ import type { ServerMessage } from "../lib/wire/protocol.ts";
 import { startLocalPostgres } from "../tools/with_postgres.ts";
 import { lines, runClient, startServer, testCerts } from "./helpers.ts";
 import type { ServerProcess } from "./helpers.ts";
-import { runServerOk, tempDir, testDatabase } from "./postgres_helpers.ts";
+import {
+  databaseFlags,
+  runServerOk,
+  tempDir,
+  testDatabase,
+} from "./postgres_helpers.ts";
 
 /** A voter's session over TLS that closes its own connection. */
 class Voter implements Disposable {
@@ -72,10 +77,7 @@ async function initDatabaseElection(
   const data = join(dir, "data");
   await runServerOk([
     "init",
-    "--database",
-    url,
-    "--data",
-    data,
+    ...databaseFlags(url, data),
     "--voters",
     await writeRoll(dir, count),
   ]);
@@ -254,10 +256,7 @@ Deno.test("a booth killed with SIGKILL ten times under continuous voting on thre
     const out = join(dir.path, "out");
     await runServerOk([
       "export",
-      "--database",
-      db.url,
-      "--data",
-      data,
+      ...databaseFlags(db.url, data),
       "--to",
       out,
     ]);
@@ -375,10 +374,7 @@ Deno.test("PostgreSQL stopped during voting: the vote gets the storage answer, a
     );
     const verified = await runServerOk([
       "verify",
-      "--database",
-      pg.url,
-      "--data",
-      data,
+      ...databaseFlags(pg.url, data),
     ]);
     assert.deepEqual(lines(verified.stdout), ["turnout 2/20", "consistent"]);
   } finally {

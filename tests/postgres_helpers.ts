@@ -89,3 +89,20 @@ export async function runServerOk(args: string[]): Promise<Output> {
   }
   return out;
 }
+
+/**
+ * The flags that point a `server` subcommand at an election in a database:
+ * `--database URL --data DIR` (DIR holds the key).
+ *
+ * @example
+ * ```ts
+ * await runServerOk(["verify", ...databaseFlags(db.url, data)]);
+ * ```
+ *
+ * @param url The database's URL.
+ * @param data The election directory with `symkey`.
+ * @returns The four arguments.
+ */
+export function databaseFlags(url: string, data: string): string[] {
+  return ["--database", url, "--data", data];
+}

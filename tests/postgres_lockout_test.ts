@@ -18,7 +18,12 @@ import { PostgresLockoutLedger } from "../lib/store/postgres_lockout_ledger.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
 import { ALICE, logIn, startServer } from "./helpers.ts";
 import { tlsFrom } from "./peers.ts";
-import { runServerOk, tempDir, testDatabase } from "./postgres_helpers.ts";
+import {
+  databaseFlags,
+  runServerOk,
+  tempDir,
+  testDatabase,
+} from "./postgres_helpers.ts";
 import type { TestDatabase } from "./postgres_helpers.ts";
 
 const WRONG = ["Alice", "1123456", "0000"];
@@ -44,7 +49,7 @@ Deno.test("5 wrong logins from one address alternating between two booths of one
   await using db = await testDatabase();
   await using dir = await tempDir();
   const data = join(dir.path, "data");
-  await runServerOk(["init", "--database", db.url, "--data", data]);
+  await runServerOk(["init", ...databaseFlags(db.url, data)]);
   const booths = [
     await startServer(data, ["--database", db.url, "--quiet"]),
     await startServer(data, ["--database", db.url, "--quiet"]),

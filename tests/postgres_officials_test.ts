@@ -5,7 +5,6 @@
  */
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import {
   closeVoters,
@@ -14,47 +13,29 @@ import {
   logIn,
   LOGIN_PROMPTS,
   runClient,
-  runProgram,
   startServer,
 } from "./helpers.ts";
-import type { ServerMessage } from "../lib/wire/protocol.ts";
-import { tempDir, testDatabase } from "./postgres_helpers.ts";
-
-const PASSWORD = /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
-
-function server(...args: string[]) {
-  return runProgram("server", args);
-}
-
-function oneLine(text: string): string {
-  assert.equal(lines(text).length, 1, `one line expected:\n${text}`);
-  return text.trim();
-}
-
-function minutesFromNow(minutes: number): string {
-  return new Date(Date.now() + minutes * 60_000).toISOString();
-}
-
-function sha256(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
+import { databaseFlags, tempDir, testDatabase } from "./postgres_helpers.ts";
+import {
+  GENERATED_PASSWORD,
+  minutesFromNow,
+  oneLine,
+  resultOnceShown,
+  server,
+  sha256,
+  writeRollToGenerate,
+} from "./server_commands.ts";
+import { CLOSED_ON_ONE_VOTE_FOR_CHRIS } from "./sessions.ts";
 
 Deno.test("with --database: generated credentials log in, passwd works while booths serve, close reaches every booth within 1 s and no ballot counts after it, report equals the file store's report of the export", async () => {
   await using db = await testDatabase();
   await using tmp = await tempDir();
-  const roll = join(tmp.path, "roll.txt");
+  const roll = await writeRollToGenerate(tmp.path);
   const out = join(tmp.path, "credentials.txt");
   const data = join(tmp.path, "keys");
-  await Deno.writeTextFile(
-    roll,
-    "Alice 1123456\nBob 1138765\nTom 1154571 9012\n",
-  );
   const init = await server(
     "init",
-    "--database",
-    db.url,
-    "--data",
-    data,
+    ...databaseFlags(db.url, data),
     "--voters",
     roll,
     "--credentials",
@@ -69,8 +50,8 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
   const [alice, bob] = lines(await Deno.readTextFile(out)).map((l) =>
     l.split(" ")
   );
-  assert.match(alice[2], PASSWORD);
-  assert.match(bob[2], PASSWORD);
+  assert.match(alice[2], GENERATED_PASSWORD);
+  assert.match(bob[2], GENERATED_PASSWORD);
 
   const booths = [
     await startServer(data, ["--database", db.url, "--quiet"]),
@@ -90,17 +71,14 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
     // working at once.
     const passwd = await server(
       "passwd",
-      "--database",
-      db.url,
-      "--data",
-      data,
+      ...databaseFlags(db.url, data),
       "--voter",
       "Bob",
     );
     assert.equal(passwd.code, 0, passwd.stderr);
     const [name, number, password] = oneLine(passwd.stdout).split(" ");
     assert.deepEqual([name, number], ["Bob", "1138765"]);
-    assert.match(password, PASSWORD);
+    assert.match(password, GENERATED_PASSWORD);
     const oldOne = await connectVoter(second);
     assert.deepEqual(await logIn(oldOne, bob), {
       type: "login",
@@ -147,28 +125,12 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
         .answer,
       1,
     );
-    let result: ServerMessage;
-    do {
-      result = await viewer.request({ type: "menu", choice: 2 });
-    } while (
-      result.type === "result" && result.answer === 0 &&
-      performance.now() - closedAt < 10_000
-    );
-    const tookMs = performance.now() - closedAt;
+    const { result, tookMs } = await resultOnceShown(viewer, closedAt);
     console.log(
       `server close --database reached a booth in ${tookMs.toFixed(0)} ms`,
     );
     assert.ok(tookMs < 5_000, `${tookMs} ms (the promise is 1 s)`);
-    assert.deepEqual(result, {
-      type: "result",
-      answer: 1,
-      winners: ["Chris"],
-      totals: [{ candidate: "Chris", votes: 1 }, {
-        candidate: "Linda",
-        votes: 0,
-      }],
-      turnout: { voted: 1, registered: 3 },
-    });
+    assert.deepEqual(result, CLOSED_ON_ONE_VOTE_FOR_CHRIS);
 
     const json = await server("report", "--database", db.url, "--json");
     assert.equal(json.code, 0, json.stderr);
@@ -184,10 +146,7 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
     const exported = join(tmp.path, "exported");
     const exportRun = await server(
       "export",
-      "--database",
-      db.url,
-      "--data",
-      data,
+      ...databaseFlags(db.url, data),
       "--to",
       exported,
     );

@@ -14,7 +14,13 @@ import {
   sealRoll,
   writeDatabaseElection,
 } from "../lib/store/postgres_election.ts";
-import { runServerOk, tempDir, testDatabase } from "./postgres_helpers.ts";
+import {
+  databaseFlags,
+  runServerOk,
+  tempDir,
+  testDatabase,
+} from "./postgres_helpers.ts";
+import type { TestDatabase } from "./postgres_helpers.ts";
 import { storeContract } from "./store_contract.ts";
 import postgres from "postgres";
 import { closePolls } from "../lib/store/officials.ts";
@@ -45,6 +51,22 @@ storeContract("PostgreSQL store", async ({ voters, candidates, polls }) => {
   }
 });
 
+/**
+ * `server init --database` into `db`, the key in `dir`/data: the seed's
+ * election unless `more` flags say otherwise.
+ */
+async function initIn(
+  db: TestDatabase,
+  dir: string,
+  ...more: string[]
+): Promise<void> {
+  await runServerOk([
+    "init",
+    ...databaseFlags(db.url, join(dir, "data")),
+    ...more,
+  ]);
+}
+
 async function rollOf(count: number, dir: string): Promise<string> {
   const path = join(dir, "roll");
   const roll = Array.from(
@@ -58,15 +80,7 @@ async function rollOf(count: number, dir: string): Promise<string> {
 Deno.test("three booths racing 50 voters, three ballots each, record exactly one vote per voter", async () => {
   await using db = await testDatabase();
   await using dir = await tempDir();
-  await runServerOk([
-    "init",
-    "--database",
-    db.url,
-    "--data",
-    join(dir.path, "data"),
-    "--voters",
-    await rollOf(50, dir.path),
-  ]);
+  await initIn(db, dir.path, "--voters", await rollOf(50, dir.path));
   const target = parseDatabaseUrl(db.url);
   await using a = await PostgresStore.open(target);
   await using b = await PostgresStore.open(target);
@@ -100,13 +114,7 @@ Deno.test("three booths racing 50 voters, three ballots each, record exactly one
 Deno.test("a ballot off the ballot writes nothing, and a booth sees votes cast on another", async () => {
   await using db = await testDatabase();
   await using dir = await tempDir();
-  await runServerOk([
-    "init",
-    "--database",
-    db.url,
-    "--data",
-    join(dir.path, "data"),
-  ]);
+  await initIn(db, dir.path);
   const target = parseDatabaseUrl(db.url);
   await using a = await PostgresStore.open(target, {
     now: () => new Date("2026-11-26T10:00:00.700Z"),
@@ -137,13 +145,7 @@ Deno.test("a ballot off the ballot writes nothing, and a booth sees votes cast o
 Deno.test("no table or column links a voter to a choice: tally holds counts, history who and when", async () => {
   await using db = await testDatabase();
   await using dir = await tempDir();
-  await runServerOk([
-    "init",
-    "--database",
-    db.url,
-    "--data",
-    join(dir.path, "data"),
-  ]);
+  await initIn(db, dir.path);
   const columns = await db.sql`
     SELECT table_name, column_name FROM information_schema.columns
     WHERE table_schema = 'booth' ORDER BY table_name, ordinal_position`;
@@ -169,13 +171,7 @@ Deno.test("no table or column links a voter to a choice: tally holds counts, his
 Deno.test("a store whose database is gone throws StorageError, and the database's URL is named without its password", async () => {
   await using db = await testDatabase();
   await using dir = await tempDir();
-  await runServerOk([
-    "init",
-    "--database",
-    db.url,
-    "--data",
-    join(dir.path, "data"),
-  ]);
+  await initIn(db, dir.path);
   const closed = new URL(db.url);
   closed.port = "1";
   await assert.rejects(

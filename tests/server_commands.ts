@@ -6,9 +6,11 @@
  */
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { runProgram } from "./helpers.ts";
+import { lines, runProgram } from "./helpers.ts";
 import type { Output } from "../tools/processes.ts";
+import type { ClientMessage, ServerMessage } from "../lib/wire/protocol.ts";
 
 /**
  * Runs `server` with a subcommand and its flags, to the end.
@@ -88,4 +90,87 @@ export function kit(
     out,
     ...flags,
   );
+}
+
+/**
+ * Writes the seed's voters as a roll in which Alice and Bob have no password
+ * (for `init --credentials` to generate) and Tom keeps his.
+ *
+ * @param dir A directory the test owns.
+ * @returns The roll's path, `dir`/roll.txt.
+ */
+export async function writeRollToGenerate(dir: string): Promise<string> {
+  const roll = join(dir, "roll.txt");
+  await Deno.writeTextFile(
+    roll,
+    "Alice 1123456\nBob 1138765\nTom 1154571 9012\n",
+  );
+  return roll;
+}
+
+/** A password `init --voters` or `passwd` generates: three groups of four. */
+export const GENERATED_PASSWORD =
+  /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
+
+/**
+ * A command's output that must be exactly one line.
+ *
+ * @param text What the command printed.
+ * @returns The line, trimmed.
+ * @throws {assert.AssertionError} When `text` is not one line.
+ */
+export function oneLine(text: string): string {
+  assert.equal(lines(text).length, 1, `one line expected:\n${text}`);
+  return text.trim();
+}
+
+/**
+ * ISO 8601 with an offset, `minutes` from now (as an official types it).
+ *
+ * @param minutes Minutes from now, negative for the past.
+ * @returns The time, e.g. `2026-11-26T10:00:00.000Z`.
+ */
+export function minutesFromNow(minutes: number): string {
+  return new Date(Date.now() + minutes * 60_000).toISOString();
+}
+
+/**
+ * The SHA-256 of some bytes, as `report --json` gives a file's.
+ *
+ * @param bytes The bytes.
+ * @returns The hash in lowercase hex.
+ */
+export function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** What {@linkcode resultOnceShown} saw. */
+export interface ShownResult {
+  /** The booth's last answer to "view election result". */
+  result: ServerMessage;
+  /** Milliseconds from the closing to that answer. */
+  tookMs: number;
+}
+
+/**
+ * Asks a logged-in voter's booth for the result (menu choice 2) until it
+ * shows one or 10 s have passed since the closing: how soon a `server close`
+ * reaches a running booth.
+ *
+ * @param voter A logged-in voter's channel.
+ * @param closedAt When the polls were closed, by `performance.now()`.
+ * @returns The last answer and how long after the closing it came.
+ */
+export async function resultOnceShown(
+  voter: { request(message: ClientMessage): Promise<ServerMessage> },
+  closedAt: number,
+): Promise<ShownResult> {
+  let result: ServerMessage;
+  do {
+    result = await voter.request({ type: "menu", choice: 2 });
+  } while (
+    result.type === "result" && result.answer === 0 &&
+    performance.now() - closedAt < 10_000
+  );
+  return { result, tookMs: performance.now() - closedAt };
 }

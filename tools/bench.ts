@@ -304,30 +304,23 @@ try {
       voters,
       `scale_${voters}`,
     );
-    const started = performance.now();
-    const server = await startDatabaseBooth(election);
-    const startup = (performance.now() - started) / 1000;
+    const [server, startup] = await timed(() => startDatabaseBooth(election));
     const sessions = Math.min(voters, MODE.sweepSessions);
-    let i = 0;
-    await runLoad(() => boothSession(server.port, i++), 32, 300, Infinity);
+    const next = { voter: 0 };
+    await runLoad(
+      () => boothSession(server.port, next.voter++),
+      32,
+      300,
+      Infinity,
+    );
     const cpuBefore = await cpuSeconds(server);
     const pgBefore = await cluster.cpuSeconds();
-    const load = await runLoad(
-      () => boothSession(server.port, i++),
-      32,
-      Infinity,
-      sessions,
-    );
+    const load = await sessionsInTurn(server.port, next, sessions);
     const cpu = (await cpuSeconds(server)) - cpuBefore;
     const pgCpu = (await cluster.cpuSeconds()) - pgBefore;
     await server.stop();
-    console.log(
-      `| ${voters} | ${election.initSeconds.toFixed(2)} | ${
-        startup.toFixed(2)
-      } | ${load.sessionsPerSecond.toFixed(0)} | ${
-        ((cpu * 1000) / load.completed).toFixed(2)
-      } | ${((pgCpu * 1000) / load.completed).toFixed(2)} |`,
-    );
+    const pgMs = ((pgCpu * 1000) / load.completed).toFixed(2);
+    console.log(scaleRow({ voters, election, startup, load, cpu }, pgMs));
   }
 } finally {
   await cluster.stop();
@@ -339,64 +332,99 @@ console.log(
 console.log("| ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const voters of MODE.sweep) {
   const election = await createElection(voters, `sweep-${voters}`);
-  const started = performance.now();
-  const server = await startBooth(election.dir, "node");
-  const startup = (performance.now() - started) / 1000;
+  const [server, startup] = await timed(() => startBooth(election.dir, "node"));
   const sessions = Math.min(voters, MODE.sweepSessions);
   const cpuBefore = await cpuSeconds(server);
-  let next = 0;
-  const load = await runLoad(
-    () => boothSession(server.port, next++),
-    32,
-    Infinity,
-    sessions,
-  );
+  const next = { voter: 0 };
+  const load = await sessionsInTurn(server.port, next, sessions);
   const cpu = (await cpuSeconds(server)) - cpuBefore;
   if (MODE.everyoneVotes && voters === Math.max(...MODE.sweep)) {
     // The RSS target is for an election in which everyone has voted.
-    await runLoad(
-      () => boothSession(server.port, next++),
-      32,
-      Infinity,
-      voters - sessions,
-    );
+    await sessionsInTurn(server.port, next, voters - sessions);
   }
   const rss = await rssMb(server);
   await server.stop();
-  console.log(
-    `| ${voters} | ${election.initSeconds.toFixed(2)} | ${
-      startup.toFixed(2)
-    } | ${load.sessionsPerSecond.toFixed(0)} | ${
-      ((cpu * 1000) / load.completed).toFixed(2)
-    } | ${rss.toFixed(0)}${next >= voters ? " (all voted)" : ""} |`,
-  );
+  const rssMbs = `${rss.toFixed(0)}${
+    next.voter >= voters ? " (all voted)" : ""
+  }`;
+  console.log(scaleRow({ voters, election, startup, load, cpu }, rssMbs));
 }
 await Deno.remove(work, { recursive: true });
 console.log(`\nbooth/bare ratio: ${ratioOf("node").toFixed(2)}`);
 
-async function createElection(
-  count: number,
-  name: string,
-): Promise<{ dir: string; count: number; initSeconds: number }> {
+/** A voter roll of `count` voters in the work directory, named for `name`. */
+async function writeRoll(count: number, name: string): Promise<string> {
   const roll = join(work, `${name}.voters`);
   const lines = Array.from(
     { length: count },
     (_, i) => `V${i} ${100000 + i} p${i}\n`,
   );
   await Deno.writeTextFile(roll, lines.join(""));
-  const dir = join(work, name);
-  const started = performance.now();
-  const init = await runProgram("server", [
-    "init",
-    "--data",
-    dir,
-    "--voters",
-    roll,
-    "--candidates",
-    CANDIDATES.join(","),
-  ]);
+  return roll;
+}
+
+/** Runs `server init` with `where` (its store flags) on `roll`: its seconds. */
+async function timedInit(where: string[], roll: string): Promise<number> {
+  const [init, seconds] = await timed(() =>
+    runProgram("server", [
+      "init",
+      ...where,
+      "--voters",
+      roll,
+      "--candidates",
+      CANDIDATES.join(","),
+    ])
+  );
   if (init.code !== 0) throw new Error(`server init failed: ${init.stderr}`);
-  return { dir, count, initSeconds: (performance.now() - started) / 1000 };
+  return seconds;
+}
+
+/**
+ * A row of a table by election size: voters, init s, start-up s, sessions/s,
+ * booth CPU ms/session, then the table's own last column.
+ */
+function scaleRow(run: {
+  voters: number;
+  election: { initSeconds: number };
+  startup: number;
+  load: { sessionsPerSecond: number; completed: number };
+  cpu: number;
+}, last: string): string {
+  const { voters, election, startup, load, cpu } = run;
+  return `| ${voters} | ${election.initSeconds.toFixed(2)} | ${
+    startup.toFixed(2)
+  } | ${load.sessionsPerSecond.toFixed(0)} | ${
+    ((cpu * 1000) / load.completed).toFixed(2)
+  } | ${last} |`;
+}
+
+/**
+ * `count` voters' sessions on a booth, 32 at a time, the voters taken in turn
+ * from `next` (a later call carries on with voters who have not voted).
+ */
+function sessionsInTurn(
+  port: number,
+  next: { voter: number },
+  count: number,
+): ReturnType<typeof runLoad> {
+  return runLoad(() => boothSession(port, next.voter++), 32, Infinity, count);
+}
+
+/** Runs `work`: what it returned and the seconds it took. */
+async function timed<T>(work: () => Promise<T>): Promise<[T, number]> {
+  const started = performance.now();
+  const value = await work();
+  return [value, (performance.now() - started) / 1000];
+}
+
+async function createElection(
+  count: number,
+  name: string,
+): Promise<{ dir: string; count: number; initSeconds: number }> {
+  const roll = await writeRoll(count, name);
+  const dir = join(work, name);
+  const initSeconds = await timedInit(["--data", dir], roll);
+  return { dir, count, initSeconds };
 }
 
 /** An election of `count` voters in its own database on `postgres`. */
@@ -405,12 +433,7 @@ async function createDatabaseElection(
   count: number,
   name: string,
 ): Promise<{ url: string; dir: string; count: number; initSeconds: number }> {
-  const roll = join(work, `${name}.voters`);
-  const lines = Array.from(
-    { length: count },
-    (_, i) => `V${i} ${100000 + i} p${i}\n`,
-  );
-  await Deno.writeTextFile(roll, lines.join(""));
+  const roll = await writeRoll(count, name);
   const admin = postgres(server.url, { max: 1, onnotice: () => {} });
   try {
     await admin.unsafe(`CREATE DATABASE ${name}`);
@@ -420,25 +443,11 @@ async function createDatabaseElection(
   const url = new URL(server.url);
   url.pathname = `/${name}`;
   const dir = join(work, name);
-  const started = performance.now();
-  const init = await runProgram("server", [
-    "init",
-    "--database",
-    url.href,
-    "--data",
-    dir,
-    "--voters",
+  const initSeconds = await timedInit(
+    ["--database", url.href, "--data", dir],
     roll,
-    "--candidates",
-    CANDIDATES.join(","),
-  ]);
-  if (init.code !== 0) throw new Error(`server init failed: ${init.stderr}`);
-  return {
-    url: url.href,
-    dir,
-    count,
-    initSeconds: (performance.now() - started) / 1000,
-  };
+  );
+  return { url: url.href, dir, count, initSeconds };
 }
 
 function startDatabaseBooth(

@@ -7,6 +7,7 @@
  */
 
 import postgres from "postgres";
+import { StorageError } from "./booth_store.ts";
 
 /** A connection pool to the election's database. */
 export type Sql = postgres.Sql;
@@ -197,6 +198,22 @@ export async function withRetries<T>(attempt: () => Promise<T>): Promise<T> {
 export function sqlState(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === "string" ? code : undefined;
+}
+
+/**
+ * The error a booth store reports when its database cannot be read or
+ * written, with the words of {@linkcode describeDatabaseError}.
+ *
+ * @param error Anything thrown by a query or a connection attempt.
+ * @returns A {@linkcode StorageError} whose cause is `error`.
+ */
+export function unreachableDatabase(error: unknown): StorageError {
+  return new StorageError(
+    `The election's database cannot be reached: ${
+      describeDatabaseError(error)
+    }`,
+    { cause: error },
+  );
 }
 
 /**

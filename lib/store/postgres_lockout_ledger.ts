@@ -27,8 +27,7 @@ import type {
   NumberRecord,
   PairRecord,
 } from "./lockout_ledger.ts";
-import { StorageError } from "./booth_store.ts";
-import { describeDatabaseError, withRetries } from "./postgres_connection.ts";
+import { unreachableDatabase, withRetries } from "./postgres_connection.ts";
 import type { Sql } from "./postgres_connection.ts";
 
 /** Options of {@linkcode PostgresLockoutLedger}. */
@@ -105,12 +104,7 @@ export class PostgresLockoutLedger implements LockoutLedger {
     try {
       return await this.#transaction(address, number, change);
     } catch (error) {
-      throw new StorageError(
-        `The election's database cannot be reached: ${
-          describeDatabaseError(error)
-        }`,
-        { cause: error },
-      );
+      throw unreachableDatabase(error);
     }
   }
 

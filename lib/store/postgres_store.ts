@@ -31,6 +31,7 @@ import type {
 import {
   connectDatabase,
   describeDatabaseError,
+  unreachableDatabase,
   withRetries,
 } from "./postgres_connection.ts";
 import type { DatabaseTarget, Sql } from "./postgres_connection.ts";
@@ -335,12 +336,7 @@ export class PostgresStore implements BoothStore {
     try {
       return await withRetries(run);
     } catch (error) {
-      throw new StorageError(
-        `The election's database cannot be reached: ${
-          describeDatabaseError(error)
-        }`,
-        { cause: error },
-      );
+      throw unreachableDatabase(error);
     }
   }
 }
