@@ -19,6 +19,8 @@ import {
 } from "./lib/server/descriptor_limit.ts";
 import { colorEnabled, paint } from "./lib/terminal/colors.ts";
 import { escapeLogLine } from "./lib/terminal/escape.ts";
+import { describeDropped, LogWriter } from "./lib/terminal/log_writer.ts";
+import type { Color } from "./lib/terminal/colors.ts";
 import {
   ExitCode,
   formatFlags,
@@ -1295,65 +1297,90 @@ async function serve(args: string[]): Promise<number> {
     );
   }
   const quiet = flags.quiet;
-  const database = flags.database;
-  const target = database === undefined ? undefined : databaseTarget(database);
-  const databaseStore = target === undefined
-    ? undefined
-    : await openDatabaseStore(target, `${options.hostname}:${options.port}`);
-  await using store: BoothStore = databaseStore ?? await openStore(dir);
-  // On PostgreSQL the lockout counts live in the database, shared by every
-  // booth; declared after the store, the ledger is closed before it.
-  await using ledger = databaseStore?.lockoutLedger();
-  if (target !== undefined) {
-    await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
-  }
-  const verifier = new PasswordVerifier(await readElectionKey(dir));
-
-  if (fitted.note) printError(fitted.note, "yellow");
-  const securityLog = batchedLines(Deno.stderr);
-  const log = (peer: string, event: string, warning: boolean) => {
-    if (quiet && !warning) return;
-    const line = escapeLogLine(`${timestamp()} ${peer} ${event}`);
-    securityLog.write(
-      paint(line, "yellow", warning && colorEnabled(Deno.stderr)),
-    );
-  };
-  // Declared after the store, the server is disposed of before it.
-  await using server = await startBoothServer(
-    store,
-    { ...options, cert, key, verifier, log, ledger },
-  ).catch((error) => {
-    throw new Error(
-      `Cannot listen on ${options.hostname}:${options.port}: ${
-        describeListenError(error)
-      }`,
-    );
+  // The security log, and every line the server prints while it runs, goes
+  // through one writer that never blocks: a stalled reader of stderr (an SSH
+  // session gone quiet, Ctrl-S on a terminal) must not stop the booth.
+  const colored = colorEnabled(Deno.stderr);
+  const securityLog = new LogWriter(Deno.stderr, {
+    droppedLine: (dropped) =>
+      paint(
+        `${timestamp()} server ${describeDropped(dropped)}`,
+        "yellow",
+        colored,
+      ),
   });
-  const tally = await store.tally();
-  if (!quiet) {
-    printError(
-      `election in ${
-        target === undefined ? `${dir}/` : `the database ${target.redacted}`
-      }: ${plural(tally.registered, "voter")}, ${
-        plural(store.candidates.length, "candidate")
-      }, turnout ${tally.voted}/${tally.registered}; TLS engine ${options.engine}`,
-      "green",
-    );
+  const print = (line: string, color: Color | "none") =>
+    securityLog.write(color === "none" ? line : paint(line, color, colored));
+  try {
+    const database = flags.database;
+    const target = database === undefined
+      ? undefined
+      : databaseTarget(database);
+    const databaseStore = target === undefined
+      ? undefined
+      : await openDatabaseStore(target, `${options.hostname}:${options.port}`);
+    await using store: BoothStore = databaseStore ??
+      await openStore(dir, (line) => print(line, "yellow"));
+    // On PostgreSQL the lockout counts live in the database, shared by every
+    // booth; declared after the store, the ledger is closed before it.
+    await using ledger = databaseStore?.lockoutLedger();
+    if (target !== undefined) {
+      await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
+    }
+    const verifier = new PasswordVerifier(await readElectionKey(dir));
+
+    if (fitted.note) print(fitted.note, "yellow");
+    const log = (peer: string, event: string, warning: boolean) => {
+      if (quiet && !warning) return;
+      print(
+        escapeLogLine(`${timestamp()} ${peer} ${event}`),
+        warning ? "yellow" : "none",
+      );
+    };
+    // Declared after the store, the server is disposed of before it.
+    await using server = await startBoothServer(
+      store,
+      { ...options, cert, key, verifier, log, ledger },
+    ).catch((error) => {
+      throw new Error(
+        `Cannot listen on ${options.hostname}:${options.port}: ${
+          describeListenError(error)
+        }`,
+      );
+    });
+    const tally = await store.tally();
+    if (!quiet) {
+      print(
+        `election in ${
+          target === undefined ? `${dir}/` : `the database ${target.redacted}`
+        }: ${plural(tally.registered, "voter")}, ${
+          plural(store.candidates.length, "candidate")
+        }, turnout ${tally.voted}/${tally.registered}; TLS engine ${options.engine}`,
+        "green",
+      );
+    }
+    // The signals are handled before "listening on" is printed: whoever
+    // waits for that line may stop the server at once.
+    const stopped = Promise.withResolvers<string>();
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(signal, () => stopped.resolve(signal));
+    }
+    console.log(`listening on ${server.hostname}:${server.port}`);
+    const signal = await stopped.promise;
+    await server.close();
+    await store.close();
+    if (!quiet) print(`${timestamp()} server stopped (${signal})`, "none");
+    return ExitCode.Ok;
+  } finally {
+    await securityLog.drain(LOG_DRAIN_ON_STOP_MS);
   }
-  // The signals are handled before "listening on" is printed: whoever waits
-  // for that line may stop the server at once.
-  const stopped = Promise.withResolvers<string>();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => stopped.resolve(signal));
-  }
-  console.log(`listening on ${server.hostname}:${server.port}`);
-  const signal = await stopped.promise;
-  await server.close();
-  await store.close();
-  securityLog.flush();
-  if (!quiet) printError(`${timestamp()} server stopped (${signal})`, "none");
-  return ExitCode.Ok;
 }
+
+/**
+ * How long a stopping server waits for a stalled reader of its log before
+ * it exits anyway, the lines not yet written lost.
+ */
+const LOG_DRAIN_ON_STOP_MS = 5_000;
 
 /**
  * The election in PostgreSQL for one booth: a bounded pool, the ballot read,
@@ -1366,15 +1393,17 @@ async function openDatabaseStore(
   return await PostgresStore.open(target, { address });
 }
 
-async function openStore(dir: string): Promise<FileBoothStore> {
+async function openStore(
+  dir: string,
+  warn: (line: string) => void,
+): Promise<FileBoothStore> {
   try {
     return await FileBoothStore.open(dir, {
       onRollback: (rollback) =>
-        printError(`${timestamp()} ${describeRollback(rollback)}`, "yellow"),
+        warn(`${timestamp()} ${describeRollback(rollback)}`),
       onPollsUnreadable: (error) =>
-        printError(
+        warn(
           `${timestamp()} ${error.message}; the server keeps the polls window it last read until the file is fixed`,
-          "yellow",
         ),
     });
   } catch (error) {
@@ -1436,31 +1465,6 @@ function required(name: string, value: string | undefined): string {
     throw new UsageError(`Option "--${name}" is required`);
   }
   return value;
-}
-
-/**
- * Lines written together, at most 10 ms late: under load one write carries
- * dozens of log lines instead of one system call each.
- */
-function batchedLines(stream: { writeSync(bytes: Uint8Array): number }) {
-  let pending = "";
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const flush = () => {
-    clearTimeout(timer);
-    timer = undefined;
-    const bytes = new TextEncoder().encode(pending);
-    pending = "";
-    for (let written = 0; written < bytes.length;) {
-      written += stream.writeSync(bytes.subarray(written));
-    }
-  };
-  return {
-    write(line: string) {
-      pending += `${line}\n`;
-      timer ??= setTimeout(flush, 10);
-    },
-    flush,
-  };
 }
 
 function timestamp(): string {
