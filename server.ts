@@ -731,25 +731,47 @@ async function close(args: string[]): Promise<number> {
   if (flags.help) return printHelp(CLOSE_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
   const dir = flags.data;
-  const now = new Date();
-  const at = timeFlag("--at", flags.at) ?? now;
+  const at = timeFlag("--at", flags.at);
   const database = flags.database;
   const target = database === undefined ? undefined : databaseTarget(database);
-  const { closesAt } = target === undefined
-    ? await setClosingTime(dir, at, now)
-    : await withDatabase(
-      target,
-      (sql) => closePolls(databasePollsKeeper(sql, target.redacted), at, now),
-    );
+  const { closesAt, closed } = target === undefined
+    ? await closeFiles(dir, at)
+    : await closeDatabase(target, at);
   const where = target === undefined
     ? `${dir}/`
     : `the database ${target.redacted}`;
   console.log(
-    closesAt <= new Date()
+    closed
       ? `the polls in ${where} closed at ${formatTime(closesAt)}`
       : `the polls in ${where} close at ${formatTime(closesAt)}`,
   );
   return ExitCode.Ok;
+}
+
+/** `close` on an election directory, on this machine's clock. */
+async function closeFiles(
+  dir: string,
+  at: Date | undefined,
+): Promise<{ closesAt: Date; closed: boolean }> {
+  const now = new Date();
+  const { closesAt } = await setClosingTime(dir, at ?? now, now);
+  return { closesAt, closed: closesAt <= new Date() };
+}
+
+/**
+ * `close --database`, on the database's clock: the one every booth's votes
+ * are judged by, whatever the clocks of the booths and of this machine say.
+ */
+async function closeDatabase(
+  target: DatabaseTarget,
+  at: Date | undefined,
+): Promise<{ closesAt: Date; closed: boolean }> {
+  return await withDatabase(target, async (sql) => {
+    const keeper = databasePollsKeeper(sql, target.redacted);
+    const now = new Date(await keeper.now());
+    const { closesAt } = await closePolls(keeper, at ?? now, now);
+    return { closesAt, closed: closesAt.getTime() <= await keeper.now() };
+  });
 }
 
 async function report(args: string[]): Promise<number> {
