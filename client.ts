@@ -142,13 +142,16 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     const timeoutMs = timeoutSeconds * 1000;
-    const connection = await connectTls({ host, port, ca, caPath, timeoutMs });
+    const connect = () => connectTls({ host, port, ca, caPath, timeoutMs });
+    // Connected before the prompts, as the seed has it: a server that cannot
+    // be reached is known before the voter types anything.
+    const connection = await connect();
     try {
       await runVoterSession(
         connection,
         lineInput(),
         (line) => console.log(line),
-        { answerTimeoutMs: timeoutMs },
+        { answerTimeoutMs: timeoutMs, reconnect: connect },
       );
     } finally {
       connection.close();
