@@ -393,7 +393,8 @@ async function logIn(
     const login = {
       type: "login",
       version: PROTOCOL_VERSION,
-      name: name.trim(),
+      // Rolls are in NFC; a keyboard or a paste may give NFD.
+      name: name.trim().normalize("NFC"),
       number: number.trim(),
       password,
     } as const;
