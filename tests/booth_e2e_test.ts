@@ -375,3 +375,23 @@ Deno.test("a voter who types past the server's login grace is logged in all the 
   ]);
   assert.equal(out.stderr, "");
 });
+
+Deno.test("a password over 256 characters is refused by the client, which asks again instead of losing the session", async () => {
+  const data = await initElection();
+  await using server = await startServer(data);
+  const out = await runClient(server.port, [
+    "Alice",
+    "1123456",
+    "1".repeat(257),
+    ...ALICE,
+    "4",
+  ]);
+  assert.equal(out.code, 0, out.stderr);
+  assert.deepEqual(lines(out.stdout), [
+    ...LOGIN_PROMPTS,
+    "Too long: a name, registration number or password has at most 256 characters",
+    ...LOGIN_PROMPTS,
+    "Welcome Alice!",
+    ...MENU,
+  ]);
+});

@@ -10,12 +10,14 @@
 import {
   encodeFrame,
   FrameDecoder,
+  MAX_CLIENT_FRAME_BYTES,
   MAX_SERVER_FRAME_BYTES,
 } from "../wire/framing.ts";
 import type { LineInput } from "./line_input.ts";
 import {
   decodeServerMessage,
   encodeMessage,
+  MAX_CREDENTIAL_CHARS,
   MenuChoice,
   PROTOCOL_VERSION,
 } from "../wire/protocol.ts";
@@ -398,6 +400,14 @@ async function logIn(
       number: number.trim(),
       password,
     } as const;
+    // The server ends a session whose login breaks the protocol's limits:
+    // the voter is asked again instead.
+    if (!loginFits(login)) {
+      print(
+        `Too long: a name, registration number or password has at most ${MAX_CREDENTIAL_CHARS} characters`,
+      );
+      continue;
+    }
     let reply = await channel.request(login);
     if (
       reply.type === "error" && reply.code === "login-timeout" &&
@@ -421,6 +431,17 @@ async function logIn(
       );
     }
   }
+}
+
+/**
+ * Whether a login is within the protocol's limits: each field at most
+ * {@linkcode MAX_CREDENTIAL_CHARS} code points, the whole message within a
+ * client frame.
+ */
+function loginFits(login: ClientMessage & { type: "login" }): boolean {
+  const fields = [login.name, login.number, login.password];
+  return fields.every((field) => [...field].length <= MAX_CREDENTIAL_CHARS) &&
+    encodeMessage(login).length <= MAX_CLIENT_FRAME_BYTES;
 }
 
 /** Steps 4-5: shows the ballot, reads a valid number, sends it. */
