@@ -1387,6 +1387,9 @@ async function serve(args: string[]): Promise<number> {
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
       Deno.addSignalListener(signal, () => stopped.resolve(signal));
     }
+    // Whoever waits for "listening on" finds the start-up lines (a rollback,
+    // the election's summary) on stderr already.
+    await securityLog.drain(LOG_DRAIN_MS);
     console.log(`listening on ${server.hostname}:${server.port}`);
     const signal = await stopped.promise;
     await server.close();
@@ -1394,15 +1397,15 @@ async function serve(args: string[]): Promise<number> {
     if (!quiet) print(`${timestamp()} server stopped (${signal})`, "none");
     return ExitCode.Ok;
   } finally {
-    await securityLog.drain(LOG_DRAIN_ON_STOP_MS);
+    await securityLog.drain(LOG_DRAIN_MS);
   }
 }
 
 /**
- * How long a stopping server waits for a stalled reader of its log before
- * it exits anyway, the lines not yet written lost.
+ * How long a starting or stopping server waits for a stalled reader of its
+ * log before it goes on (starting) or exits (stopping) anyway.
  */
-const LOG_DRAIN_ON_STOP_MS = 5_000;
+const LOG_DRAIN_MS = 5_000;
 
 /**
  * The election in PostgreSQL for one booth: a bounded pool, the ballot read,
