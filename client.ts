@@ -17,6 +17,7 @@ import {
 import type { FlagSpecs } from "./lib/terminal/cli.ts";
 import { escapeForTerminal } from "./lib/terminal/escape.ts";
 import { describeFsError } from "./lib/store/file_ops.ts";
+import { INPUT_FILE_LIMITS, readInputText } from "./lib/store/input_file.ts";
 import { InterruptedError, lineInput } from "./lib/client/line_input.ts";
 import { connectTls } from "./lib/client/tls_client.ts";
 import { parseCertificate } from "./lib/election/certificates.ts";
@@ -189,7 +190,7 @@ function electionPlaces(explicit: string | undefined): ElectionPlaces {
 async function readCa(path: string): Promise<string> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await readInputText(path, INPUT_FILE_LIMITS.small);
   } catch (error) {
     throw new Error(
       `Cannot read CA certificate "${path}": ${

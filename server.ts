@@ -20,6 +20,7 @@ import {
 import { colorEnabled, paint } from "./lib/terminal/colors.ts";
 import { escapeLogLine } from "./lib/terminal/escape.ts";
 import { describeDropped, LogWriter } from "./lib/terminal/log_writer.ts";
+import { INPUT_FILE_LIMITS, readInputText } from "./lib/store/input_file.ts";
 import type { Color } from "./lib/terminal/colors.ts";
 import {
   ExitCode,
@@ -605,7 +606,7 @@ async function init(args: string[]): Promise<number> {
   if (votersPath !== undefined) {
     let text: string;
     try {
-      text = await Deno.readTextFile(votersPath);
+      text = await readInputText(votersPath, INPUT_FILE_LIMITS.roll);
     } catch (error) {
       throw new Error(
         `Cannot read voter roll "${votersPath}": ${describeFsError(error)}`,
@@ -1455,7 +1456,7 @@ async function openStore(
 
 async function readTlsFile(path: string, what: string): Promise<string> {
   try {
-    return await Deno.readTextFile(path);
+    return await readInputText(path, INPUT_FILE_LIMITS.small);
   } catch (error) {
     throw new Error(
       `Cannot read ${what} "${path}": ${
