@@ -98,6 +98,11 @@ export async function main(args: string[]): Promise<number> {
   let flags;
   try {
     flags = parseFlags(args, FLAGS);
+    if (flags.host !== undefined && flags.host.trim() === "") {
+      throw new UsageError(
+        `Option "--host" takes a host name, not "${flags.host}"`,
+      );
+    }
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     printError(`${error.message} (see --help)`);
