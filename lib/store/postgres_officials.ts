@@ -124,12 +124,16 @@ export async function reportDatabaseElection(
   redacted: string,
   now: Date,
 ): Promise<ElectionReportSummary> {
+  // Closed or not on the database's clock, which the votes are judged by.
   const [row] = await withRetries(() =>
-    sql`SELECT opens_at, closes_at FROM booth.election`
+    sql`SELECT opens_at, closes_at, now() AS at FROM booth.election`
   ).catch((error) => {
     throw noElection(error, redacted);
   });
-  if (row !== undefined && pollsStateAt(pollsOf(row), now) === "closed") {
+  if (
+    row !== undefined &&
+    pollsStateAt(pollsOf(row), new Date(row.at)) === "closed"
+  ) {
     await waitForVotesInFlight(sql);
   }
   const snapshot = await readDatabaseElection(sql, redacted);
