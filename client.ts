@@ -17,6 +17,7 @@ import {
 import type { FlagSpecs } from "./lib/terminal/cli.ts";
 import { escapeForTerminal } from "./lib/terminal/escape.ts";
 import { describeFsError } from "./lib/store/file_ops.ts";
+import { INPUT_FILE_LIMITS, readInputText } from "./lib/store/input_file.ts";
 import { InterruptedError, lineInput } from "./lib/client/line_input.ts";
 import { connectTls } from "./lib/client/tls_client.ts";
 import { parseCertificate } from "./lib/election/certificates.ts";
@@ -97,6 +98,11 @@ export async function main(args: string[]): Promise<number> {
   let flags;
   try {
     flags = parseFlags(args, FLAGS);
+    if (flags.host !== undefined && flags.host.trim() === "") {
+      throw new UsageError(
+        `Option "--host" takes a host name, not "${flags.host}"`,
+      );
+    }
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     printError(`${error.message} (see --help)`);
@@ -142,13 +148,16 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     const timeoutMs = timeoutSeconds * 1000;
-    const connection = await connectTls({ host, port, ca, caPath, timeoutMs });
+    const connect = () => connectTls({ host, port, ca, caPath, timeoutMs });
+    // Connected before the prompts, as the seed has it: a server that cannot
+    // be reached is known before the voter types anything.
+    const connection = await connect();
     try {
       await runVoterSession(
         connection,
         lineInput(),
         (line) => console.log(line),
-        { answerTimeoutMs: timeoutMs },
+        { answerTimeoutMs: timeoutMs, reconnect: connect },
       );
     } finally {
       connection.close();
@@ -186,7 +195,7 @@ function electionPlaces(explicit: string | undefined): ElectionPlaces {
 async function readCa(path: string): Promise<string> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = await readInputText(path, INPUT_FILE_LIMITS.small);
   } catch (error) {
     throw new Error(
       `Cannot read CA certificate "${path}": ${

@@ -19,6 +19,9 @@ import {
 } from "./lib/server/descriptor_limit.ts";
 import { colorEnabled, paint } from "./lib/terminal/colors.ts";
 import { escapeLogLine } from "./lib/terminal/escape.ts";
+import { describeDropped, LogWriter } from "./lib/terminal/log_writer.ts";
+import { INPUT_FILE_LIMITS, readInputText } from "./lib/store/input_file.ts";
+import type { Color } from "./lib/terminal/colors.ts";
 import {
   ExitCode,
   formatFlags,
@@ -603,7 +606,7 @@ async function init(args: string[]): Promise<number> {
   if (votersPath !== undefined) {
     let text: string;
     try {
-      text = await Deno.readTextFile(votersPath);
+      text = await readInputText(votersPath, INPUT_FILE_LIMITS.roll);
     } catch (error) {
       throw new Error(
         `Cannot read voter roll "${votersPath}": ${describeFsError(error)}`,
@@ -729,25 +732,47 @@ async function close(args: string[]): Promise<number> {
   if (flags.help) return printHelp(CLOSE_HELP);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
   const dir = flags.data;
-  const now = new Date();
-  const at = timeFlag("--at", flags.at) ?? now;
+  const at = timeFlag("--at", flags.at);
   const database = flags.database;
   const target = database === undefined ? undefined : databaseTarget(database);
-  const { closesAt } = target === undefined
-    ? await setClosingTime(dir, at, now)
-    : await withDatabase(
-      target,
-      (sql) => closePolls(databasePollsKeeper(sql, target.redacted), at, now),
-    );
+  const { closesAt, closed } = target === undefined
+    ? await closeFiles(dir, at)
+    : await closeDatabase(target, at);
   const where = target === undefined
     ? `${dir}/`
     : `the database ${target.redacted}`;
   console.log(
-    closesAt <= new Date()
+    closed
       ? `the polls in ${where} closed at ${formatTime(closesAt)}`
       : `the polls in ${where} close at ${formatTime(closesAt)}`,
   );
   return ExitCode.Ok;
+}
+
+/** `close` on an election directory, on this machine's clock. */
+async function closeFiles(
+  dir: string,
+  at: Date | undefined,
+): Promise<{ closesAt: Date; closed: boolean }> {
+  const now = new Date();
+  const { closesAt } = await setClosingTime(dir, at ?? now, now);
+  return { closesAt, closed: closesAt <= new Date() };
+}
+
+/**
+ * `close --database`, on the database's clock: the one every booth's votes
+ * are judged by, whatever the clocks of the booths and of this machine say.
+ */
+async function closeDatabase(
+  target: DatabaseTarget,
+  at: Date | undefined,
+): Promise<{ closesAt: Date; closed: boolean }> {
+  return await withDatabase(target, async (sql) => {
+    const keeper = databasePollsKeeper(sql, target.redacted);
+    const now = new Date(await keeper.now());
+    const { closesAt } = await closePolls(keeper, at ?? now, now);
+    return { closesAt, closed: closesAt.getTime() <= await keeper.now() };
+  });
 }
 
 async function report(args: string[]): Promise<number> {
@@ -1295,65 +1320,93 @@ async function serve(args: string[]): Promise<number> {
     );
   }
   const quiet = flags.quiet;
-  const database = flags.database;
-  const target = database === undefined ? undefined : databaseTarget(database);
-  const databaseStore = target === undefined
-    ? undefined
-    : await openDatabaseStore(target, `${options.hostname}:${options.port}`);
-  await using store: BoothStore = databaseStore ?? await openStore(dir);
-  // On PostgreSQL the lockout counts live in the database, shared by every
-  // booth; declared after the store, the ledger is closed before it.
-  await using ledger = databaseStore?.lockoutLedger();
-  if (target !== undefined) {
-    await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
-  }
-  const verifier = new PasswordVerifier(await readElectionKey(dir));
-
-  if (fitted.note) printError(fitted.note, "yellow");
-  const securityLog = batchedLines(Deno.stderr);
-  const log = (peer: string, event: string, warning: boolean) => {
-    if (quiet && !warning) return;
-    const line = escapeLogLine(`${timestamp()} ${peer} ${event}`);
-    securityLog.write(
-      paint(line, "yellow", warning && colorEnabled(Deno.stderr)),
-    );
-  };
-  // Declared after the store, the server is disposed of before it.
-  await using server = await startBoothServer(
-    store,
-    { ...options, cert, key, verifier, log, ledger },
-  ).catch((error) => {
-    throw new Error(
-      `Cannot listen on ${options.hostname}:${options.port}: ${
-        describeListenError(error)
-      }`,
-    );
+  // The security log, and every line the server prints while it runs, goes
+  // through one writer that never blocks: a stalled reader of stderr (an SSH
+  // session gone quiet, Ctrl-S on a terminal) must not stop the booth.
+  const colored = colorEnabled(Deno.stderr);
+  const securityLog = new LogWriter(Deno.stderr, {
+    droppedLine: (dropped) =>
+      paint(
+        `${timestamp()} server ${describeDropped(dropped)}`,
+        "yellow",
+        colored,
+      ),
   });
-  const tally = await store.tally();
-  if (!quiet) {
-    printError(
-      `election in ${
-        target === undefined ? `${dir}/` : `the database ${target.redacted}`
-      }: ${plural(tally.registered, "voter")}, ${
-        plural(store.candidates.length, "candidate")
-      }, turnout ${tally.voted}/${tally.registered}; TLS engine ${options.engine}`,
-      "green",
-    );
+  const print = (line: string, color: Color | "none") =>
+    securityLog.write(color === "none" ? line : paint(line, color, colored));
+  try {
+    const database = flags.database;
+    const target = database === undefined
+      ? undefined
+      : databaseTarget(database);
+    const databaseStore = target === undefined
+      ? undefined
+      : await openDatabaseStore(target, `${options.hostname}:${options.port}`);
+    await using store: BoothStore = databaseStore ??
+      await openStore(dir, (line) => print(line, "yellow"));
+    // On PostgreSQL the lockout counts live in the database, shared by every
+    // booth; declared after the store, the ledger is closed before it.
+    await using ledger = databaseStore?.lockoutLedger();
+    if (target !== undefined) {
+      await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
+    }
+    const verifier = new PasswordVerifier(await readElectionKey(dir));
+
+    if (fitted.note) print(fitted.note, "yellow");
+    const log = (peer: string, event: string, warning: boolean) => {
+      if (quiet && !warning) return;
+      print(
+        escapeLogLine(`${timestamp()} ${peer} ${event}`),
+        warning ? "yellow" : "none",
+      );
+    };
+    // Declared after the store, the server is disposed of before it.
+    await using server = await startBoothServer(
+      store,
+      { ...options, cert, key, verifier, log, ledger },
+    ).catch((error) => {
+      throw new Error(
+        `Cannot listen on ${options.hostname}:${options.port}: ${
+          describeListenError(error)
+        }`,
+      );
+    });
+    const tally = await store.tally();
+    if (!quiet) {
+      print(
+        `election in ${
+          target === undefined ? `${dir}/` : `the database ${target.redacted}`
+        }: ${plural(tally.registered, "voter")}, ${
+          plural(store.candidates.length, "candidate")
+        }, turnout ${tally.voted}/${tally.registered}; TLS engine ${options.engine}`,
+        "green",
+      );
+    }
+    // The signals are handled before "listening on" is printed: whoever
+    // waits for that line may stop the server at once.
+    const stopped = Promise.withResolvers<string>();
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(signal, () => stopped.resolve(signal));
+    }
+    // Whoever waits for "listening on" finds the start-up lines (a rollback,
+    // the election's summary) on stderr already.
+    await securityLog.drain(LOG_DRAIN_MS);
+    console.log(`listening on ${server.hostname}:${server.port}`);
+    const signal = await stopped.promise;
+    await server.close();
+    await store.close();
+    if (!quiet) print(`${timestamp()} server stopped (${signal})`, "none");
+    return ExitCode.Ok;
+  } finally {
+    await securityLog.drain(LOG_DRAIN_MS);
   }
-  // The signals are handled before "listening on" is printed: whoever waits
-  // for that line may stop the server at once.
-  const stopped = Promise.withResolvers<string>();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => stopped.resolve(signal));
-  }
-  console.log(`listening on ${server.hostname}:${server.port}`);
-  const signal = await stopped.promise;
-  await server.close();
-  await store.close();
-  securityLog.flush();
-  if (!quiet) printError(`${timestamp()} server stopped (${signal})`, "none");
-  return ExitCode.Ok;
 }
+
+/**
+ * How long a starting or stopping server waits for a stalled reader of its
+ * log before it goes on (starting) or exits (stopping) anyway.
+ */
+const LOG_DRAIN_MS = 5_000;
 
 /**
  * The election in PostgreSQL for one booth: a bounded pool, the ballot read,
@@ -1366,15 +1419,17 @@ async function openDatabaseStore(
   return await PostgresStore.open(target, { address });
 }
 
-async function openStore(dir: string): Promise<FileBoothStore> {
+async function openStore(
+  dir: string,
+  warn: (line: string) => void,
+): Promise<FileBoothStore> {
   try {
     return await FileBoothStore.open(dir, {
       onRollback: (rollback) =>
-        printError(`${timestamp()} ${describeRollback(rollback)}`, "yellow"),
+        warn(`${timestamp()} ${describeRollback(rollback)}`),
       onPollsUnreadable: (error) =>
-        printError(
+        warn(
           `${timestamp()} ${error.message}; the server keeps the polls window it last read until the file is fixed`,
-          "yellow",
         ),
     });
   } catch (error) {
@@ -1401,7 +1456,7 @@ async function openStore(dir: string): Promise<FileBoothStore> {
 
 async function readTlsFile(path: string, what: string): Promise<string> {
   try {
-    return await Deno.readTextFile(path);
+    return await readInputText(path, INPUT_FILE_LIMITS.small);
   } catch (error) {
     throw new Error(
       `Cannot read ${what} "${path}": ${
@@ -1436,31 +1491,6 @@ function required(name: string, value: string | undefined): string {
     throw new UsageError(`Option "--${name}" is required`);
   }
   return value;
-}
-
-/**
- * Lines written together, at most 10 ms late: under load one write carries
- * dozens of log lines instead of one system call each.
- */
-function batchedLines(stream: { writeSync(bytes: Uint8Array): number }) {
-  let pending = "";
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const flush = () => {
-    clearTimeout(timer);
-    timer = undefined;
-    const bytes = new TextEncoder().encode(pending);
-    pending = "";
-    for (let written = 0; written < bytes.length;) {
-      written += stream.writeSync(bytes.subarray(written));
-    }
-  };
-  return {
-    write(line: string) {
-      pending += `${line}\n`;
-      timer ??= setTimeout(flush, 10);
-    },
-    flush,
-  };
 }
 
 function timestamp(): string {

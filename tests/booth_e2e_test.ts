@@ -15,10 +15,12 @@ import {
   lines,
   LOGIN_PROMPTS,
   MENU,
+  occurs,
   runClient,
   startServer,
   tempDir,
   TOM,
+  typingClient,
 } from "./helpers.ts";
 import type { TempDir } from "./helpers.ts";
 
@@ -349,3 +351,47 @@ async function writeRoll(dir: TempDir, rows: string[]): Promise<string> {
   await Deno.writeTextFile(path, rows.join("\n") + "\n");
   return path;
 }
+
+Deno.test("a voter who types past the server's login grace is logged in all the same: the client sends the credentials again on a new connection", async () => {
+  const data = await initElection();
+  await using server = await startServer(data, ["--login-grace", "1"]);
+  const client = await typingClient(server.port);
+  await client.output.stdout.until(occurs("Name:"), "the name prompt");
+  // The voter is still finding the letter when the grace runs out.
+  await server.until(
+    "stderr",
+    occurs("No login within 1 seconds"),
+    "the end of the login grace",
+  );
+  await client.type(...ALICE, "3", "4");
+  const out = await client.finish();
+  assert.equal(out.code, 0, out.stderr);
+  assert.deepEqual(lines(out.stdout), [
+    ...LOGIN_PROMPTS,
+    "Welcome Alice!",
+    ...MENU,
+    "You have not voted yet",
+    ...MENU,
+  ]);
+  assert.equal(out.stderr, "");
+});
+
+Deno.test("a password over 256 characters is refused by the client, which asks again instead of losing the session", async () => {
+  const data = await initElection();
+  await using server = await startServer(data);
+  const out = await runClient(server.port, [
+    "Alice",
+    "1123456",
+    "1".repeat(257),
+    ...ALICE,
+    "4",
+  ]);
+  assert.equal(out.code, 0, out.stderr);
+  assert.deepEqual(lines(out.stdout), [
+    ...LOGIN_PROMPTS,
+    "Too long: a name, registration number or password has at most 256 characters",
+    ...LOGIN_PROMPTS,
+    "Welcome Alice!",
+    ...MENU,
+  ]);
+});

@@ -57,6 +57,14 @@ Deno.test("login needs the name, the registration number and the password togeth
   );
 });
 
+Deno.test("a name typed in NFD (Zoe and a combining diaeresis) logs in the voter registered as Zoë", () => {
+  const zoe = voter("Zo\u00eb", "1160000", "4321");
+  const verifier = new PasswordVerifier(key);
+  assert.equal(verifier.verify(zoe, "Zoe\u0308", "4321"), "Zo\u00eb");
+  assert.equal(verifier.verify(zoe, "Zo\u00eb", "4321"), "Zo\u00eb");
+  assert.equal(verifier.verify(zoe, "Zoe", "4321"), undefined);
+});
+
 Deno.test("a generated password may be typed in lower case, without dashes or with spaces; any other password exactly", () => {
   const roll = new Map<string, RegisteredVoter>(
     [

@@ -154,6 +154,11 @@ Deno.test("a bad flag or value is one line naming it, pointing to --help, exit 2
       /^Option "--port" takes a whole number from 1 to 65535, not "0" \(see --help\)$/,
     ],
     ["client", ["--insecure"], /^Unknown option "--insecure" \(see --help\)$/],
+    [
+      "client",
+      ["--host", ""],
+      /^Option "--host" takes a host name, not "" \(see --help\)$/,
+    ],
   ];
   for (const [program, args, pattern] of cases) {
     const out = await runProgram(program, args);

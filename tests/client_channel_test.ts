@@ -5,13 +5,16 @@
 
 import assert from "node:assert/strict";
 import { encodeFrame } from "../lib/wire/framing.ts";
-import { encodeMessage } from "../lib/wire/protocol.ts";
+import { decodeClientMessage, encodeMessage } from "../lib/wire/protocol.ts";
+import { FrameDecoder } from "../lib/wire/framing.ts";
 import { memoryPipe } from "./memory_pipe.ts";
 import {
   DEFAULT_ANSWER_TIMEOUT_MS,
+  runVoterSession,
   ServerChannel,
   SessionEndedError,
 } from "../lib/client/voter_client.ts";
+import type { LineInput } from "../lib/client/line_input.ts";
 import type { StartTimer } from "../lib/client/voter_client.ts";
 import { escapeForTerminal } from "../lib/terminal/escape.ts";
 
@@ -104,4 +107,33 @@ Deno.test("controls, DEL, C1, ESC and format characters are shown escaped; newli
     assert.equal(escapeForTerminal(shown), shown, "escaping twice");
   }
   assert.equal(escapeForTerminal("a\nb", { newlines: false }), "a\\x0ab");
+});
+
+/** Answers from a list, then end of input. */
+function typed(...answers: string[]): LineInput {
+  return { readLine: () => Promise.resolve(answers.shift() ?? null) };
+}
+
+Deno.test("the client sends a name typed in NFD in NFC, the form of the roll", async () => {
+  const [client, server] = memoryPipe();
+  const session = runVoterSession(
+    client,
+    typed("Zoe\u0308", "1160000", "4321"),
+    () => {},
+  );
+  try {
+    const decoder = new FrameDecoder(4096);
+    let frames: Uint8Array[] = [];
+    while (frames.length === 0) {
+      const chunk = await server.read();
+      assert.ok(chunk !== null, "the client sent no login");
+      frames = decoder.push(chunk);
+    }
+    const login = decodeClientMessage(frames[0]);
+    assert.equal(login.type === "login" && login.name, "Zo\u00eb");
+  } finally {
+    server.close();
+    await session.catch(() => {});
+    client.close();
+  }
 });

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { lines, testCerts } from "./helpers.ts";
+import { lines, runProgram, testCerts } from "./helpers.ts";
 import { tempDir } from "./temp_dir.ts";
 import { server } from "./server_commands.ts";
 
@@ -145,4 +145,64 @@ Deno.test("verify prints the turnout first, then what the server would refuse at
     "turnout unknown",
     `Cannot read voter file "${data}/passwords": line 4 has 1 field`,
   ]);
+});
+
+Deno.test("a device, a FIFO or an oversized file given as an input file is refused in one line, never read", async () => {
+  await using tmp = await tempDir("booth-errors-");
+  const fifo = join(tmp.path, "fifo");
+  const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+  assert.equal(made.code, 0);
+  const big = join(tmp.path, "big.crt");
+  await Deno.writeTextFile(big, "a".repeat(64 * 1024 + 1));
+  const certs = await testCerts();
+  const notRegular = "it is not a regular file (a device, a pipe or a socket)";
+  assert.equal(
+    await refusal(1, [
+      "init",
+      "--data",
+      join(tmp.path, "data"),
+      "--voters",
+      fifo,
+    ]),
+    `Cannot read voter roll "${fifo}": ${notRegular}`,
+  );
+  assert.equal(
+    await refusal(1, [
+      "kit",
+      "--host",
+      "localhost",
+      "--cert",
+      join(certs, "server.crt"),
+      "--ca",
+      fifo,
+      "--out",
+      join(tmp.path, "kit"),
+    ]),
+    `Cannot read CA certificate "${fifo}": ${notRegular} (run \`make certs\` to create one)`,
+  );
+  assert.equal(
+    await refusal(1, [
+      "--port",
+      "0",
+      "--data",
+      join(tmp.path, "data"),
+      "--cert",
+      big,
+      "--key",
+      join(certs, "server.key"),
+    ]),
+    `Cannot read TLS certificate "${big}": it is larger than 64 KiB (run \`make certs\` to create one)`,
+  );
+  const client = await runProgram("client", ["--election", "/dev/zero"]);
+  assert.equal(client.code, 2);
+  assert.equal(
+    client.stderr,
+    `Cannot read election file "/dev/zero": ${notRegular}\n`,
+  );
+  const ca = await runProgram("client", ["--ca", fifo]);
+  assert.equal(ca.code, 1);
+  assert.equal(
+    ca.stderr,
+    `Cannot read CA certificate "${fifo}": ${notRegular} (ask the election official for it, or run \`make certs\`)\n`,
+  );
 });

@@ -116,19 +116,14 @@ Deno.test("a ballot off the ballot writes nothing, and a booth sees votes cast o
   await using dir = await tempDir();
   await initIn(db, dir.path);
   const target = parseDatabaseUrl(db.url);
-  await using a = await PostgresStore.open(target, {
-    now: () => new Date("2026-11-26T10:00:00.700Z"),
-  });
+  await using a = await PostgresStore.open(target);
   await using b = await PostgresStore.open(target);
   assert.deepEqual(a.candidates, ["Chris", "Linda"]);
   assert.deepEqual(await a.recordBallot("Alice", 3), { kind: "not-on-ballot" });
   assert.deepEqual(await a.recordBallot("Alice", 0), { kind: "not-on-ballot" });
   assert.equal(await b.hasVoted("Alice"), false);
   const recorded = await a.recordBallot("Alice", 2);
-  assert.deepEqual(recorded, {
-    kind: "recorded",
-    record: { voter: "Alice", time: new Date("2026-11-26T10:00:00Z") },
-  });
+  assert.equal(recorded.kind, "recorded");
   assert.equal(await b.hasVoted("Alice"), true);
   assert.deepEqual(await b.recordBallot("Alice", 1), { kind: "already-voted" });
   assert.deepEqual(await b.tally(), {
@@ -137,7 +132,10 @@ Deno.test("a ballot off the ballot writes nothing, and a booth sees votes cast o
     totals: [0, 1],
   });
   const [row] = await db.sql`SELECT time FROM booth.history`;
-  assert.equal(row.time, "2026-11-26T10:00:00Z");
+  assert.deepEqual(recorded.record, {
+    voter: "Alice",
+    time: new Date(row.time),
+  });
   assert.equal((await b.findVoter("1123456"))?.name, "Alice");
   assert.equal(await b.findVoter("0000000"), undefined);
 });
@@ -221,6 +219,63 @@ Deno.test("a ballot committed after server close --database has returned is refu
     voted: 1,
     totals: [1, 0],
   });
+});
+
+/** A booth's clock `skewMs` off the real time (negative: behind). */
+function skewedClock(skewMs: number): () => Date {
+  return () => new Date(Date.now() + skewMs);
+}
+
+Deno.test("a booth whose clock runs a minute slow counts no ballot once server close --database has returned, and stamps history with the database's time", async () => {
+  await using db = await testDatabase();
+  await using dir = await tempDir();
+  await initIn(db, dir.path);
+  const target = parseDatabaseUrl(db.url);
+  await using slow = await PostgresStore.open(target, {
+    now: skewedClock(-60_000),
+  });
+  const recorded = await slow.recordBallot("Alice", 1);
+  assert.equal(recorded.kind, "recorded");
+  const [{ time, now }] = await db.sql`
+    SELECT time, now() AS now FROM booth.history WHERE voter = 'Alice'`;
+  const late = now.getTime() - Date.parse(time);
+  assert.ok(late >= 0 && late < 30_000, `stamped ${time}, now ${now}`);
+  await runServerOk([
+    "close",
+    ...databaseFlags(db.url, join(dir.path, "data")),
+  ]);
+  assert.deepEqual(await slow.recordBallot("Bob", 2), {
+    kind: "polls-closed",
+  });
+  assert.equal((await slow.tally()).voted, 1);
+});
+
+Deno.test("a booth whose clock runs an hour fast offers no ballot and counts none before the opening", async () => {
+  await using db = await testDatabase();
+  const [{ now }] = await db.sql`SELECT now()`;
+  const opensAt = new Date(now.getTime() + 30 * 60_000);
+  await writeDatabaseElection(db.sql, {
+    candidates: ["Chris", "Linda"],
+    voters: sealRoll(generateKey(), [
+      { name: "Alice", number: "1123456", password: "1234" },
+    ]),
+    voterCount: 1,
+    totals: [0, 0],
+    history: [],
+    polls: { opensAt },
+  }, { redacted: parseDatabaseUrl(db.url).redacted });
+  await using fast = await PostgresStore.open(parseDatabaseUrl(db.url), {
+    now: skewedClock(3_600_000),
+  });
+  const window = await fast.pollsWindow();
+  assert.ok(
+    window.opensAt!.getTime() > Date.now() + 3_600_000,
+    "the opening, on the booth's clock, is still ahead of it",
+  );
+  assert.deepEqual(await fast.recordBallot("Alice", 1), {
+    kind: "polls-not-open",
+  });
+  assert.equal((await fast.tally()).voted, 0);
 });
 
 Deno.test("a ballot racing a closing not yet committed waits for it and is judged by the new closing time", async () => {

@@ -266,6 +266,11 @@ export interface ListeningOptions {
   /** Send stderr to /dev/null rather than keep it. */
   discardLog?: boolean;
   /**
+   * Leave stderr unread in its pipe, as a stalled log reader does, until the
+   * first call of `stderr()` or `until("stderr", ...)`.
+   */
+  unreadLog?: boolean;
+  /**
    * A command that runs the program, e.g. `["prlimit", "--nofile=256"]`
    * (it must exec it, so the pid stays the program's).
    */
@@ -301,8 +306,8 @@ export interface ServerProcess extends AsyncDisposable {
  *
  * @param args Serve options (add `--port 0` for a free port).
  * @param options `discardLog` sends the security log to /dev/null rather
- * than keeping it (long benchmark runs); `runUnder` a command to run it
- * under.
+ * than keeping it (long benchmark runs), `unreadLog` leaves it unread until
+ * asked for (a stalled log reader); `runUnder` a command to run it under.
  * @returns The running server.
  * @throws {Error} With the server's output when it exits or does not
  * listen within 20 s.
@@ -320,8 +325,8 @@ export function startServerProcess(
  * Disposing of it stops it (SIGTERM) if it still runs.
  *
  * @param denoArgs Arguments for `Deno.execPath()`.
- * @param options `discardLog` sends stderr to /dev/null; `runUnder` a
- * command to run it under.
+ * @param options `discardLog` sends stderr to /dev/null, `unreadLog`
+ * leaves it unread until asked for; `runUnder` a command to run it under.
  * @returns The running process and its port.
  * @throws {Error} With the process's output when it exits or does not
  * listen within 20 s.
@@ -338,11 +343,18 @@ export async function startListeningProcess(
     stdout: "piped",
     stderr: options.discardLog ? "null" : "piped",
   }).spawn();
+  let log: StreamedText | undefined = options.unreadLog
+    ? undefined
+    : new StreamedText(
+      options.discardLog
+        ? new ReadableStream({ start: (c) => c.close() })
+        : child.stderr,
+    );
   const output: Record<OutputStream, StreamedText> = {
     stdout: new StreamedText(child.stdout),
-    stderr: options.discardLog
-      ? new StreamedText(new ReadableStream({ start: (c) => c.close() }))
-      : new StreamedText(child.stderr),
+    get stderr() {
+      return log ??= new StreamedText(child.stderr);
+    },
   };
   const wait = async () => {
     const status = await child.status;

@@ -15,6 +15,7 @@
 
 import { dirname, join } from "node:path";
 import { describeFsError } from "../store/file_ops.ts";
+import { INPUT_FILE_LIMITS, readInputText } from "../store/input_file.ts";
 import { KIT_FILE_NAME, KitError, parseElectionKit } from "../election/kit.ts";
 import type { ElectionKit } from "../election/kit.ts";
 
@@ -84,7 +85,8 @@ export function electionCandidates(places: ElectionPlaces): string[] {
  * ```
  *
  * @param places Where to look.
- * @param readTextFile Reads a file (Deno's by default).
+ * @param readTextFile Reads a file (by default a regular file of at most
+ * 64 KiB: not a device or a FIFO).
  * @returns The election, or undefined when no place has a file (and no
  * `--election` was given).
  * @throws {ElectionFileUnusableError} When the file used (named by
@@ -92,7 +94,8 @@ export function electionCandidates(places: ElectionPlaces): string[] {
  */
 export async function findElection(
   places: ElectionPlaces,
-  readTextFile: (path: string) => Promise<string> = Deno.readTextFile,
+  readTextFile: (path: string) => Promise<string> = (path) =>
+    readInputText(path, INPUT_FILE_LIMITS.small),
 ): Promise<FoundElection | undefined> {
   const read = (path: string, options?: { missingOk?: boolean }) =>
     readKit(path, readTextFile, options);

@@ -10,12 +10,14 @@
 import {
   encodeFrame,
   FrameDecoder,
+  MAX_CLIENT_FRAME_BYTES,
   MAX_SERVER_FRAME_BYTES,
 } from "../wire/framing.ts";
 import type { LineInput } from "./line_input.ts";
 import {
   decodeServerMessage,
   encodeMessage,
+  MAX_CREDENTIAL_CHARS,
   MenuChoice,
   PROTOCOL_VERSION,
 } from "../wire/protocol.ts";
@@ -262,6 +264,19 @@ function wireText(text: string): string {
 /** How a voter's session ended. */
 export type SessionOutcome = "exited" | "end-of-input";
 
+/** Options of {@linkcode runVoterSession}. */
+export interface VoterSessionOptions extends ChannelOptions {
+  /**
+   * Opens a new connection to the same server. The client connects before
+   * it asks for the credentials (the seed's order), so the server's login
+   * grace runs while the voter types: when the server has closed the
+   * connection for that (`login-timeout`) by the time the credentials are
+   * sent, they are sent once more on a connection from here, which the
+   * session closes. Without it, the session ends with the server's reason.
+   */
+  reconnect?: () => Promise<Connection>;
+}
+
 /**
  * Runs one voter's whole session: login, then the menu until Exit or end of
  * input.
@@ -273,7 +288,8 @@ export type SessionOutcome = "exited" | "end-of-input";
  * @param connection A connection to the server (TLS already established).
  * @param input Where the voter's answers come from.
  * @param print Writes one line for the voter.
- * @param options The time limit for each answer and its clock.
+ * @param options The time limit for each answer and its clock, and how to
+ * connect again when the login grace ran out while the voter typed.
  * @returns How the session ended.
  * @throws {SessionEndedError} When the server ends the session (after too
  * many failed logins, a timeout, ...) or the connection drops.
@@ -282,12 +298,37 @@ export async function runVoterSession(
   connection: Connection,
   input: LineInput,
   print: (line: string) => void,
-  options: ChannelOptions = {},
+  options: VoterSessionOptions = {},
 ): Promise<SessionOutcome> {
-  const channel = new ServerChannel(connection, options);
+  const reconnected: Connection[] = [];
+  try {
+    return await runSession(connection, input, print, options, reconnected);
+  } finally {
+    for (const opened of reconnected) opened.close();
+  }
+}
+
+async function runSession(
+  connection: Connection,
+  input: LineInput,
+  print: (line: string) => void,
+  options: VoterSessionOptions,
+  reconnected: Connection[],
+): Promise<SessionOutcome> {
   const show = (line: string) => print(escapeForTerminal(line));
-  const voter = await logIn(channel, input, show);
-  if (voter === undefined) return "end-of-input";
+  const reconnect = options.reconnect === undefined ? undefined : async () => {
+    const fresh = await options.reconnect!();
+    reconnected.push(fresh);
+    return new ServerChannel(fresh, options);
+  };
+  const login = await logIn(
+    new ServerChannel(connection, options),
+    input,
+    show,
+    reconnect,
+  );
+  if (login === undefined) return "end-of-input";
+  const { voter, channel } = login;
   show(`Welcome ${wireText(voter)}!`);
   while (true) {
     MAIN_MENU.forEach((line) => show(line));
@@ -342,7 +383,8 @@ async function logIn(
   channel: ServerChannel,
   input: LineInput,
   print: (line: string) => void,
-): Promise<string | undefined> {
+  reconnect: (() => Promise<ServerChannel>) | undefined,
+): Promise<{ voter: string; channel: ServerChannel } | undefined> {
   while (true) {
     const name = await input.readLine("Name:");
     if (name === null) return undefined;
@@ -350,15 +392,34 @@ async function logIn(
     if (number === null) return undefined;
     const password = await input.readLine("Password:", { secret: true });
     if (password === null) return undefined;
-    const reply = await channel.request({
+    const login = {
       type: "login",
       version: PROTOCOL_VERSION,
-      name: name.trim(),
+      // Rolls are in NFC; a keyboard or a paste may give NFD.
+      name: name.trim().normalize("NFC"),
       number: number.trim(),
       password,
-    });
+    } as const;
+    // The server ends a session whose login breaks the protocol's limits:
+    // the voter is asked again instead.
+    if (!loginFits(login)) {
+      print(
+        `Too long: a name, registration number or password has at most ${MAX_CREDENTIAL_CHARS} characters`,
+      );
+      continue;
+    }
+    let reply = await channel.request(login);
+    if (
+      reply.type === "error" && reply.code === "login-timeout" &&
+      reconnect !== undefined
+    ) {
+      // The grace ran out while the voter typed: the same credentials, once,
+      // on a fresh connection.
+      channel = await reconnect();
+      reply = await channel.request(login);
+    }
     if (reply.type !== "login") unexpected(reply);
-    if (reply.answer === 1) return reply.name;
+    if (reply.answer === 1) return { voter: reply.name, channel };
     print(
       reply.retryAfterSeconds === undefined
         ? "Invalid name, registration number, or password"
@@ -370,6 +431,17 @@ async function logIn(
       );
     }
   }
+}
+
+/**
+ * Whether a login is within the protocol's limits: each field at most
+ * {@linkcode MAX_CREDENTIAL_CHARS} code points, the whole message within a
+ * client frame.
+ */
+function loginFits(login: ClientMessage & { type: "login" }): boolean {
+  const fields = [login.name, login.number, login.password];
+  return fields.every((field) => [...field].length <= MAX_CREDENTIAL_CHARS) &&
+    encodeMessage(login).length <= MAX_CLIENT_FRAME_BYTES;
 }
 
 /** Steps 4-5: shows the ballot, reads a valid number, sends it. */

@@ -143,7 +143,7 @@ export class PasswordVerifier {
    * form: see {@linkcode canonicalPassword}.
    *
    * @param registered The voter registered under the number typed, if any.
-   * @param name The name typed.
+   * @param name The name typed, in any Unicode normalisation form.
    * @param password The password typed.
    * @returns The voter's name when name, number and password are all right.
    */
@@ -160,7 +160,10 @@ export class PasswordVerifier {
     const asGenerated = canonical !== undefined && canonical !== password &&
       passwordMatches(this.#key, voter, voter.sealed, canonical);
     const matches = asTyped || asGenerated;
-    return matches && voter !== this.#decoy && voter.name === name
+    // Roll names are in NFC (the roll refuses others); a name typed in NFD
+    // (Zoe and a combining diaeresis) is the same name.
+    return matches && voter !== this.#decoy &&
+        voter.name === name.normalize("NFC")
       ? voter.name
       : undefined;
   }

@@ -136,6 +136,13 @@ export interface PollsKeeper {
    * @returns Milliseconds since the epoch, or undefined before any vote.
    */
   lastVoteTime(): Promise<number | undefined>;
+  /**
+   * The time on the clock that commits are judged by (the database's for a
+   * database election), so that a closing is never judged on another.
+   *
+   * @returns Milliseconds since the epoch.
+   */
+  now(): Promise<number>;
 }
 
 /**
@@ -150,7 +157,7 @@ export interface PollsKeeper {
  *
  * @param keeper Where the window lives.
  * @param closesAt The closing time.
- * @param now The current time.
+ * @param now The current time on the keeper's clock ({@linkcode PollsKeeper.now}).
  * @returns The window now in force.
  * @throws {ClosingRefusedError} When the polls closed already, or the time
  * is in the past or not after the opening.
@@ -171,7 +178,7 @@ export async function closePolls(
     await keeper.write(closed);
     // A closing in the future: the servers and `server report` see it when
     // it comes.
-    if (Date.now() < closed.closesAt.getTime()) return closed;
+    if (await keeper.now() < closed.closesAt.getTime()) return closed;
     await keeper.settle();
     const last = await keeper.lastVoteTime();
     if (last === undefined || last < closed.closesAt.getTime()) return closed;
@@ -180,7 +187,7 @@ export async function closePolls(
     closed = {
       ...window,
       closesAt: new Date(
-        Math.max(last + 1, Math.min(last + 1000, Date.now())),
+        Math.max(last + 1, Math.min(last + 1000, await keeper.now())),
       ),
     };
   }
@@ -223,6 +230,7 @@ export async function setClosingTime(
         write: (window) =>
           replaceFileDurably(ops, paths.polls, formatPolls(window)),
         settle: () => waitForCommitsSettled(paths),
+        now: () => Promise.resolve(Date.now()),
         lastVoteTime: async () =>
           lastVoteTime(
             await readElectionFile(ops, paths.history, "history file"),

@@ -8,6 +8,7 @@
 
 import postgres from "postgres";
 import { StorageError } from "./booth_store.ts";
+import { escapeForTerminal } from "../terminal/escape.ts";
 
 /** A connection pool to the election's database. */
 export type Sql = postgres.Sql;
@@ -68,7 +69,9 @@ export function parseDatabaseUrl(
     parsed = new URL(url);
   } catch {
     throw new DatabaseUrlError(
-      `Option "--database" takes a postgres:// URL, not "${redactText(url)}"`,
+      `Option "--database" takes a postgres:// URL, not "${
+        escapeForTerminal(redactText(url), { newlines: false })
+      }"`,
     );
   }
   const redactedUrl = redact(parsed);
@@ -86,13 +89,16 @@ export function parseDatabaseUrl(
     require: "require",
     "verify-full": "verify-full",
   };
-  if (!(sslmode in modes)) {
+  if (!Object.hasOwn(modes, sslmode)) {
     throw new DatabaseUrlError(
-      `The database URL's sslmode takes disable, require or verify-full, not "${sslmode}"`,
+      `The database URL's sslmode takes disable, require or verify-full, not "${
+        escapeForTerminal(sslmode, { newlines: false })
+      }"`,
     );
   }
-  const user = decodeURIComponent(parsed.username) || "postgres";
-  const database = decodeURIComponent(parsed.pathname.slice(1)) || user;
+  const user = decodeUrlPart(parsed.username, "user name") || "postgres";
+  const database = decodeUrlPart(parsed.pathname.slice(1), "database name") ||
+    user;
   return {
     redacted: redactedUrl,
     host: parsed.hostname.replace(/^\[(.*)\]$/, "$1"),
@@ -101,9 +107,25 @@ export function parseDatabaseUrl(
     user,
     ssl: modes[sslmode],
     password: parsed.password !== ""
-      ? decodeURIComponent(parsed.password)
+      ? decodeUrlPart(parsed.password, "password")
       : envPassword,
   };
+}
+
+/**
+ * A percent-encoded part of the URL, decoded; a `%` not followed by two hex
+ * digits (`50%off`) is said in words, the part itself never shown (it may be
+ * the password).
+ */
+function decodeUrlPart(text: string, part: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch (error) {
+    if (!(error instanceof URIError)) throw error;
+    throw new DatabaseUrlError(
+      `The database URL's ${part} has a "%" that is not followed by two hex digits or does not encode UTF-8 (write "%" as %25)`,
+    );
+  }
 }
 
 function redact(url: URL): string {

@@ -26,7 +26,8 @@ import {
 } from "./postgres_election.ts";
 
 /**
- * The polls window of a database election, for {@linkcode closePolls}.
+ * The polls window of a database election, for {@linkcode closePolls}, on
+ * the database's clock (the one every vote is judged by).
  * Every vote reads `booth.election` with a share lock in its own statement
  * (`PostgresStore.recordBallot`), so the update that sets the closing time
  * waits for every vote in flight to commit: once it has returned, every
@@ -56,6 +57,10 @@ export function databasePollsKeeper(sql: Sql, redacted: string): PollsKeeper {
       );
     },
     settle: () => waitForVotesInFlight(sql),
+    async now() {
+      const [{ now }] = await withRetries(() => sql`SELECT now()`);
+      return new Date(now).getTime();
+    },
     async lastVoteTime() {
       const [{ last }] = await withRetries(() =>
         sql`SELECT max(time) AS last FROM booth.history`
@@ -119,12 +124,16 @@ export async function reportDatabaseElection(
   redacted: string,
   now: Date,
 ): Promise<ElectionReportSummary> {
+  // Closed or not on the database's clock, which the votes are judged by.
   const [row] = await withRetries(() =>
-    sql`SELECT opens_at, closes_at FROM booth.election`
+    sql`SELECT opens_at, closes_at, now() AS at FROM booth.election`
   ).catch((error) => {
     throw noElection(error, redacted);
   });
-  if (row !== undefined && pollsStateAt(pollsOf(row), now) === "closed") {
+  if (
+    row !== undefined &&
+    pollsStateAt(pollsOf(row), new Date(row.at)) === "closed"
+  ) {
     await waitForVotesInFlight(sql);
   }
   const snapshot = await readDatabaseElection(sql, redacted);

@@ -11,13 +11,17 @@
  * 40001, what CockroachDB and YugabyteDB return under contention) are
  * retried.
  *
+ * Time is the database's: a vote is judged against the polls, and stamped in
+ * `history`, at its statement's `statement_timestamp()`, and `server close
+ * --database` closes at the database's `now()`, so a booth whose clock is
+ * wrong can neither count a ballot after the closing nor before the opening.
+ *
  * A booth announces itself in `booth.servers` every couple of seconds, so
  * that `init --force` refuses to replace an election being served.
  *
  * @module
  */
 
-import { historyLine } from "../election/election_files.ts";
 import { decideBallots } from "../election/booth.ts";
 import { pollsStateAt } from "../election/polls.ts";
 import type { PollsWindow } from "../election/polls.ts";
@@ -47,7 +51,12 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How this booth is listed in `booth.servers`, e.g. `host:4443`. */
   address?: string;
-  /** The clock written to `history`. */
+  /**
+   * This booth's clock (default the system's), for the polls window it
+   * reports and its first look at a ballot: it is corrected by how far it
+   * is from the database's each time the window is read. What counts, and
+   * the time in `history`, is the database's clock.
+   */
   now?: () => Date;
 }
 
@@ -73,7 +82,9 @@ export class PostgresStore implements BoothStore {
   readonly #serverId: string;
   readonly #address: string;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
-  #polls: { window: PollsWindow; readAtMs: number } | undefined;
+  #polls:
+    | { window: PollsWindow; readAtMs: number; offsetMs: number }
+    | undefined;
   #closed = false;
 
   private constructor(
@@ -206,10 +217,7 @@ export class PostgresStore implements BoothStore {
    * vote is then either recorded or not, and the voter's next try tells.
    */
   async recordBallot(voter: string, choice: number): Promise<BallotOutcome> {
-    // A first look on the cached window: the polls only ever close, so a
-    // cached "closed" is never wrong, and such a ballot costs no statement.
-    const now = this.#now();
-    const decide = (polls: PollsWindow) =>
+    const decide = (polls: PollsWindow, now: Date) =>
       decideBallots(
         [{ voter, choice }],
         {
@@ -219,29 +227,34 @@ export class PostgresStore implements BoothStore {
         },
         now,
       )[0];
-    const early = decide(await this.pollsWindow());
+    // A first look on the cached window, on this booth's clock corrected by
+    // the database's: the polls only ever close, so a cached "closed" is
+    // never wrong, and such a ballot costs no statement.
+    const early = decide(await this.pollsWindow(), this.#now());
     if (early.kind !== "recorded") return early;
-    const line = historyLine(voter, early.record.time);
-    const stamp = line.slice(line.indexOf(" ") + 1);
     const shard = Math.floor(Math.random() * TALLY_SHARDS);
     const rows = await this.#query(() =>
       this.#sql`
         WITH polls AS (
-          SELECT opens_at, closes_at FROM booth.election FOR SHARE
+          SELECT opens_at, closes_at, statement_timestamp() AS at
+          FROM booth.election FOR SHARE
         ), cast_vote AS (
           INSERT INTO booth.history (voter, time)
-          SELECT ${voter}, ${stamp} FROM polls
-          WHERE (opens_at IS NULL OR opens_at <= ${now})
-            AND (closes_at IS NULL OR closes_at > ${now})
+          -- ISO 8601 UTC to the second, as a history line has it.
+          SELECT ${voter}, to_char(date_trunc('second', at) AT TIME ZONE 'UTC',
+            'YYYY-MM-DD"T"HH24:MI:SS"Z"') FROM polls
+          WHERE (opens_at IS NULL OR opens_at <= at)
+            AND (closes_at IS NULL OR closes_at > at)
           ON CONFLICT (voter) DO NOTHING
-          RETURNING 1
+          RETURNING time
         ), counted AS (
           UPDATE booth.tally SET votes = votes + 1
           WHERE candidate = ${choice} AND shard = ${shard}
             AND EXISTS (SELECT 1 FROM cast_vote)
           RETURNING 1
         )
-        SELECT opens_at, closes_at, (SELECT count(*) FROM counted) AS counted
+        SELECT opens_at, closes_at, at, (SELECT time FROM cast_vote) AS stamp,
+          (SELECT count(*) FROM counted) AS counted
         FROM polls`
     );
     if (rows.length !== 1) {
@@ -249,11 +262,19 @@ export class PostgresStore implements BoothStore {
     }
     const [row] = rows;
     const window = pollsOf(row);
-    this.#polls = { window, readAtMs: Date.now() };
+    const at = new Date(row.at);
+    this.#polls = {
+      window,
+      readAtMs: Date.now(),
+      offsetMs: at.getTime() - this.#now().getTime(),
+    };
     if (Number(row.counted) === 1) {
-      return { kind: "recorded", record: { voter, time: new Date(stamp) } };
+      return {
+        kind: "recorded",
+        record: { voter, time: new Date(row.stamp) },
+      };
     }
-    const judged = decide(window);
+    const judged = decide(window, at);
     return judged.kind === "recorded" ? { kind: "already-voted" } : judged;
   }
 
@@ -283,6 +304,10 @@ export class PostgresStore implements BoothStore {
   /**
    * When the polls open and close, from `booth.election`, re-read at most
    * once a second so that a closing reaches every booth within a second.
+   * The times are on this booth's clock: when it is a second or more away
+   * from the database's, they are moved by as many whole seconds, so that a
+   * booth whose clock is wrong neither shows the result before the closing
+   * nor offers a ballot before the opening.
    *
    * @returns The window.
    * @throws {StorageError} When the database cannot answer.
@@ -290,12 +315,26 @@ export class PostgresStore implements BoothStore {
   async pollsWindow(): Promise<PollsWindow> {
     const nowMs = Date.now();
     if (this.#polls === undefined || nowMs - this.#polls.readAtMs >= 1000) {
+      const before = this.#now().getTime();
       const [row] = await this.#query(() =>
-        this.#sql`SELECT opens_at, closes_at FROM booth.election`
+        this.#sql`SELECT opens_at, closes_at, now() AS at FROM booth.election`
       );
-      this.#polls = { window: pollsOf(row), readAtMs: nowMs };
+      const after = this.#now().getTime();
+      this.#polls = {
+        window: pollsOf(row),
+        readAtMs: nowMs,
+        offsetMs: new Date(row.at).getTime() - (before + after) / 2,
+      };
     }
-    return this.#polls.window;
+    const { window, offsetMs } = this.#polls;
+    const shift = Math.round(offsetMs / 1000) * 1000;
+    if (shift === 0) return window;
+    const onThisClock = (time: Date | undefined) =>
+      time === undefined ? undefined : new Date(time.getTime() - shift);
+    return {
+      ...(window.opensAt && { opensAt: onThisClock(window.opensAt) }),
+      ...(window.closesAt && { closesAt: onThisClock(window.closesAt) }),
+    };
   }
 
   /**
