@@ -39,6 +39,7 @@ import {
 } from "./lib/election/election_files.ts";
 import type { RollEntry, RollLine } from "./lib/election/election_files.ts";
 import {
+  denoFileOps,
   describeFsError,
   isFsError,
   lstatOrUndefined,
@@ -81,9 +82,13 @@ import { createElection } from "./lib/store/create_election.ts";
 import {
   ElectionInconsistentError,
   ElectionLockedError,
+  ElectionMovedError,
   electionPaths,
+  lockElection,
+  markElectionMoved,
   NoElectionError,
   NotADirectoryError,
+  refuseMovedElection,
 } from "./lib/store/election_dir.ts";
 import {
   inspectElection,
@@ -267,7 +272,7 @@ const INIT_FLAGS = {
     type: "string",
     value: "DIR",
     help:
-      "with --database: move the file election in DIR\n(roll, candidates, votes, history) into the database;\nK stays in DIR/symkey (copied to --data when given)",
+      "with --database: move the file election in DIR\n(roll, candidates, votes, history) into the database;\nK stays in DIR/symkey (copied to --data when given);\nrefused while a server serves DIR, then marked as\nmoved: no file command serves or changes it again",
   },
   voters: {
     type: "string",
@@ -504,6 +509,8 @@ symkey (copied from DIR), passwords, candidates, result and history (in
 commit order), byte for byte the formats of a file election, so that
 \`deno task server verify --data OUT\` checks it and a file-store server
 could serve it. OUT is created when missing and must otherwise be empty.
+OUT is a copy, not a second live election (a voter could vote on each),
+and it holds K: keep it as private as DIR.
 
 Options:
 ${formatFlags(EXPORT_FLAGS)}`;
@@ -1087,30 +1094,59 @@ async function initDatabaseFrom(
   force: boolean,
 ): Promise<number> {
   const target = databaseTarget(url);
-  const { state, problems, polls } = await inspectElection(from);
-  if (problems.length > 0) {
-    throw new Error(
-      `Refusing to move the election in ${from}/: ${
-        problems[0]
-      } (run \`deno task server verify --data ${from}\` for every problem)`,
+  const paths = electionPaths(from);
+  // Held for the whole move: a booth serving the files would go on
+  // recording votes the database never sees, and a voter could vote twice.
+  const ops = denoFileOps();
+  try {
+    await lockElection(paths, ops).catch((error) => {
+      if (!(error instanceof ElectionLockedError)) throw error;
+      throw new Error(
+        `A server is serving the election in ${from}/: stop it first, then move the election (its votes would not follow it into the database)`,
+      );
+    });
+    await refuseMovedElection(paths);
+    const { state, problems, polls } = await inspectElection(from);
+    if (problems.length > 0) {
+      throw new Error(
+        `Refusing to move the election in ${from}/: ${
+          problems[0]
+        } (run \`deno task server verify --data ${from}\` for every problem)`,
+      );
+    }
+    if (data !== undefined && data !== from) await copyKey(from, data);
+    await withDatabase(target, (sql) =>
+      writeDatabaseElection(sql, {
+        candidates: state.candidates,
+        voters: state.voters,
+        voterCount: state.voters.length,
+        totals: state.totals,
+        history: state.history,
+        polls,
+      }, { redacted: target.redacted, force }));
+    await markElectionMoved(
+      paths,
+      ops,
+      `the database ${target.redacted}`,
+      new Date(),
+    ).catch((error) => {
+      throw new Error(
+        `The election is in the database ${target.redacted}, but ${from}/ could not be marked as moved: ${
+          describeFsError(error)
+        } (never serve ${from}/ again: move it away)`,
+      );
+    });
+    console.log(
+      `moved the election in ${from}/ into the database ${target.redacted} (K stays in ${
+        data ?? from
+      }/symkey): ${plural(state.voters.length, "voter")}, ${
+        plural(state.history.length, "vote")
+      }; ${from}/ is marked as moved and no longer served`,
     );
+    return ExitCode.Ok;
+  } finally {
+    ops.close();
   }
-  if (data !== undefined && data !== from) await copyKey(from, data);
-  await withDatabase(target, (sql) =>
-    writeDatabaseElection(sql, {
-      candidates: state.candidates,
-      voters: state.voters,
-      voterCount: state.voters.length,
-      totals: state.totals,
-      history: state.history,
-      polls,
-    }, { redacted: target.redacted, force }));
-  console.log(
-    `moved the election in ${from}/ into the database ${target.redacted} (K stays in ${
-      data ?? from
-    }/symkey): ${state.voters.length} voters, ${state.history.length} votes`,
-  );
-  return ExitCode.Ok;
 }
 
 /** Copies `symkey` to `to`, refusing to overwrite a different key. */
@@ -1443,6 +1479,7 @@ async function openStore(
       error instanceof NotADirectoryError ||
       error instanceof ElectionFileError ||
       error instanceof ElectionLockedError ||
+      error instanceof ElectionMovedError ||
       error instanceof ExposedFileError ||
       error instanceof UnsafeFileError
     ) {

@@ -114,6 +114,12 @@ export async function createElection(
       paths.polls,
       formatPolls(options.polls ?? {}),
     );
+    // Last: a directory moved into a database stays refused until the new
+    // election in it is whole.
+    if (await ops.size(paths.moved) !== undefined) {
+      await ops.remove(paths.moved);
+      await ops.syncDir(dir);
+    }
   } finally {
     ops.close();
   }

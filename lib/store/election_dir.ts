@@ -10,8 +10,10 @@ import {
   describeFsError,
   lstatOrUndefined,
   refuseUnsafeFile,
+  replaceFileDurably,
 } from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
+import { formatTime } from "../election/polls.ts";
 import { checkPrivateFile, ExposedFileError } from "./private_file.ts";
 
 /** Paths of an election's files. */
@@ -32,6 +34,11 @@ export interface ElectionPaths {
   journal: string;
   /** `polls`: when the polls open and close. */
   polls: string;
+  /**
+   * `moved`: present once `init --database --from` moved the election into
+   * a database; it names where, and no file command uses the directory.
+   */
+  moved: string;
 }
 
 /**
@@ -55,6 +62,7 @@ export function electionPaths(dir: string): ElectionPaths {
     history: join(dir, "history"),
     journal: join(dir, "journal"),
     polls: join(dir, "polls"),
+    moved: join(dir, "moved"),
   };
 }
 
@@ -103,6 +111,73 @@ export class ElectionInconsistentError extends Error {
   }
 }
 
+/**
+ * Thrown when the election in a directory was moved into a database: its
+ * files are a frozen copy, and serving or changing them would run a second
+ * election beside the live one (a voter could vote on each).
+ */
+export class ElectionMovedError extends Error {
+  /**
+   * Creates the error for `dir`.
+   *
+   * @param dir The election directory.
+   * @param where What the `moved` file says, e.g. `moved into the database
+   * "postgres://booth@db:5432/booth" at 2026-11-26T09:00:00Z`.
+   */
+  constructor(dir: string, where: string) {
+    super(
+      `The election in ${dir}/ was ${where}: use --database (the files in ${dir}/ are a frozen copy, not a live election)`,
+    );
+    this.name = "ElectionMovedError";
+  }
+}
+
+/**
+ * Refuses an election directory that `init --database --from` moved into a
+ * database.
+ *
+ * @param paths The election's paths.
+ * @throws {ElectionMovedError} When its `moved` file exists.
+ * @throws {UnsafeFileError} When `moved` is a link or not a regular file.
+ */
+export async function refuseMovedElection(paths: ElectionPaths): Promise<void> {
+  const info = lstatOrUndefined(paths.moved);
+  if (info === undefined) return;
+  refuseUnsafeFile(paths.moved, info);
+  const text = await Deno.readTextFile(paths.moved);
+  const where = text.split("\n")[0].trim();
+  throw new ElectionMovedError(
+    paths.dir,
+    where === "" ? "moved into a database" : where,
+  );
+}
+
+/**
+ * Marks an election directory as moved into a database, durably, so that
+ * no file command serves or changes it from then on. The caller holds the
+ * election's lock.
+ *
+ * @param paths The election's paths.
+ * @param ops The file operations holding the lock.
+ * @param where Where it went, e.g. `the database "postgres://booth@db/booth"`
+ * (never a password).
+ * @param at When it moved.
+ */
+export async function markElectionMoved(
+  paths: ElectionPaths,
+  ops: FileOps,
+  where: string,
+  at: Date,
+): Promise<void> {
+  await replaceFileDurably(
+    ops,
+    paths.moved,
+    `moved into ${where} at ${
+      formatTime(new Date(Math.floor(at.getTime() / 1000) * 1000))
+    }\n`,
+  );
+}
+
 /** The election directory given (`--data`) is a file or something else. */
 export class NotADirectoryError extends Error {
   /**
@@ -149,6 +224,7 @@ export async function refuseNonDirectory(dir: string): Promise<void> {
  * @throws {ExposedFileError} When the directory or a key file is not
  * private; the message gives the command that fixes it.
  * @throws {UnsafeFileError} When an election file is a link.
+ * @throws {ElectionMovedError} When the election moved into a database.
  */
 export async function checkElectionFiles(
   paths: ElectionPaths,
@@ -189,6 +265,7 @@ export async function checkElectionFiles(
     paths.history,
     paths.journal,
     paths.polls,
+    paths.moved,
   ];
   for (const path of [...files, ...files.map((path) => `${path}.tmp`)]) {
     const info = lstatOrUndefined(path);
@@ -201,6 +278,7 @@ export async function checkElectionFiles(
   }
   if (symkey) await checkPrivateFile(paths.symkey, "key file", uid);
   if (passwords) await checkPrivateFile(paths.passwords, "voter file", uid);
+  await refuseMovedElection(paths);
 }
 
 /**

@@ -27,6 +27,7 @@ import {
   electionPaths,
   lockElection,
   NoElectionError,
+  refuseMovedElection,
 } from "./election_dir.ts";
 import { readElectionKey } from "./election_state.ts";
 import { waitForCommitsSettled } from "./commits_settled.ts";
@@ -71,6 +72,7 @@ export class ClosingRefusedError extends Error {
  * @returns The voter whose password changed.
  * @throws {NoElectionError} When `dir` holds no election.
  * @throws {ElectionLockedError} While a server serves the election.
+ * @throws {ElectionMovedError} When it was moved into a database.
  * @throws {UnknownVoterError} When no voter has that name.
  * @throws {ElectionFileError} When a file is missing or malformed.
  */
@@ -85,6 +87,7 @@ export async function changeVoterPassword(
     const text = await readElectionFile(ops, paths.passwords, "voter file");
     if (text === undefined) throw new NoElectionError(dir);
     await lockElection(paths, ops);
+    await refuseMovedElection(paths);
     const key = await readElectionKey(dir);
     const voter = parsePasswords(text, paths.passwords).find((v) =>
       v.name === name
@@ -204,6 +207,7 @@ export async function closePolls(
  * @param now The current time.
  * @returns The window now in force.
  * @throws {NoElectionError} When `dir` holds no election.
+ * @throws {ElectionMovedError} When it was moved into a database.
  * @throws {ElectionFileError} When `polls` or `history` is malformed.
  * @throws {ClosingRefusedError} When the polls closed already, or the time
  * is in the past or not after the opening.
@@ -223,6 +227,7 @@ export async function setClosingTime(
     ) {
       throw new NoElectionError(dir);
     }
+    await refuseMovedElection(paths);
     return await closePolls(
       {
         where: `${dir}/`,
