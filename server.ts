@@ -108,6 +108,7 @@ import {
   voterReadme,
 } from "./lib/election/kit.ts";
 import { basename, dirname, join } from "node:path";
+import { fstatSync, statSync } from "node:fs";
 import { StorageError } from "./lib/store/booth_store.ts";
 import type { BoothStore } from "./lib/store/booth_store.ts";
 import { PostgresStore } from "./lib/store/postgres_store.ts";
@@ -460,8 +461,9 @@ ${formatFlags(INIT_FLAGS)}`;
 const PASSWD_HELP = `Usage: deno task server passwd --voter NAME [options]
 
 Gives one voter a new generated password (a lost letter) and prints
-"<name> <registration number> <password>" once, or appends it to OUT. The old
-password stops working. Refused while a server serves the election: stop it,
+"<name> <registration number> <password>" once, or appends it to OUT, before
+it replaces the old one (an output that fails changes nothing; a stdout sent
+to /dev/null is refused). The old password stops working. Refused while a server serves the election: stop it,
 change the password, start it again. With --database it works while booths
 serve: they read a voter's entry at each login.
 
@@ -705,33 +707,94 @@ async function passwd(args: string[]): Promise<number> {
   const dir = flags.data;
   const name = required("voter", flags.voter);
   const credentialsPath = flags.credentials;
+  if (credentialsPath === undefined && stdoutDiscarded()) {
+    throw new Error(
+      `Refusing to print the new password of "${name}" to /dev/null (standard output is closed or discarded): it would be lost; redirect it to a file or use --credentials FILE`,
+    );
+  }
   // Opened before the password changes: a credentials file that cannot be
   // written is found before a password nobody will see replaces the old.
   using out = credentialsPath === undefined
     ? undefined
     : openForAppend(credentialsPath);
   const password = generatePassword();
-  const database = flags.database;
-  const voter = database === undefined
-    ? await changeVoterPassword(dir, name, password).catch((error) => {
-      // passwd is no server: "another server" would puzzle the official.
-      if (!(error instanceof ElectionLockedError)) throw error;
+  // The new password is shown (or appended and synced) before it replaces
+  // the old one: if that fails, nothing changed and the old one still works.
+  let delivered = false;
+  const deliver = async (voter: { name: string; number: string }) => {
+    const line = formatCredentials([{ ...voter, password }]);
+    try {
+      if (out === undefined) {
+        writeAllSync(Deno.stdout, new TextEncoder().encode(line));
+      } else {
+        await writeAll(out, line);
+        await out.sync();
+      }
+    } catch (error) {
       throw new Error(
-        `A server is serving the election in ${dir}/: stop it first, then run passwd again (a password cannot change while voters log in)`,
+        `Cannot write the new password of "${voter.name}" to ${
+          credentialsPath === undefined
+            ? "standard output"
+            : `credentials file "${credentialsPath}"`
+        }: ${describeFsError(error)}; the password was not changed`,
       );
-    })
-    : await changeDatabasePassword(database, dir, name, password);
-  const line = formatCredentials([{ ...voter, password }]);
-  if (out === undefined) {
-    Deno.stdout.writeSync(new TextEncoder().encode(line));
-  } else {
-    await writeAll(out, line);
-    await out.sync();
+    }
+    delivered = true;
+  };
+  const database = flags.database;
+  let voter;
+  try {
+    voter = database === undefined
+      ? await changeVoterPassword(dir, name, password, { deliver }).catch(
+        (error) => {
+          // passwd is no server: "another server" would puzzle the official.
+          if (!(error instanceof ElectionLockedError)) throw error;
+          throw new Error(
+            `A server is serving the election in ${dir}/: stop it first, then run passwd again (a password cannot change while voters log in)`,
+          );
+        },
+      )
+      : await changeDatabasePassword(database, dir, name, password, deliver);
+  } catch (error) {
+    if (!delivered) throw error;
+    throw new Error(
+      `${
+        error instanceof Error ? error.message : String(error)
+      } (the new password of "${name}" written ${
+        credentialsPath === undefined ? "above" : `to "${credentialsPath}"`
+      } was not set: the old one still works)`,
+    );
+  }
+  if (out !== undefined) {
     console.log(
       `appended the new password of ${voter.name} to ${credentialsPath}`,
     );
   }
   return ExitCode.Ok;
+}
+
+/**
+ * Whether standard output goes to /dev/null: a closed stdout is reopened
+ * there at start, and a password printed there is lost. False where there
+ * is no /dev/null.
+ */
+function stdoutDiscarded(): boolean {
+  try {
+    const out = fstatSync(1);
+    return out.isCharacterDevice() && out.rdev === statSync("/dev/null").rdev;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes every byte: one `writeSync` may take only part of them. */
+function writeAllSync(
+  stream: { writeSync(bytes: Uint8Array): number },
+  bytes: Uint8Array,
+): void {
+  for (let written = 0; written < bytes.length;) {
+    written += stream.writeSync(bytes.subarray(written));
+  }
 }
 
 async function close(args: string[]): Promise<number> {
@@ -835,6 +898,7 @@ async function changeDatabasePassword(
   dir: string,
   name: string,
   password: string,
+  deliver: (voter: { name: string; number: string }) => Promise<void>,
 ): Promise<{ name: string; number: string }> {
   const target = databaseTarget(url);
   await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
@@ -842,7 +906,9 @@ async function changeDatabasePassword(
   return await withDatabase(
     target,
     (sql) =>
-      changeDatabaseVoterPassword(sql, key, name, password, target.redacted),
+      changeDatabaseVoterPassword(sql, key, name, password, target.redacted, {
+        deliver,
+      }),
   );
 }
 

@@ -287,13 +287,36 @@ export async function checkElectionFiles(
  * could vote once on each. The lock is on the directory itself, so deleting
  * a file cannot lift it.
  *
+ * @example
+ * ```ts
+ * import { denoFileOps } from "./file_ops.ts";
+ *
+ * const ops = denoFileOps();
+ * try {
+ *   // An official's command waits a moment for another one to finish.
+ *   await lockElection(electionPaths("data"), ops, { waitMs: 2000 });
+ * } finally {
+ *   ops.close();
+ * }
+ * ```
+ *
  * @param paths The election's paths.
  * @param ops The file operations that hold the lock until closed.
+ * @param options How long to keep trying while another process holds the
+ * lock (default 0: fail at once, as a server does).
  * @throws {ElectionLockedError} When another process holds the lock.
  */
 export async function lockElection(
   paths: ElectionPaths,
   ops: FileOps,
+  options: { waitMs?: number } = {},
 ): Promise<void> {
-  if (!await ops.lock(paths.dir)) throw new ElectionLockedError(paths.dir);
+  const deadline = Date.now() + (options.waitMs ?? 0);
+  while (!await ops.lock(paths.dir)) {
+    if (Date.now() >= deadline) throw new ElectionLockedError(paths.dir);
+    await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
+  }
 }
+
+/** How often {@linkcode lockElection} tries again while it waits. */
+const LOCK_RETRY_MS = 20;
