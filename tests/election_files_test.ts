@@ -166,3 +166,59 @@ Deno.test("history lines are a name and an ISO 8601 time with seconds and offset
     );
   }
 });
+
+Deno.test("a history time must name a real moment: no February 30th, no 99:99:99", () => {
+  for (
+    const good of [
+      "2024-02-29T23:59:59Z",
+      "2026-12-31T00:00:00.5-12:00",
+      "2026-11-26T04:00:00+14:00",
+    ]
+  ) {
+    assert.equal(parseHistory(`Alice ${good}\n`, "data/history").length, 1);
+  }
+  for (
+    const bad of [
+      "2026-11-26T99:99:99Z",
+      "2026-02-30T10:00:00Z",
+      "2026-02-29T10:00:00Z",
+      "2026-04-31T10:00:00Z",
+      "2026-13-01T10:00:00Z",
+      "2026-00-10T10:00:00Z",
+      "2026-11-00T10:00:00Z",
+      "2026-11-26T24:00:00Z",
+      "2026-11-26T10:60:00Z",
+      "2026-11-26T10:00:60Z",
+      "2026-11-26T10:00:00+24:00",
+      "2026-11-26T10:00:00+01:60",
+    ]
+  ) {
+    assert.throws(
+      () => parseHistory(`Tom 2026-11-26T03:40:12Z\nAlice ${bad}\n`, "h"),
+      (error: Error) => {
+        assert.ok(error instanceof ElectionFileError);
+        assert.equal(error.line, 2);
+        return true;
+      },
+      bad,
+    );
+  }
+});
+
+Deno.test("a history whose last line has no newline is refused: the next vote would join it", () => {
+  assert.throws(
+    () =>
+      parseHistory(
+        "Alice 2026-11-26T03:40:12Z\nBob 2026-11-26T03:41:00Z",
+        "data/history",
+      ),
+    (error: Error) => {
+      assert.ok(error instanceof ElectionFileError);
+      assert.equal(
+        error.message,
+        'Cannot read history file "data/history": line 2 does not end with a newline',
+      );
+      return true;
+    },
+  );
+});

@@ -469,6 +469,22 @@ const DAMAGE: {
       /^Cannot read history file ".*history": line 1 is not "<voter name> <ISO 8601 time>"$/,
   },
   {
+    name: "a last history line without its newline",
+    damage: async (data) => {
+      const line = await Deno.readTextFile(join(data, "history"));
+      await Deno.writeTextFile(join(data, "history"), line.trimEnd());
+    },
+    problem:
+      /^Cannot read history file ".*history": line 1 does not end with a newline$/,
+  },
+  {
+    name: "an impossible time in history",
+    damage: (data) =>
+      Deno.writeTextFile(join(data, "history"), "Bob 2026-02-30T10:00:00Z\n"),
+    problem:
+      /^Cannot read history file ".*history": line 1 is not "<voter name> <ISO 8601 time>"$/,
+  },
+  {
     name: "a passwords entry that fails to authenticate under K",
     damage: async (data) => {
       const rows = lines(await Deno.readTextFile(join(data, "passwords"))).map((
