@@ -107,7 +107,7 @@ import {
   nameProblem,
   voterReadme,
 } from "./lib/election/kit.ts";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve, sep as SEPARATOR } from "node:path";
 import { fstatSync, statSync } from "node:fs";
 import { StorageError } from "./lib/store/booth_store.ts";
 import type { BoothStore } from "./lib/store/booth_store.ts";
@@ -285,7 +285,7 @@ const INIT_FLAGS = {
     type: "string",
     value: "OUT",
     help:
-      'write every voter\'s "<name> <registration number>\n<password>" to OUT (mode 0600, roll order), to\ndistribute; never replaces OUT without --force',
+      'write every voter\'s "<name> <registration number>\n<password>" to OUT (mode 0600, roll order), to\ndistribute; never replaces OUT without --force; OUT\nmust be outside the election directory',
   },
   candidates: {
     type: "string",
@@ -322,7 +322,7 @@ const PASSWD_FLAGS = {
     type: "string",
     value: "OUT",
     help:
-      "append the line to OUT (created with mode 0600) instead\nof printing it",
+      "append the line to OUT (created with mode 0600) instead\nof printing it; OUT must be outside the election\ndirectory",
   },
   database: {
     type: "string",
@@ -636,8 +636,9 @@ async function init(args: string[]): Promise<number> {
       }"); add --credentials OUT to generate them`,
     );
   }
-  if (credentialsPath !== undefined && !force) {
-    await refuseExisting(credentialsPath);
+  if (credentialsPath !== undefined) {
+    refuseCredentialsInElection(credentialsPath, dir);
+    if (!force) await refuseExisting(credentialsPath);
   }
   const voters = completeRoll(roll);
   const staged = credentialsPath === undefined
@@ -711,6 +712,9 @@ async function passwd(args: string[]): Promise<number> {
     throw new Error(
       `Refusing to print the new password of "${name}" to /dev/null (standard output is closed or discarded): it would be lost; redirect it to a file or use --credentials FILE`,
     );
+  }
+  if (credentialsPath !== undefined) {
+    refuseCredentialsInElection(credentialsPath, dir);
   }
   // Opened before the password changes: a credentials file that cannot be
   // written is found before a password nobody will see replaces the old.
@@ -924,6 +928,29 @@ function timeFlag(
     );
   }
   return time;
+}
+
+/**
+ * Refuses a credentials file inside the election directory: the election's
+ * own files (`passwords.tmp` is init's staging name too) would be
+ * overwritten or overwrite it, and passwords in clear do not belong beside
+ * K.
+ */
+function refuseCredentialsInElection(path: string, dir: string): void {
+  const real = (at: string) => {
+    try {
+      return Deno.realPathSync(at);
+    } catch {
+      return resolve(at);
+    }
+  };
+  const election = real(dir);
+  const folder = real(dirname(resolve(path)));
+  if (folder === election || folder.startsWith(`${election}${SEPARATOR}`)) {
+    throw new UsageError(
+      `Option "--credentials" names a file in the election directory ${dir}/ ("${path}"): write the voters' passwords outside it`,
+    );
+  }
 }
 
 async function refuseExisting(path: string): Promise<void> {
