@@ -20,7 +20,11 @@ import {
 import { colorEnabled, paint } from "./lib/terminal/colors.ts";
 import { escapeLogLine } from "./lib/terminal/escape.ts";
 import { describeDropped, LogWriter } from "./lib/terminal/log_writer.ts";
-import { INPUT_FILE_LIMITS, readInputText } from "./lib/store/input_file.ts";
+import {
+  INPUT_FILE_LIMITS,
+  readInputFile,
+  readInputText,
+} from "./lib/store/input_file.ts";
 import type { Color } from "./lib/terminal/colors.ts";
 import {
   ExitCode,
@@ -33,7 +37,9 @@ import {
 import type { FlagSpecs } from "./lib/terminal/cli.ts";
 import { DEFAULT_LOCKOUT_POLICY } from "./lib/server/login_throttle.ts";
 import {
+  decodeText,
   ElectionFileError,
+  NotUtf8Error,
   parseCandidateList,
   parseVoterRoll,
 } from "./lib/election/election_files.ts";
@@ -613,12 +619,24 @@ async function init(args: string[]): Promise<number> {
   const votersPath = flags.voters;
   let roll = SEED_VOTERS;
   if (votersPath !== undefined) {
-    let text: string;
+    let bytes: Uint8Array;
     try {
-      text = await readInputText(votersPath, INPUT_FILE_LIMITS.roll);
+      bytes = await readInputFile(votersPath, INPUT_FILE_LIMITS.roll);
     } catch (error) {
       throw new Error(
         `Cannot read voter roll "${votersPath}": ${describeFsError(error)}`,
+      );
+    }
+    let text: string;
+    try {
+      text = decodeText(bytes);
+    } catch (error) {
+      if (!(error instanceof NotUtf8Error)) throw error;
+      throw new ElectionFileError(
+        "voter roll",
+        votersPath,
+        error.message,
+        error.line,
       );
     }
     roll = parseVoterRoll(text, votersPath);

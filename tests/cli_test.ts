@@ -332,6 +332,28 @@ Deno.test("server init: an existing election is kept without --force; a bad roll
     Deno.errors.NotFound,
     "nothing written",
   );
+  // Latin-1 "Zoë": a lenient decoder would register "Zo\u{fffd}".
+  await Deno.writeFile(
+    roll,
+    Uint8Array.from([...new TextEncoder().encode("Ann 1 a\nZo"), 0xeb, 0x0a]),
+  );
+  const latin1 = await runProgram("server", [
+    "init",
+    "--data",
+    fresh,
+    "--voters",
+    roll,
+  ]);
+  assert.equal(latin1.code, 1);
+  assertOneLine(
+    latin1.stderr,
+    /^Cannot read voter roll ".*roll\.txt": line 2 is not UTF-8 text$/,
+  );
+  await assert.rejects(
+    Deno.stat(fresh),
+    Deno.errors.NotFound,
+    "nothing written",
+  );
 
   const forced = await runProgram("server", [
     "init",

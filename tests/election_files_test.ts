@@ -2,9 +2,11 @@
 
 import assert from "node:assert/strict";
 import {
+  decodeText,
   ElectionFileError,
   formatResult,
   historyLine,
+  NotUtf8Error,
   parseCandidateList,
   parseCandidates,
   parseHistory,
@@ -221,4 +223,28 @@ Deno.test("a history whose last line has no newline is refused: the next vote wo
       return true;
     },
   );
+});
+
+Deno.test("a file that is not UTF-8 is refused with its first bad line, never read with U+FFFD", () => {
+  const encode = (text: string) => new TextEncoder().encode(text);
+  assert.equal(decodeText(encode("Zoë 1\nAnn 2\n")), "Zoë 1\nAnn 2\n");
+  for (
+    const [bytes, line] of [
+      [[...encode("Ann 1\nZo"), 0xeb, ...encode(" 2\nBen 3\n")], 2],
+      [[0xff], 1],
+      [[...encode("A\nB\nC\n"), 0xc3], 4],
+      // A character cut in two by a newline is two bad lines, not one good.
+      [[...encode("A\n"), 0xc3, 0x0a, 0xab, 0x0a], 2],
+    ] as const
+  ) {
+    assert.throws(
+      () => decodeText(Uint8Array.from(bytes)),
+      (error: Error) => {
+        assert.ok(error instanceof NotUtf8Error);
+        assert.equal(error.line, line);
+        assert.equal(error.message, `line ${line} is not UTF-8 text`);
+        return true;
+      },
+    );
+  }
 });

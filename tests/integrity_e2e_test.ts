@@ -485,6 +485,16 @@ const DAMAGE: {
       /^Cannot read history file ".*history": line 1 is not "<voter name> <ISO 8601 time>"$/,
   },
   {
+    name: "a voter file that is not UTF-8",
+    damage: async (data) => {
+      const bytes = await Deno.readFile(join(data, "passwords"));
+      // "Alice" becomes Latin-1 "Alicé".
+      bytes[4] = 0xe9;
+      await Deno.writeFile(join(data, "passwords"), bytes);
+    },
+    problem: /^Cannot read voter file ".*passwords": line 1 is not UTF-8 text$/,
+  },
+  {
     name: "a passwords entry that fails to authenticate under K",
     damage: async (data) => {
       const rows = lines(await Deno.readTextFile(join(data, "passwords"))).map((

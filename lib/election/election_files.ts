@@ -118,6 +118,58 @@ export class ElectionFileError extends Error {
   }
 }
 
+/** Thrown by {@linkcode decodeText} for bytes that are not UTF-8. */
+export class NotUtf8Error extends Error {
+  /** The 1-based line holding the first byte that is not UTF-8. */
+  readonly line: number;
+
+  /**
+   * Creates the error for a line.
+   *
+   * @param line The 1-based line.
+   */
+  constructor(line: number) {
+    super(`line ${line} is not UTF-8 text`);
+    this.name = "NotUtf8Error";
+    this.line = line;
+  }
+}
+
+/**
+ * Decodes a file's bytes as UTF-8, refusing any that are not: a lenient
+ * decoder would turn them into U+FFFD and quietly change a name.
+ *
+ * @example
+ * ```ts
+ * decodeText(new TextEncoder().encode("Zoë 1123456\n")); // "Zoë 1123456\n"
+ * ```
+ *
+ * @param bytes The file's bytes.
+ * @returns The text.
+ * @throws {NotUtf8Error} Naming the first line that is not UTF-8.
+ */
+export function decodeText(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    // Only on failure: find the line, one line at a time.
+    const line = new TextDecoder("utf-8", { fatal: true });
+    let number = 1;
+    let start = 0;
+    for (let end = 0; end <= bytes.length; end++) {
+      if (end < bytes.length && bytes[end] !== 0x0a) continue;
+      try {
+        line.decode(bytes.subarray(start, end));
+      } catch {
+        throw new NotUtf8Error(number);
+      }
+      number++;
+      start = end + 1;
+    }
+    throw new NotUtf8Error(number - 1);
+  }
+}
+
 /**
  * Splits a file into numbered lines; a final newline ends the last line
  * rather than starting an empty one.
