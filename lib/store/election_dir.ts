@@ -209,6 +209,24 @@ export async function refuseNonDirectory(dir: string): Promise<void> {
 }
 
 /**
+ * Why an election directory may not be used by this user: it belongs to
+ * another (the server refuses it, so `init` refuses it too).
+ *
+ * @param dir The election directory.
+ * @param info What `Deno.stat` says of it.
+ * @param uid This process's user id; null where the platform has none.
+ * @returns The problem, with the command that fixes it, or undefined.
+ */
+export function ownerProblem(
+  dir: string,
+  info: Deno.FileInfo,
+  uid: number | null,
+): string | undefined {
+  if (uid === null || info.uid === null || info.uid === uid) return undefined;
+  return `election directory "${dir}" belongs to uid ${info.uid}, not to this user (uid ${uid}); run chown -R ${uid} "${dir}"`;
+}
+
+/**
  * Checks, before anything is written, that an election can be served
  * safely: the directory belongs to this user and is closed to group and
  * others (a readable directory leaks vote times through mtimes, a writable
@@ -243,10 +261,9 @@ export async function checkElectionFiles(
   if (!info.isDirectory) throw new NotADirectoryError(dir);
   // Deno reports no mode on Windows, where POSIX permissions do not apply.
   if (info.mode !== null) {
-    if (uid !== null && info.uid !== uid) {
-      throw new ExposedFileError(
-        `Refusing to start: election directory "${dir}" belongs to uid ${info.uid}, not to this user (uid ${uid}); run chown -R ${uid} "${dir}"`,
-      );
+    const owner = ownerProblem(dir, info, uid);
+    if (owner !== undefined) {
+      throw new ExposedFileError(`Refusing to start: ${owner}`);
     }
     const mode = info.mode & 0o777;
     if ((mode & 0o077) !== 0) {
