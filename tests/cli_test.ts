@@ -156,8 +156,13 @@ Deno.test("a bad flag or value is one line naming it, pointing to --help, exit 2
     ["client", ["--insecure"], /^Unknown option "--insecure" \(see --help\)$/],
     [
       "client",
+      ["--host", " "],
+      /^Option "--host" takes a host name, not " " \(see --help\)$/,
+    ],
+    [
+      "client",
       ["--host", ""],
-      /^Option "--host" takes a host name, not "" \(see --help\)$/,
+      /^Option "--host" needs a value, not "" \(see --help\)$/,
     ],
   ];
   for (const [program, args, pattern] of cases) {
@@ -516,6 +521,8 @@ Deno.test("parseFlags takes --flag value, --flag=value and short aliases, the la
     [["--toString"], 'Unknown option "--toString"'],
     [["--tries"], 'Option "--tries" needs a value'],
     [["--data", "--quiet"], 'Option "--data" needs a value'],
+    [["--data", ""], 'Option "--data" needs a value, not ""'],
+    [["--data="], 'Option "--data" needs a value, not ""'],
     [["--quiet=yes"], 'Option "--quiet" does not take a value'],
     [
       ["--tries", "0"],

@@ -206,3 +206,31 @@ Deno.test("a device, a FIFO or an oversized file given as an input file is refus
     `Cannot read CA certificate "${fifo}": ${notRegular} (ask the election official for it, or run \`make certs\`)\n`,
   );
 });
+
+Deno.test("an empty --data, a directory where journal belongs: one line that names the mistake", async () => {
+  await using tmp = await tempDir("booth-errors-");
+  for (const command of ["serve", "verify", "init"]) {
+    assert.equal(
+      await refusal(2, [command, "--data", ""]),
+      'Option "--data" needs a value, not "" (see --help)',
+    );
+  }
+  const data = join(tmp.path, "data");
+  assert.equal((await server("init", "--data", data)).code, 0);
+  await Deno.mkdir(join(data, "journal"));
+  const certs = await testCerts();
+  assert.equal(
+    await refusal(1, [
+      "serve",
+      "--data",
+      data,
+      "--port",
+      "0",
+      "--cert",
+      join(certs, "server.crt"),
+      "--key",
+      join(certs, "server.key"),
+    ]),
+    `Cannot read journal file "${join(data, "journal")}": it is a directory`,
+  );
+});

@@ -108,9 +108,22 @@ export class UndoJournal {
    * @param paths The election's paths.
    * @param ops File operations.
    * @returns The journal.
+   * @throws {ElectionFileError} When it cannot be read (a directory).
+   * @throws {UnsafeFileError} When it is a link or not a regular file.
    */
   static async open(paths: ElectionPaths, ops: FileOps): Promise<UndoJournal> {
-    return new UndoJournal(paths, ops, await ops.size(paths.journal));
+    let bytes;
+    try {
+      bytes = await ops.size(paths.journal);
+    } catch (error) {
+      if (error instanceof UnsafeFileError) throw error;
+      throw new ElectionFileError(
+        "journal file",
+        paths.journal,
+        describeFsError(error),
+      );
+    }
+    return new UndoJournal(paths, ops, bytes);
   }
 
   /**
