@@ -1340,6 +1340,9 @@ async function exportElection(args: string[]): Promise<number> {
   console.log(
     `exported the election in ${target.redacted} to ${out}/: ${snapshot.voters.length} voters, ${snapshot.history.length} votes`,
   );
+  console.log(
+    `${out}/ holds K (symkey): keep it private, and serve it only once the database election is over (it is a copy, not a second live election)`,
+  );
   return ExitCode.Ok;
 }
 

@@ -129,12 +129,16 @@ Deno.test("export after init --from equals the original files byte for byte, and
     [0, ["turnout 2/3", "consistent"]],
   );
   const out = join(dir.path, "out");
-  await runServerOk([
+  const exported = await runServerOk([
     "export",
     ...databaseFlags(db.url, original),
     "--to",
     out,
   ]);
+  assert.match(
+    lines(exported.stdout)[1],
+    /^.*\/out\/ holds K \(symkey\): keep it private, and serve it only once the database election is over/,
+  );
   for (const file of FILES) {
     assert.deepEqual(
       await Deno.readFile(join(out, file)),
