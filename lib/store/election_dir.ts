@@ -14,6 +14,7 @@ import {
 } from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
 import { formatTime } from "../election/polls.ts";
+import { escapeForTerminal } from "../terminal/escape.ts";
 import { checkPrivateFile, ExposedFileError } from "./private_file.ts";
 
 /** Paths of an election's files. */
@@ -145,7 +146,9 @@ export async function refuseMovedElection(paths: ElectionPaths): Promise<void> {
   if (info === undefined) return;
   refuseUnsafeFile(paths.moved, info);
   const text = await Deno.readTextFile(paths.moved);
-  const where = text.split("\n")[0].trim();
+  const where = escapeForTerminal(text.split("\n")[0].trim(), {
+    newlines: false,
+  });
   throw new ElectionMovedError(
     paths.dir,
     where === "" ? "moved into a database" : where,
