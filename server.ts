@@ -95,6 +95,7 @@ import {
   NoElectionError,
   NotADirectoryError,
   refuseMovedElection,
+  refuseNonDirectory,
 } from "./lib/store/election_dir.ts";
 import {
   inspectElection,
@@ -1208,6 +1209,8 @@ async function initDatabaseFrom(
   const paths = electionPaths(from);
   // Held for the whole move: a booth serving the files would go on
   // recording votes the database never sees, and a voter could vote twice.
+  await refuseNonDirectory(from);
+  if (lstatOrUndefined(from) === undefined) throw new NoElectionError(from);
   const ops = denoFileOps();
   try {
     await lockElection(paths, ops).catch((error) => {

@@ -33,6 +33,16 @@ Deno.test("a file given as the election directory, a kit --out that is a file: s
     await refusal(1, ["verify", "--data", file]),
     `Election directory "${file}" is not a directory`,
   );
+  // Refused before any database is reached (port 1 has none).
+  const move = ["init", "--database", "postgres://booth@127.0.0.1:1/booth"];
+  assert.equal(
+    await refusal(1, [...move, "--from", file]),
+    `Election directory "${file}" is not a directory`,
+  );
+  assert.equal(
+    await refusal(1, [...move, "--from", join(tmp.path, "none")]),
+    `No election in ${join(tmp.path, "none")}/: run \`deno task server init\``,
+  );
   assert.equal(
     await refusal(1, ["init", "--data", join(file, "data")]),
     `Cannot create the election in ${file}/data/: a part of its path is not a directory`,
