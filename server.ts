@@ -20,7 +20,11 @@ import {
 import { colorEnabled, paint } from "./lib/terminal/colors.ts";
 import { escapeLogLine } from "./lib/terminal/escape.ts";
 import { describeDropped, LogWriter } from "./lib/terminal/log_writer.ts";
-import { INPUT_FILE_LIMITS, readInputText } from "./lib/store/input_file.ts";
+import {
+  INPUT_FILE_LIMITS,
+  readInputFile,
+  readInputText,
+} from "./lib/store/input_file.ts";
 import type { Color } from "./lib/terminal/colors.ts";
 import {
   ExitCode,
@@ -33,12 +37,15 @@ import {
 import type { FlagSpecs } from "./lib/terminal/cli.ts";
 import { DEFAULT_LOCKOUT_POLICY } from "./lib/server/login_throttle.ts";
 import {
+  decodeText,
   ElectionFileError,
+  NotUtf8Error,
   parseCandidateList,
   parseVoterRoll,
 } from "./lib/election/election_files.ts";
 import type { RollEntry, RollLine } from "./lib/election/election_files.ts";
 import {
+  denoFileOps,
   describeFsError,
   isFsError,
   lstatOrUndefined,
@@ -81,9 +88,14 @@ import { createElection } from "./lib/store/create_election.ts";
 import {
   ElectionInconsistentError,
   ElectionLockedError,
+  ElectionMovedError,
   electionPaths,
+  lockElection,
+  markElectionMoved,
   NoElectionError,
   NotADirectoryError,
+  refuseMovedElection,
+  refuseNonDirectory,
 } from "./lib/store/election_dir.ts";
 import {
   inspectElection,
@@ -102,7 +114,8 @@ import {
   nameProblem,
   voterReadme,
 } from "./lib/election/kit.ts";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve, sep as SEPARATOR } from "node:path";
+import { fstatSync, statSync } from "node:fs";
 import { StorageError } from "./lib/store/booth_store.ts";
 import type { BoothStore } from "./lib/store/booth_store.ts";
 import { PostgresStore } from "./lib/store/postgres_store.ts";
@@ -267,7 +280,7 @@ const INIT_FLAGS = {
     type: "string",
     value: "DIR",
     help:
-      "with --database: move the file election in DIR\n(roll, candidates, votes, history) into the database;\nK stays in DIR/symkey (copied to --data when given)",
+      "with --database: move the file election in DIR\n(roll, candidates, votes, history) into the database;\nK stays in DIR/symkey (copied to --data when given);\nrefused while a server serves DIR, then marked as\nmoved: no file command serves or changes it again",
   },
   voters: {
     type: "string",
@@ -279,7 +292,7 @@ const INIT_FLAGS = {
     type: "string",
     value: "OUT",
     help:
-      'write every voter\'s "<name> <registration number>\n<password>" to OUT (mode 0600, roll order), to\ndistribute; never replaces OUT without --force',
+      'write every voter\'s "<name> <registration number>\n<password>" to OUT (mode 0600, roll order), to\ndistribute; never replaces OUT without --force; OUT\nmust be outside the election directory',
   },
   candidates: {
     type: "string",
@@ -316,7 +329,7 @@ const PASSWD_FLAGS = {
     type: "string",
     value: "OUT",
     help:
-      "append the line to OUT (created with mode 0600) instead\nof printing it",
+      "append the line to OUT (created with mode 0600) instead\nof printing it; OUT must be outside the election\ndirectory",
   },
   database: {
     type: "string",
@@ -455,8 +468,9 @@ ${formatFlags(INIT_FLAGS)}`;
 const PASSWD_HELP = `Usage: deno task server passwd --voter NAME [options]
 
 Gives one voter a new generated password (a lost letter) and prints
-"<name> <registration number> <password>" once, or appends it to OUT. The old
-password stops working. Refused while a server serves the election: stop it,
+"<name> <registration number> <password>" once, or appends it to OUT, before
+it replaces the old one (an output that fails changes nothing; a stdout sent
+to /dev/null is refused). The old password stops working. Refused while a server serves the election: stop it,
 change the password, start it again. With --database it works while booths
 serve: they read a voter's entry at each login.
 
@@ -504,6 +518,8 @@ symkey (copied from DIR), passwords, candidates, result and history (in
 commit order), byte for byte the formats of a file election, so that
 \`deno task server verify --data OUT\` checks it and a file-store server
 could serve it. OUT is created when missing and must otherwise be empty.
+OUT is a copy, not a second live election (a voter could vote on each),
+and it holds K: keep it as private as DIR.
 
 Options:
 ${formatFlags(EXPORT_FLAGS)}`;
@@ -604,12 +620,24 @@ async function init(args: string[]): Promise<number> {
   const votersPath = flags.voters;
   let roll = SEED_VOTERS;
   if (votersPath !== undefined) {
-    let text: string;
+    let bytes: Uint8Array;
     try {
-      text = await readInputText(votersPath, INPUT_FILE_LIMITS.roll);
+      bytes = await readInputFile(votersPath, INPUT_FILE_LIMITS.roll);
     } catch (error) {
       throw new Error(
         `Cannot read voter roll "${votersPath}": ${describeFsError(error)}`,
+      );
+    }
+    let text: string;
+    try {
+      text = decodeText(bytes);
+    } catch (error) {
+      if (!(error instanceof NotUtf8Error)) throw error;
+      throw new ElectionFileError(
+        "voter roll",
+        votersPath,
+        error.message,
+        error.line,
       );
     }
     roll = parseVoterRoll(text, votersPath);
@@ -627,8 +655,9 @@ async function init(args: string[]): Promise<number> {
       }"); add --credentials OUT to generate them`,
     );
   }
-  if (credentialsPath !== undefined && !force) {
-    await refuseExisting(credentialsPath);
+  if (credentialsPath !== undefined) {
+    refuseCredentialsInElection(credentialsPath, dir);
+    if (!force) await refuseExisting(credentialsPath);
   }
   const voters = completeRoll(roll);
   const staged = credentialsPath === undefined
@@ -698,33 +727,97 @@ async function passwd(args: string[]): Promise<number> {
   const dir = flags.data;
   const name = required("voter", flags.voter);
   const credentialsPath = flags.credentials;
+  if (credentialsPath === undefined && stdoutDiscarded()) {
+    throw new Error(
+      `Refusing to print the new password of "${name}" to /dev/null (standard output is closed or discarded): it would be lost; redirect it to a file or use --credentials FILE`,
+    );
+  }
+  if (credentialsPath !== undefined) {
+    refuseCredentialsInElection(credentialsPath, dir);
+  }
   // Opened before the password changes: a credentials file that cannot be
   // written is found before a password nobody will see replaces the old.
   using out = credentialsPath === undefined
     ? undefined
     : openForAppend(credentialsPath);
   const password = generatePassword();
-  const database = flags.database;
-  const voter = database === undefined
-    ? await changeVoterPassword(dir, name, password).catch((error) => {
-      // passwd is no server: "another server" would puzzle the official.
-      if (!(error instanceof ElectionLockedError)) throw error;
+  // The new password is shown (or appended and synced) before it replaces
+  // the old one: if that fails, nothing changed and the old one still works.
+  let delivered = false;
+  const deliver = async (voter: { name: string; number: string }) => {
+    const line = formatCredentials([{ ...voter, password }]);
+    try {
+      if (out === undefined) {
+        writeAllSync(Deno.stdout, new TextEncoder().encode(line));
+      } else {
+        await writeAll(out, line);
+        await out.sync();
+      }
+    } catch (error) {
       throw new Error(
-        `A server is serving the election in ${dir}/: stop it first, then run passwd again (a password cannot change while voters log in)`,
+        `Cannot write the new password of "${voter.name}" to ${
+          credentialsPath === undefined
+            ? "standard output"
+            : `credentials file "${credentialsPath}"`
+        }: ${describeFsError(error)}; the password was not changed`,
       );
-    })
-    : await changeDatabasePassword(database, dir, name, password);
-  const line = formatCredentials([{ ...voter, password }]);
-  if (out === undefined) {
-    Deno.stdout.writeSync(new TextEncoder().encode(line));
-  } else {
-    await writeAll(out, line);
-    await out.sync();
+    }
+    delivered = true;
+  };
+  const database = flags.database;
+  let voter;
+  try {
+    voter = database === undefined
+      ? await changeVoterPassword(dir, name, password, { deliver }).catch(
+        (error) => {
+          // passwd is no server: "another server" would puzzle the official.
+          if (!(error instanceof ElectionLockedError)) throw error;
+          throw new Error(
+            `A server is serving the election in ${dir}/: stop it first, then run passwd again (a password cannot change while voters log in)`,
+          );
+        },
+      )
+      : await changeDatabasePassword(database, dir, name, password, deliver);
+  } catch (error) {
+    if (!delivered) throw error;
+    throw new Error(
+      `${
+        error instanceof Error ? error.message : String(error)
+      } (the new password of "${name}" written ${
+        credentialsPath === undefined ? "above" : `to "${credentialsPath}"`
+      } was not set: the old one still works)`,
+    );
+  }
+  if (out !== undefined) {
     console.log(
       `appended the new password of ${voter.name} to ${credentialsPath}`,
     );
   }
   return ExitCode.Ok;
+}
+
+/**
+ * Whether standard output goes to /dev/null: a closed stdout is reopened
+ * there at start, and a password printed there is lost. False where there
+ * is no /dev/null.
+ */
+function stdoutDiscarded(): boolean {
+  try {
+    const out = fstatSync(1);
+    return out.isCharacterDevice() && out.rdev === statSync("/dev/null").rdev;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes every byte: one `writeSync` may take only part of them. */
+function writeAllSync(
+  stream: { writeSync(bytes: Uint8Array): number },
+  bytes: Uint8Array,
+): void {
+  for (let written = 0; written < bytes.length;) {
+    written += stream.writeSync(bytes.subarray(written));
+  }
 }
 
 async function close(args: string[]): Promise<number> {
@@ -828,6 +921,7 @@ async function changeDatabasePassword(
   dir: string,
   name: string,
   password: string,
+  deliver: (voter: { name: string; number: string }) => Promise<void>,
 ): Promise<{ name: string; number: string }> {
   const target = databaseTarget(url);
   await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
@@ -835,7 +929,9 @@ async function changeDatabasePassword(
   return await withDatabase(
     target,
     (sql) =>
-      changeDatabaseVoterPassword(sql, key, name, password, target.redacted),
+      changeDatabaseVoterPassword(sql, key, name, password, target.redacted, {
+        deliver,
+      }),
   );
 }
 
@@ -851,6 +947,29 @@ function timeFlag(
     );
   }
   return time;
+}
+
+/**
+ * Refuses a credentials file inside the election directory: the election's
+ * own files (`passwords.tmp` is init's staging name too) would be
+ * overwritten or overwrite it, and passwords in clear do not belong beside
+ * K.
+ */
+function refuseCredentialsInElection(path: string, dir: string): void {
+  const real = (at: string) => {
+    try {
+      return Deno.realPathSync(at);
+    } catch {
+      return resolve(at);
+    }
+  };
+  const election = real(dir);
+  const folder = real(dirname(resolve(path)));
+  if (folder === election || folder.startsWith(`${election}${SEPARATOR}`)) {
+    throw new UsageError(
+      `Option "--credentials" names a file in the election directory ${dir}/ ("${path}"): write the voters' passwords outside it`,
+    );
+  }
 }
 
 async function refuseExisting(path: string): Promise<void> {
@@ -1087,30 +1206,61 @@ async function initDatabaseFrom(
   force: boolean,
 ): Promise<number> {
   const target = databaseTarget(url);
-  const { state, problems, polls } = await inspectElection(from);
-  if (problems.length > 0) {
-    throw new Error(
-      `Refusing to move the election in ${from}/: ${
-        problems[0]
-      } (run \`deno task server verify --data ${from}\` for every problem)`,
+  const paths = electionPaths(from);
+  // Held for the whole move: a booth serving the files would go on
+  // recording votes the database never sees, and a voter could vote twice.
+  await refuseNonDirectory(from);
+  if (lstatOrUndefined(from) === undefined) throw new NoElectionError(from);
+  const ops = denoFileOps();
+  try {
+    await lockElection(paths, ops).catch((error) => {
+      if (!(error instanceof ElectionLockedError)) throw error;
+      throw new Error(
+        `A server is serving the election in ${from}/: stop it first, then move the election (its votes would not follow it into the database)`,
+      );
+    });
+    await refuseMovedElection(paths);
+    const { state, problems, polls } = await inspectElection(from);
+    if (problems.length > 0) {
+      throw new Error(
+        `Refusing to move the election in ${from}/: ${
+          problems[0]
+        } (run \`deno task server verify --data ${from}\` for every problem)`,
+      );
+    }
+    if (data !== undefined && data !== from) await copyKey(from, data);
+    await withDatabase(target, (sql) =>
+      writeDatabaseElection(sql, {
+        candidates: state.candidates,
+        voters: state.voters,
+        voterCount: state.voters.length,
+        totals: state.totals,
+        history: state.history,
+        polls,
+      }, { redacted: target.redacted, force }));
+    await markElectionMoved(
+      paths,
+      ops,
+      `the database ${target.redacted}`,
+      new Date(),
+    ).catch((error) => {
+      throw new Error(
+        `The election is in the database ${target.redacted}, but ${from}/ could not be marked as moved: ${
+          describeFsError(error)
+        } (never serve ${from}/ again: move it away)`,
+      );
+    });
+    console.log(
+      `moved the election in ${from}/ into the database ${target.redacted} (K stays in ${
+        data ?? from
+      }/symkey): ${plural(state.voters.length, "voter")}, ${
+        plural(state.history.length, "vote")
+      }; ${from}/ is marked as moved and no longer served`,
     );
+    return ExitCode.Ok;
+  } finally {
+    ops.close();
   }
-  if (data !== undefined && data !== from) await copyKey(from, data);
-  await withDatabase(target, (sql) =>
-    writeDatabaseElection(sql, {
-      candidates: state.candidates,
-      voters: state.voters,
-      voterCount: state.voters.length,
-      totals: state.totals,
-      history: state.history,
-      polls,
-    }, { redacted: target.redacted, force }));
-  console.log(
-    `moved the election in ${from}/ into the database ${target.redacted} (K stays in ${
-      data ?? from
-    }/symkey): ${state.voters.length} voters, ${state.history.length} votes`,
-  );
-  return ExitCode.Ok;
 }
 
 /** Copies `symkey` to `to`, refusing to overwrite a different key. */
@@ -1192,6 +1342,9 @@ async function exportElection(args: string[]): Promise<number> {
   await write(paths.polls, files.polls);
   console.log(
     `exported the election in ${target.redacted} to ${out}/: ${snapshot.voters.length} voters, ${snapshot.history.length} votes`,
+  );
+  console.log(
+    `${out}/ holds K (symkey): keep it private, and serve it only once the database election is over (it is a copy, not a second live election)`,
   );
   return ExitCode.Ok;
 }
@@ -1443,6 +1596,7 @@ async function openStore(
       error instanceof NotADirectoryError ||
       error instanceof ElectionFileError ||
       error instanceof ElectionLockedError ||
+      error instanceof ElectionMovedError ||
       error instanceof ExposedFileError ||
       error instanceof UnsafeFileError
     ) {

@@ -156,8 +156,13 @@ Deno.test("a bad flag or value is one line naming it, pointing to --help, exit 2
     ["client", ["--insecure"], /^Unknown option "--insecure" \(see --help\)$/],
     [
       "client",
+      ["--host", " "],
+      /^Option "--host" takes a host name, not " " \(see --help\)$/,
+    ],
+    [
+      "client",
       ["--host", ""],
-      /^Option "--host" takes a host name, not "" \(see --help\)$/,
+      /^Option "--host" needs a value, not "" \(see --help\)$/,
     ],
   ];
   for (const [program, args, pattern] of cases) {
@@ -332,6 +337,28 @@ Deno.test("server init: an existing election is kept without --force; a bad roll
     Deno.errors.NotFound,
     "nothing written",
   );
+  // Latin-1 "Zoë": a lenient decoder would register "Zo\u{fffd}".
+  await Deno.writeFile(
+    roll,
+    Uint8Array.from([...new TextEncoder().encode("Ann 1 a\nZo"), 0xeb, 0x0a]),
+  );
+  const latin1 = await runProgram("server", [
+    "init",
+    "--data",
+    fresh,
+    "--voters",
+    roll,
+  ]);
+  assert.equal(latin1.code, 1);
+  assertOneLine(
+    latin1.stderr,
+    /^Cannot read voter roll ".*roll\.txt": line 2 is not UTF-8 text$/,
+  );
+  await assert.rejects(
+    Deno.stat(fresh),
+    Deno.errors.NotFound,
+    "nothing written",
+  );
 
   const forced = await runProgram("server", [
     "init",
@@ -494,6 +521,8 @@ Deno.test("parseFlags takes --flag value, --flag=value and short aliases, the la
     [["--toString"], 'Unknown option "--toString"'],
     [["--tries"], 'Option "--tries" needs a value'],
     [["--data", "--quiet"], 'Option "--data" needs a value'],
+    [["--data", ""], 'Option "--data" needs a value, not ""'],
+    [["--data="], 'Option "--data" needs a value, not ""'],
     [["--quiet=yes"], 'Option "--quiet" does not take a value'],
     [
       ["--tries", "0"],

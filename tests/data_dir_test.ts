@@ -165,6 +165,21 @@ Deno.test("key files and the directory must belong to the server's user, checked
   );
 });
 
+Deno.test("init refuses a directory another user owns, as the server would, before writing anything (root)", async () => {
+  await using temp = await tempDir("booth-datadir-");
+  const data = join(temp.path, "data");
+  await Deno.mkdir(data, { mode: 0o700 });
+  const nobody = 65534;
+  await Deno.chown(data, nobody, nobody);
+  for (const force of [[], ["--force"]]) {
+    const init = await runProgram("server", ["init", "--data", data, ...force]);
+    assert.deepEqual([init.code, lines(init.stderr)], [1, [
+      `Refusing to create the election: election directory "${data}" belongs to uid ${nobody}, not to this user (uid ${Deno.uid()}); run chown -R ${Deno.uid()} "${data}"`,
+    ]]);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(data)), []);
+  }
+});
+
 Deno.test("the one-server rule survives deleting every file but the election's own: the lock is on the directory", async () => {
   await using election = await newElection();
   const first = await startServer(election.data);

@@ -2,9 +2,11 @@
 
 import assert from "node:assert/strict";
 import {
+  decodeText,
   ElectionFileError,
   formatResult,
   historyLine,
+  NotUtf8Error,
   parseCandidateList,
   parseCandidates,
   parseHistory,
@@ -163,6 +165,86 @@ Deno.test("history lines are a name and an ISO 8601 time with seconds and offset
       () => parseHistory(bad, "data/history"),
       /line 1 is not "<voter name> <ISO 8601 time>"/,
       bad,
+    );
+  }
+});
+
+Deno.test("a history time must name a real moment: no February 30th, no 99:99:99", () => {
+  for (
+    const good of [
+      "2024-02-29T23:59:59Z",
+      "2026-12-31T00:00:00.5-12:00",
+      "2026-11-26T04:00:00+14:00",
+    ]
+  ) {
+    assert.equal(parseHistory(`Alice ${good}\n`, "data/history").length, 1);
+  }
+  for (
+    const bad of [
+      "2026-11-26T99:99:99Z",
+      "2026-02-30T10:00:00Z",
+      "2026-02-29T10:00:00Z",
+      "2026-04-31T10:00:00Z",
+      "2026-13-01T10:00:00Z",
+      "2026-00-10T10:00:00Z",
+      "2026-11-00T10:00:00Z",
+      "2026-11-26T24:00:00Z",
+      "2026-11-26T10:60:00Z",
+      "2026-11-26T10:00:60Z",
+      "2026-11-26T10:00:00+24:00",
+      "2026-11-26T10:00:00+01:60",
+    ]
+  ) {
+    assert.throws(
+      () => parseHistory(`Tom 2026-11-26T03:40:12Z\nAlice ${bad}\n`, "h"),
+      (error: Error) => {
+        assert.ok(error instanceof ElectionFileError);
+        assert.equal(error.line, 2);
+        return true;
+      },
+      bad,
+    );
+  }
+});
+
+Deno.test("a history whose last line has no newline is refused: the next vote would join it", () => {
+  assert.throws(
+    () =>
+      parseHistory(
+        "Alice 2026-11-26T03:40:12Z\nBob 2026-11-26T03:41:00Z",
+        "data/history",
+      ),
+    (error: Error) => {
+      assert.ok(error instanceof ElectionFileError);
+      assert.equal(
+        error.message,
+        'Cannot read history file "data/history": line 2 does not end with a newline',
+      );
+      return true;
+    },
+  );
+});
+
+Deno.test("a file that is not UTF-8 is refused with its first bad line, never read with U+FFFD", () => {
+  const encode = (text: string) => new TextEncoder().encode(text);
+  assert.equal(decodeText(encode("Zoë 1\nAnn 2\n")), "Zoë 1\nAnn 2\n");
+  for (
+    const [bytes, line] of [
+      [[...encode("Ann 1\nZo"), 0xeb, ...encode(" 2\nBen 3\n")], 2],
+      [[0xff], 1],
+      [[...encode("A\nB\nC\n"), 0xc3], 4],
+      // A character cut in two by a newline is two bad lines, not one good.
+      [[...encode("A\n"), 0xc3, 0x0a, 0xab, 0x0a], 2],
+    ] as const
+  ) {
+    assert.throws(
+      () => decodeText(Uint8Array.from(bytes)),
+      (error: Error) => {
+        assert.ok(error instanceof NotUtf8Error);
+        assert.equal(error.line, line);
+        assert.equal(error.message, `line ${line} is not UTF-8 text`);
+        return true;
+      },
     );
   }
 });

@@ -469,6 +469,32 @@ const DAMAGE: {
       /^Cannot read history file ".*history": line 1 is not "<voter name> <ISO 8601 time>"$/,
   },
   {
+    name: "a last history line without its newline",
+    damage: async (data) => {
+      const line = await Deno.readTextFile(join(data, "history"));
+      await Deno.writeTextFile(join(data, "history"), line.trimEnd());
+    },
+    problem:
+      /^Cannot read history file ".*history": line 1 does not end with a newline$/,
+  },
+  {
+    name: "an impossible time in history",
+    damage: (data) =>
+      Deno.writeTextFile(join(data, "history"), "Bob 2026-02-30T10:00:00Z\n"),
+    problem:
+      /^Cannot read history file ".*history": line 1 is not "<voter name> <ISO 8601 time>"$/,
+  },
+  {
+    name: "a voter file that is not UTF-8",
+    damage: async (data) => {
+      const bytes = await Deno.readFile(join(data, "passwords"));
+      // "Alice" becomes Latin-1 "Alicé".
+      bytes[4] = 0xe9;
+      await Deno.writeFile(join(data, "passwords"), bytes);
+    },
+    problem: /^Cannot read voter file ".*passwords": line 1 is not UTF-8 text$/,
+  },
+  {
     name: "a passwords entry that fails to authenticate under K",
     damage: async (data) => {
       const rows = lines(await Deno.readTextFile(join(data, "passwords"))).map((

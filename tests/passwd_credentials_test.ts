@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { lines } from "./helpers.ts";
-import { initElectionIn, passwdInto } from "./server_commands.ts";
+import { initElectionIn, passwdInto, server } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
 
 async function refusedPasswd(data: string, out: string): Promise<string> {
@@ -50,4 +50,42 @@ Deno.test("passwd --credentials refuses a file another user owns (root)", async 
     `Refusing to append to credentials file "${out}": it belongs to uid ${nobody}, not to this user (uid ${Deno.uid()}); give a file of your own`,
   );
   assert.equal(await Deno.readTextFile(out), "");
+});
+
+Deno.test("init and passwd refuse a credentials file inside the election directory, and change nothing", async () => {
+  await using tmp = await tempDir("booth-passwd-");
+  const data = await initElectionIn(tmp.path);
+  const roll = join(tmp.path, "roll");
+  await Deno.writeTextFile(roll, "Ann 2000001\nBen 2000002\n");
+  const before = await Deno.readTextFile(join(data, "passwords"));
+  const refusal = (path: string) =>
+    `Option "--credentials" names a file in the election directory ${data}/ ("${path}"): write the voters' passwords outside it (see --help)`;
+  for (const inside of [join(data, "passwords"), join(data, "letters")]) {
+    const init = await server(
+      "init",
+      "--data",
+      data,
+      "--voters",
+      roll,
+      "--credentials",
+      inside,
+      "--force",
+    );
+    assert.deepEqual([init.code, lines(init.stderr)], [2, [refusal(inside)]]);
+    const passwd = await passwdInto(data, "Tom", inside);
+    assert.deepEqual(
+      [passwd.code, lines(passwd.stderr)],
+      [2, [refusal(inside)]],
+    );
+    assert.equal(
+      await Deno.readTextFile(join(data, "passwords")),
+      before,
+      `the election changed with --credentials ${inside}`,
+    );
+  }
+  assert.deepEqual(
+    (await Array.fromAsync(Deno.readDir(data))).map((e) => e.name).sort(),
+    ["candidates", "passwords", "polls", "result", "symkey"],
+    "no credentials and no staging file in the election directory",
+  );
 });

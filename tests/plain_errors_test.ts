@@ -33,6 +33,16 @@ Deno.test("a file given as the election directory, a kit --out that is a file: s
     await refusal(1, ["verify", "--data", file]),
     `Election directory "${file}" is not a directory`,
   );
+  // Refused before any database is reached (port 1 has none).
+  const move = ["init", "--database", "postgres://booth@127.0.0.1:1/booth"];
+  assert.equal(
+    await refusal(1, [...move, "--from", file]),
+    `Election directory "${file}" is not a directory`,
+  );
+  assert.equal(
+    await refusal(1, [...move, "--from", join(tmp.path, "none")]),
+    `No election in ${join(tmp.path, "none")}/: run \`deno task server init\``,
+  );
   assert.equal(
     await refusal(1, ["init", "--data", join(file, "data")]),
     `Cannot create the election in ${file}/data/: a part of its path is not a directory`,
@@ -204,5 +214,33 @@ Deno.test("a device, a FIFO or an oversized file given as an input file is refus
   assert.equal(
     ca.stderr,
     `Cannot read CA certificate "${fifo}": ${notRegular} (ask the election official for it, or run \`make certs\`)\n`,
+  );
+});
+
+Deno.test("an empty --data, a directory where journal belongs: one line that names the mistake", async () => {
+  await using tmp = await tempDir("booth-errors-");
+  for (const command of ["serve", "verify", "init"]) {
+    assert.equal(
+      await refusal(2, [command, "--data", ""]),
+      'Option "--data" needs a value, not "" (see --help)',
+    );
+  }
+  const data = join(tmp.path, "data");
+  assert.equal((await server("init", "--data", data)).code, 0);
+  await Deno.mkdir(join(data, "journal"));
+  const certs = await testCerts();
+  assert.equal(
+    await refusal(1, [
+      "serve",
+      "--data",
+      data,
+      "--port",
+      "0",
+      "--cert",
+      join(certs, "server.crt"),
+      "--key",
+      join(certs, "server.key"),
+    ]),
+    `Cannot read journal file "${join(data, "journal")}": it is a directory`,
   );
 });

@@ -9,7 +9,15 @@ import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
 import { PostgresStore } from "../lib/store/postgres_store.ts";
-import { lines, runProgram } from "./helpers.ts";
+import {
+  ALICE,
+  certFlags,
+  lines,
+  runClient,
+  runProgram,
+  startServer,
+  testCerts,
+} from "./helpers.ts";
 import {
   databaseFlags,
   runServerOk,
@@ -121,12 +129,16 @@ Deno.test("export after init --from equals the original files byte for byte, and
     [0, ["turnout 2/3", "consistent"]],
   );
   const out = join(dir.path, "out");
-  await runServerOk([
+  const exported = await runServerOk([
     "export",
     ...databaseFlags(db.url, original),
     "--to",
     out,
   ]);
+  assert.match(
+    lines(exported.stdout)[1],
+    /^.*\/out\/ holds K \(symkey\): keep it private, and serve it only once the database election is over/,
+  );
   for (const file of FILES) {
     assert.deepEqual(
       await Deno.readFile(join(out, file)),
@@ -237,4 +249,53 @@ Deno.test("the password may come from PGPASSWORD instead of the URL", async () =
   );
   assert.equal(out.code, 0, out.stderr);
   assert.match(out.stdout, /created an election in the database/);
+});
+
+Deno.test("init --from refuses an election a file booth is serving, and the moved directory is never served or changed again", async () => {
+  await using db = await testDatabase();
+  await using dir = await tempDir();
+  const data = join(dir.path, "data");
+  await runServerOk(["init", "--data", data]);
+  const move = ["init", "--database", db.url, "--from", data];
+  {
+    await using booth = await startServer(data);
+    const voted = await runClient(booth.port, [...ALICE, "1", "1", "4"]);
+    assert.equal(voted.code, 0, voted.stderr);
+    const refused = await runProgram("server", move);
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /^A server is serving the election in [^\n]*\/data\/: stop it first[^\n]*\n$/,
+    );
+  }
+  // Nothing reached the database while the booth served: no --force needed.
+  const moved = await runServerOk(move);
+  assert.match(moved.stdout, /3 voters, 1 vote; .* is marked as moved/);
+  const where =
+    /^The election in [^\n]*\/data\/ was moved into the database postgres:\/\/booth@[^ ]+ at \d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z: use --database [^\n]*\n$/;
+  const certs = await testCerts();
+  for (
+    const args of [
+      ["serve", "--data", data, "--port", "0", ...certFlags(certs)],
+      ["passwd", "--data", data, "--voter", "Bob"],
+      ["close", "--data", data],
+      ["report", "--data", data],
+      [...move, "--force"],
+    ]
+  ) {
+    const out = await runProgram("server", args);
+    assert.deepEqual([args[0], out.code], [args[0], 1], out.stderr);
+    assert.match(out.stderr, where);
+    assert.ok(!out.stderr.includes(db.password));
+  }
+  const verified = await runProgram("server", ["verify", "--data", data]);
+  assert.equal(verified.code, 1);
+  assert.match(lines(verified.stdout).at(-1)!, /was moved into the database/);
+  // Alice's vote moved with the election: she cannot vote again there.
+  const audit = await runServerOk(["verify", ...databaseFlags(db.url, data)]);
+  assert.deepEqual(lines(audit.stdout), ["turnout 1/3", "consistent"]);
+  // A new election in the directory is a file election again.
+  await runServerOk(["init", "--data", data, "--force"]);
+  const fresh = await runProgram("server", ["verify", "--data", data]);
+  assert.deepEqual(lines(fresh.stdout), ["turnout 0/3", "consistent"]);
 });

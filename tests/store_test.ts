@@ -358,6 +358,43 @@ Deno.test("a write failure refuses the vote, changes no file, and the store keep
   );
 });
 
+Deno.test("a failed sync at the commit point refuses the vote and undoes it: the voter's next ballot counts once", async () => {
+  await using election = await newElection();
+  const { dir } = election;
+  const real = denoFileOps();
+  let armed = false;
+  let blanked = false;
+  const ops: FileOps = {
+    ...real,
+    overwrite: (path, text) => {
+      if (path.endsWith("journal")) blanked = text.trim() === "";
+      real.overwrite(path, text);
+    },
+    // The sync of the blanked journal fails once: the blank text is in the
+    // page cache, the vote in history and result.
+    sync: (path) => {
+      if (armed && blanked && path.endsWith("journal")) {
+        armed = false;
+        return Promise.reject(new Error("Input/output error (os error 5)"));
+      }
+      return real.sync(path);
+    },
+  };
+  await using store = await FileBoothStore.open(dir, { ops });
+  const before = await snapshot(dir);
+  armed = true;
+  await assert.rejects(store.recordBallot("Alice", 1), StorageError);
+  assert.equal(armed, false, "the commit point's sync was reached");
+  assert.deepEqual(await snapshot(dir), before, "files keep the failed vote");
+  assert.equal(await store.hasVoted("Alice"), false);
+  assert.equal(await outcomeOf(store.recordBallot("Alice", 2)), "recorded");
+  await store.close();
+  const { problems, state } = await inspectElection(dir);
+  assert.deepEqual(problems, []);
+  assert.deepEqual(state.history.map((entry) => entry.name), ["Alice"]);
+  assert.deepEqual(state.totals, [0, 1]);
+});
+
 Deno.test("a failed rollback is finished before the next commit writes anything", async () => {
   await using election = await newElection();
   const { dir } = election;

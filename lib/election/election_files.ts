@@ -29,7 +29,26 @@ const SEALED_BASE64 = /^[A-Za-z0-9+/]{64}$/;
 
 /** ISO 8601 date and time with seconds and an explicit offset. */
 const ISO_TIME =
-  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-](\d{2}):(\d{2}))$/;
+
+/**
+ * Whether a text is an {@linkcode ISO_TIME} that names a real moment: the
+ * pattern alone lets 2026-02-30 and 99:99:99 through, which `new Date`
+ * rolls over or cannot read ("Invalid time value" later, mid-session).
+ */
+function isIsoTime(text: string): boolean {
+  const match = ISO_TIME.exec(text);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(
+    Number,
+  );
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+  const offsetOk = match[8] === "Z" ||
+    (Number(match[9]) < 24 && Number(match[10]) < 60);
+  return month >= 1 && month <= 12 && day >= 1 && day <= days[month - 1] &&
+    hour < 24 && minute < 60 && second < 60 && offsetOk;
+}
 
 /** A voter with a password in clear, as `server init` seals it. */
 export interface RollEntry {
@@ -96,6 +115,58 @@ export class ElectionFileError extends Error {
     this.name = "ElectionFileError";
     this.path = path;
     this.line = line;
+  }
+}
+
+/** Thrown by {@linkcode decodeText} for bytes that are not UTF-8. */
+export class NotUtf8Error extends Error {
+  /** The 1-based line holding the first byte that is not UTF-8. */
+  readonly line: number;
+
+  /**
+   * Creates the error for a line.
+   *
+   * @param line The 1-based line.
+   */
+  constructor(line: number) {
+    super(`line ${line} is not UTF-8 text`);
+    this.name = "NotUtf8Error";
+    this.line = line;
+  }
+}
+
+/**
+ * Decodes a file's bytes as UTF-8, refusing any that are not: a lenient
+ * decoder would turn them into U+FFFD and quietly change a name.
+ *
+ * @example
+ * ```ts
+ * decodeText(new TextEncoder().encode("Zoë 1123456\n")); // "Zoë 1123456\n"
+ * ```
+ *
+ * @param bytes The file's bytes.
+ * @returns The text.
+ * @throws {NotUtf8Error} Naming the first line that is not UTF-8.
+ */
+export function decodeText(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    // Only on failure: find the line, one line at a time.
+    const line = new TextDecoder("utf-8", { fatal: true });
+    let number = 1;
+    let start = 0;
+    for (let end = 0; end <= bytes.length; end++) {
+      if (end < bytes.length && bytes[end] !== 0x0a) continue;
+      try {
+        line.decode(bytes.subarray(start, end));
+      } catch {
+        throw new NotUtf8Error(number);
+      }
+      number++;
+      start = end + 1;
+    }
+    throw new NotUtf8Error(number - 1);
   }
 }
 
@@ -457,15 +528,26 @@ export function formatResult(
  * @param text The file's text.
  * @param path The file's path, for error messages.
  * @returns The entries in file order.
- * @throws {ElectionFileError} On a malformed line.
+ * @throws {ElectionFileError} On a malformed line (an impossible date or
+ * time included), or a last line without its newline.
  */
 export function parseHistory(text: string, path: string): HistoryEntry[] {
   const entries: HistoryEntry[] = [];
-  for (const [line, content] of numberedLines(text)) {
+  const numbered = numberedLines(text);
+  // The next vote is appended after the last byte: without its newline, two
+  // votes would share a line and the server would refuse to start.
+  if (text !== "" && !text.endsWith("\n")) {
+    throw new ElectionFileError(
+      "history file",
+      path,
+      `line ${numbered.length} does not end with a newline`,
+      numbered.length,
+    );
+  }
+  for (const [line, content] of numbered) {
     const fields = content.split(" ");
     if (
-      fields.length !== 2 || !TOKEN.test(fields[0]) ||
-      !ISO_TIME.test(fields[1])
+      fields.length !== 2 || !TOKEN.test(fields[0]) || !isIsoTime(fields[1])
     ) {
       throw new ElectionFileError(
         "history file",

@@ -16,8 +16,10 @@ import type { PollsWindow } from "../election/polls.ts";
 import {
   electionPaths,
   lockElection,
+  ownerProblem,
   refuseNonDirectory,
 } from "./election_dir.ts";
+import { ExposedFileError } from "./private_file.ts";
 import { denoFileOps, replaceFileDurably } from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
 
@@ -35,6 +37,11 @@ export interface CreateElectionOptions {
   onProgress?: (done: number, total: number) => void;
   /** File operations (tests substitute their own). */
   ops?: FileOps;
+  /**
+   * The user who must own an existing directory: this process's
+   * (`Deno.uid()`) unless given; null skips the check.
+   */
+  uid?: number | null;
 }
 
 /**
@@ -56,6 +63,8 @@ export interface CreateElectionOptions {
  * @throws {Error} When an election exists and `force` is not set.
  * @throws {ElectionLockedError} When a server is serving the election.
  * @throws {NotADirectoryError} When `dir` exists and is not a directory.
+ * @throws {ExposedFileError} When `dir` belongs to another user (the server
+ * would refuse it).
  */
 export async function createElection(
   dir: string,
@@ -65,6 +74,19 @@ export async function createElection(
   const paths = electionPaths(dir);
   try {
     await refuseNonDirectory(dir);
+    const existing = await Deno.stat(dir).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    });
+    const owner = existing &&
+      ownerProblem(
+        dir,
+        existing,
+        options.uid === undefined ? Deno.uid() : options.uid,
+      );
+    if (owner !== undefined) {
+      throw new ExposedFileError(`Refusing to create the election: ${owner}`);
+    }
     if (!options.force) {
       for (const path of [paths.symkey, paths.passwords, paths.history]) {
         if (await ops.size(path) !== undefined) {
@@ -114,6 +136,12 @@ export async function createElection(
       paths.polls,
       formatPolls(options.polls ?? {}),
     );
+    // Last: a directory moved into a database stays refused until the new
+    // election in it is whole.
+    if (await ops.size(paths.moved) !== undefined) {
+      await ops.remove(paths.moved);
+      await ops.syncDir(dir);
+    }
   } finally {
     ops.close();
   }

@@ -10,8 +10,11 @@ import {
   describeFsError,
   lstatOrUndefined,
   refuseUnsafeFile,
+  replaceFileDurably,
 } from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
+import { formatTime } from "../election/polls.ts";
+import { escapeForTerminal } from "../terminal/escape.ts";
 import { checkPrivateFile, ExposedFileError } from "./private_file.ts";
 
 /** Paths of an election's files. */
@@ -32,6 +35,11 @@ export interface ElectionPaths {
   journal: string;
   /** `polls`: when the polls open and close. */
   polls: string;
+  /**
+   * `moved`: present once `init --database --from` moved the election into
+   * a database; it names where, and no file command uses the directory.
+   */
+  moved: string;
 }
 
 /**
@@ -55,6 +63,7 @@ export function electionPaths(dir: string): ElectionPaths {
     history: join(dir, "history"),
     journal: join(dir, "journal"),
     polls: join(dir, "polls"),
+    moved: join(dir, "moved"),
   };
 }
 
@@ -103,6 +112,75 @@ export class ElectionInconsistentError extends Error {
   }
 }
 
+/**
+ * Thrown when the election in a directory was moved into a database: its
+ * files are a frozen copy, and serving or changing them would run a second
+ * election beside the live one (a voter could vote on each).
+ */
+export class ElectionMovedError extends Error {
+  /**
+   * Creates the error for `dir`.
+   *
+   * @param dir The election directory.
+   * @param where What the `moved` file says, e.g. `moved into the database
+   * "postgres://booth@db:5432/booth" at 2026-11-26T09:00:00Z`.
+   */
+  constructor(dir: string, where: string) {
+    super(
+      `The election in ${dir}/ was ${where}: use --database (the files in ${dir}/ are a frozen copy, not a live election)`,
+    );
+    this.name = "ElectionMovedError";
+  }
+}
+
+/**
+ * Refuses an election directory that `init --database --from` moved into a
+ * database.
+ *
+ * @param paths The election's paths.
+ * @throws {ElectionMovedError} When its `moved` file exists.
+ * @throws {UnsafeFileError} When `moved` is a link or not a regular file.
+ */
+export async function refuseMovedElection(paths: ElectionPaths): Promise<void> {
+  const info = lstatOrUndefined(paths.moved);
+  if (info === undefined) return;
+  refuseUnsafeFile(paths.moved, info);
+  const text = await Deno.readTextFile(paths.moved);
+  const where = escapeForTerminal(text.split("\n")[0].trim(), {
+    newlines: false,
+  });
+  throw new ElectionMovedError(
+    paths.dir,
+    where === "" ? "moved into a database" : where,
+  );
+}
+
+/**
+ * Marks an election directory as moved into a database, durably, so that
+ * no file command serves or changes it from then on. The caller holds the
+ * election's lock.
+ *
+ * @param paths The election's paths.
+ * @param ops The file operations holding the lock.
+ * @param where Where it went, e.g. `the database "postgres://booth@db/booth"`
+ * (never a password).
+ * @param at When it moved.
+ */
+export async function markElectionMoved(
+  paths: ElectionPaths,
+  ops: FileOps,
+  where: string,
+  at: Date,
+): Promise<void> {
+  await replaceFileDurably(
+    ops,
+    paths.moved,
+    `moved into ${where} at ${
+      formatTime(new Date(Math.floor(at.getTime() / 1000) * 1000))
+    }\n`,
+  );
+}
+
 /** The election directory given (`--data`) is a file or something else. */
 export class NotADirectoryError extends Error {
   /**
@@ -134,6 +212,24 @@ export async function refuseNonDirectory(dir: string): Promise<void> {
 }
 
 /**
+ * Why an election directory may not be used by this user: it belongs to
+ * another (the server refuses it, so `init` refuses it too).
+ *
+ * @param dir The election directory.
+ * @param info What `Deno.stat` says of it.
+ * @param uid This process's user id; null where the platform has none.
+ * @returns The problem, with the command that fixes it, or undefined.
+ */
+export function ownerProblem(
+  dir: string,
+  info: Deno.FileInfo,
+  uid: number | null,
+): string | undefined {
+  if (uid === null || info.uid === null || info.uid === uid) return undefined;
+  return `election directory "${dir}" belongs to uid ${info.uid}, not to this user (uid ${uid}); run chown -R ${uid} "${dir}"`;
+}
+
+/**
  * Checks, before anything is written, that an election can be served
  * safely: the directory belongs to this user and is closed to group and
  * others (a readable directory leaks vote times through mtimes, a writable
@@ -149,6 +245,7 @@ export async function refuseNonDirectory(dir: string): Promise<void> {
  * @throws {ExposedFileError} When the directory or a key file is not
  * private; the message gives the command that fixes it.
  * @throws {UnsafeFileError} When an election file is a link.
+ * @throws {ElectionMovedError} When the election moved into a database.
  */
 export async function checkElectionFiles(
   paths: ElectionPaths,
@@ -167,10 +264,9 @@ export async function checkElectionFiles(
   if (!info.isDirectory) throw new NotADirectoryError(dir);
   // Deno reports no mode on Windows, where POSIX permissions do not apply.
   if (info.mode !== null) {
-    if (uid !== null && info.uid !== uid) {
-      throw new ExposedFileError(
-        `Refusing to start: election directory "${dir}" belongs to uid ${info.uid}, not to this user (uid ${uid}); run chown -R ${uid} "${dir}"`,
-      );
+    const owner = ownerProblem(dir, info, uid);
+    if (owner !== undefined) {
+      throw new ExposedFileError(`Refusing to start: ${owner}`);
     }
     const mode = info.mode & 0o777;
     if ((mode & 0o077) !== 0) {
@@ -189,6 +285,7 @@ export async function checkElectionFiles(
     paths.history,
     paths.journal,
     paths.polls,
+    paths.moved,
   ];
   for (const path of [...files, ...files.map((path) => `${path}.tmp`)]) {
     const info = lstatOrUndefined(path);
@@ -201,6 +298,7 @@ export async function checkElectionFiles(
   }
   if (symkey) await checkPrivateFile(paths.symkey, "key file", uid);
   if (passwords) await checkPrivateFile(paths.passwords, "voter file", uid);
+  await refuseMovedElection(paths);
 }
 
 /**
@@ -209,13 +307,36 @@ export async function checkElectionFiles(
  * could vote once on each. The lock is on the directory itself, so deleting
  * a file cannot lift it.
  *
+ * @example
+ * ```ts
+ * import { denoFileOps } from "./file_ops.ts";
+ *
+ * const ops = denoFileOps();
+ * try {
+ *   // An official's command waits a moment for another one to finish.
+ *   await lockElection(electionPaths("data"), ops, { waitMs: 2000 });
+ * } finally {
+ *   ops.close();
+ * }
+ * ```
+ *
  * @param paths The election's paths.
  * @param ops The file operations that hold the lock until closed.
+ * @param options How long to keep trying while another process holds the
+ * lock (default 0: fail at once, as a server does).
  * @throws {ElectionLockedError} When another process holds the lock.
  */
 export async function lockElection(
   paths: ElectionPaths,
   ops: FileOps,
+  options: { waitMs?: number } = {},
 ): Promise<void> {
-  if (!await ops.lock(paths.dir)) throw new ElectionLockedError(paths.dir);
+  const deadline = Date.now() + (options.waitMs ?? 0);
+  while (!await ops.lock(paths.dir)) {
+    if (Date.now() >= deadline) throw new ElectionLockedError(paths.dir);
+    await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
+  }
 }
+
+/** How often {@linkcode lockElection} tries again while it waits. */
+const LOCK_RETRY_MS = 20;

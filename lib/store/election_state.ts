@@ -21,6 +21,7 @@ import { readPollsFile } from "./polls_file.ts";
 import type { Journal } from "../election/journal_format.ts";
 import {
   checkElectionFiles,
+  ElectionMovedError,
   electionPaths,
   NoElectionError,
 } from "./election_dir.ts";
@@ -254,7 +255,8 @@ export async function verifyElection(
     if (
       !(error instanceof ElectionFileError ||
         error instanceof UnsafeFileError ||
-        error instanceof ExposedFileError)
+        error instanceof ExposedFileError ||
+        error instanceof ElectionMovedError)
     ) {
       throw error;
     }

@@ -20,6 +20,7 @@
  */
 
 import { dirname } from "node:path";
+import { decodeText } from "../election/election_files.ts";
 
 /** The primitive file operations the store uses. */
 export interface FileOps {
@@ -27,6 +28,7 @@ export interface FileOps {
    * Reads a file's text, or undefined when it does not exist.
    *
    * @throws {UnsafeFileError} When `path` is a link or not a regular file.
+   * @throws {NotUtf8Error} When it is not UTF-8 text, naming the line.
    */
   readText(path: string): Promise<string | undefined>;
   /**
@@ -216,7 +218,7 @@ export function denoFileOps(): FileOps {
         if (n === null) break;
         read += n;
       }
-      return Promise.resolve(new TextDecoder().decode(bytes.subarray(0, read)));
+      return Promise.resolve(decodeText(bytes.subarray(0, read)));
     },
     size(path) {
       const info = lstatOrUndefined(path);

@@ -34,6 +34,7 @@ import {
   ElectionInconsistentError,
   electionPaths,
   lockElection,
+  refuseMovedElection,
 } from "./election_dir.ts";
 import type { ElectionPaths } from "./election_dir.ts";
 import { auditElection, readState } from "./election_state.ts";
@@ -143,6 +144,7 @@ export class FileBoothStore implements BoothStore {
    * private.
    * @throws {UnsafeFileError} When an election file is a link.
    * @throws {ElectionLockedError} When another process serves it.
+   * @throws {ElectionMovedError} When it was moved into a database.
    * @throws {ElectionFileError} When a file is missing or malformed.
    * @throws {ElectionInconsistentError} When the files disagree.
    */
@@ -158,6 +160,9 @@ export class FileBoothStore implements BoothStore {
         options.uid === undefined ? Deno.uid() : options.uid,
       );
       await lockElection(paths, ops);
+      // Again under the lock: a move into a database may have ended between
+      // the checks above and taking the lock.
+      await refuseMovedElection(paths);
       const journal = await UndoJournal.open(paths, ops);
       const undone = await journal.rollBack();
       if (undone !== undefined) options.onRollback?.(undone);

@@ -90,6 +90,10 @@ export class UndoJournal {
   readonly #ops: FileOps;
   #bytes: number;
   #exists: boolean;
+  // What the commit in progress recorded, until its blanking is durable: a
+  // failed sync at the commit point leaves the blank text in the page cache,
+  // and the rollback must not read that and undo nothing.
+  #recorded: Journal | undefined;
 
   private constructor(paths: ElectionPaths, ops: FileOps, bytes?: number) {
     this.#paths = paths;
@@ -104,9 +108,22 @@ export class UndoJournal {
    * @param paths The election's paths.
    * @param ops File operations.
    * @returns The journal.
+   * @throws {ElectionFileError} When it cannot be read (a directory).
+   * @throws {UnsafeFileError} When it is a link or not a regular file.
    */
   static async open(paths: ElectionPaths, ops: FileOps): Promise<UndoJournal> {
-    return new UndoJournal(paths, ops, await ops.size(paths.journal));
+    let bytes;
+    try {
+      bytes = await ops.size(paths.journal);
+    } catch (error) {
+      if (error instanceof UnsafeFileError) throw error;
+      throw new ElectionFileError(
+        "journal file",
+        paths.journal,
+        describeFsError(error),
+      );
+    }
+    return new UndoJournal(paths, ops, bytes);
   }
 
   /**
@@ -125,6 +142,7 @@ export class UndoJournal {
    * @param journal The old `history` length and `result` text.
    */
   async record(journal: Journal): Promise<void> {
+    this.#recorded = journal;
     this.#write(formatJournal(journal, this.#bytes));
     await this.#ops.sync(this.#paths.journal);
   }
@@ -139,13 +157,17 @@ export class UndoJournal {
       this.#exists = true;
       await this.#ops.syncDir(this.#paths.dir);
     }
+    this.#recorded = undefined;
   }
 
   /**
    * Undoes a commit that a crash or an I/O error left half done: restores
    * `history`'s length and `result`'s text from the journal, then blanks
-   * it. A torn journal is simply blanked: it was being written when the
-   * crash came, before anything else changed. A missing journal is created
+   * it. After a failed commit in this process the journal is the one held
+   * in memory, written again durably first (a failed blanking may have
+   * left the file blank while `history` and `result` hold the vote). A
+   * torn journal is simply blanked: it was being written when the crash
+   * came, before anything else changed. A missing journal is created
    * blank, so that commits only ever overwrite it.
    *
    * @returns What was undone, or undefined when there was nothing to undo.
@@ -153,7 +175,11 @@ export class UndoJournal {
    * says: the files were changed by hand, and only a backup can help.
    */
   async rollBack(): Promise<Rollback | undefined> {
-    const content = await this.read();
+    const recorded = this.#recorded;
+    if (recorded !== undefined) await this.record(recorded);
+    const content: JournalContent = recorded === undefined
+      ? await this.read()
+      : { kind: "valid", journal: recorded };
     let undone: Rollback | undefined;
     if (content.kind === "valid") {
       undone = await this.#undo(content.journal);

@@ -27,6 +27,7 @@ import {
   electionPaths,
   lockElection,
   NoElectionError,
+  refuseMovedElection,
 } from "./election_dir.ts";
 import { readElectionKey } from "./election_state.ts";
 import { waitForCommitsSettled } from "./commits_settled.ts";
@@ -59,32 +60,63 @@ export class ClosingRefusedError extends Error {
   }
 }
 
+/** Options of {@linkcode changeVoterPassword}. */
+export interface ChangePasswordOptions {
+  /**
+   * Hands the new password to the official (prints it, appends it to a
+   * file) once the voter is found and before it replaces the old one: if
+   * this throws, nothing changes, and a password nobody saw never locks a
+   * voter out.
+   */
+  deliver?: (voter: Pick<RegisteredVoter, "name" | "number">) => Promise<void>;
+  /**
+   * How long to wait for the election's lock while another official's
+   * command holds it (default 2000 ms); a server holds it for good.
+   */
+  lockWaitMs?: number;
+  /** File operations (tests substitute their own). */
+  ops?: FileOps;
+}
+
 /**
  * `server passwd`: replaces one voter's encrypted password in `passwords`.
  * Refused while a server serves the election, which holds the voter file in
- * memory and would go on accepting the old password.
+ * memory and would go on accepting the old password. The voter file is read
+ * under the election's lock, so two `passwd` at once both take effect.
  *
  * @param dir The election directory.
  * @param name The voter's name, exactly as in the roll.
  * @param password The new password in clear.
- * @param ops File operations (tests substitute their own).
+ * @param options Where the password goes first, the lock wait, file
+ * operations.
  * @returns The voter whose password changed.
  * @throws {NoElectionError} When `dir` holds no election.
  * @throws {ElectionLockedError} While a server serves the election.
+ * @throws {ElectionMovedError} When it was moved into a database.
  * @throws {UnknownVoterError} When no voter has that name.
  * @throws {ElectionFileError} When a file is missing or malformed.
+ * @throws {Error} What `deliver` throws (nothing changed then).
  */
 export async function changeVoterPassword(
   dir: string,
   name: string,
   password: string,
-  ops: FileOps = denoFileOps(),
+  options: ChangePasswordOptions = {},
 ): Promise<Pick<RegisteredVoter, "name" | "number">> {
+  const ops = options.ops ?? denoFileOps();
   const paths = electionPaths(dir);
   try {
+    if (
+      await readElectionFile(ops, paths.passwords, "voter file") === undefined
+    ) {
+      throw new NoElectionError(dir);
+    }
+    await lockElection(paths, ops, {
+      waitMs: options.lockWaitMs ?? PASSWD_LOCK_WAIT_MS,
+    });
+    await refuseMovedElection(paths);
     const text = await readElectionFile(ops, paths.passwords, "voter file");
     if (text === undefined) throw new NoElectionError(dir);
-    await lockElection(paths, ops);
     const key = await readElectionKey(dir);
     const voter = parsePasswords(text, paths.passwords).find((v) =>
       v.name === name
@@ -92,16 +124,24 @@ export async function changeVoterPassword(
     if (voter === undefined) {
       throw new UnknownVoterError(name, paths.passwords);
     }
+    const changed = { name: voter.name, number: voter.number };
+    await options.deliver?.(changed);
     const lines = text.split("\n");
     lines[voter.line - 1] = `${voter.name} ${voter.number} ${
       sealPassword(key, voter, password)
     }`;
     await replaceFileDurably(ops, paths.passwords, lines.join("\n"));
-    return { name: voter.name, number: voter.number };
+    return changed;
   } finally {
     ops.close();
   }
 }
+
+/**
+ * How long `passwd` waits for another official's command to release the
+ * election: one `passwd` holds it for milliseconds.
+ */
+const PASSWD_LOCK_WAIT_MS = 2000;
 
 /**
  * Where an election keeps its polls window, as `server close` changes it:
@@ -204,6 +244,7 @@ export async function closePolls(
  * @param now The current time.
  * @returns The window now in force.
  * @throws {NoElectionError} When `dir` holds no election.
+ * @throws {ElectionMovedError} When it was moved into a database.
  * @throws {ElectionFileError} When `polls` or `history` is malformed.
  * @throws {ClosingRefusedError} When the polls closed already, or the time
  * is in the past or not after the opening.
@@ -223,6 +264,7 @@ export async function setClosingTime(
     ) {
       throw new NoElectionError(dir);
     }
+    await refuseMovedElection(paths);
     return await closePolls(
       {
         where: `${dir}/`,

@@ -13,7 +13,7 @@ import { sealPassword } from "../election/crypto.ts";
 import { pollsStateAt } from "../election/polls.ts";
 import type { PollsWindow } from "../election/polls.ts";
 import { UnknownVoterError } from "./officials.ts";
-import type { PollsKeeper } from "./officials.ts";
+import type { ChangePasswordOptions, PollsKeeper } from "./officials.ts";
 import { sha256OfText, summariseElection } from "./report.ts";
 import type { ElectionReportSummary } from "./report.ts";
 import { withRetries } from "./postgres_connection.ts";
@@ -80,9 +80,13 @@ export function databasePollsKeeper(sql: Sql, redacted: string): PollsKeeper {
  * @param name The voter's name, exactly as in the roll.
  * @param password The new password in clear.
  * @param redacted The database URL without password, for messages.
+ * @param options `deliver` hands the new password to the official once the
+ * voter is found and before it replaces the old one; if it throws, nothing
+ * changes.
  * @returns The voter whose password changed.
  * @throws {NoDatabaseElectionError} When the database holds no election.
  * @throws {UnknownVoterError} When no voter has that name.
+ * @throws {Error} What `deliver` throws (nothing changed then).
  */
 export async function changeDatabaseVoterPassword(
   sql: Sql,
@@ -90,6 +94,7 @@ export async function changeDatabaseVoterPassword(
   name: string,
   password: string,
   redacted: string,
+  options: Pick<ChangePasswordOptions, "deliver"> = {},
 ): Promise<{ name: string; number: string }> {
   const rows = await withRetries(() =>
     sql`SELECT number FROM booth.voters WHERE name = ${name}`
@@ -101,6 +106,7 @@ export async function changeDatabaseVoterPassword(
   }
   const voter = { name, number: rows[0].number as string };
   const sealed = Buffer.from(sealPassword(key, voter, password), "base64");
+  await options.deliver?.(voter);
   await withRetries(() =>
     sql`UPDATE booth.voters SET sealed = ${sealed} WHERE name = ${name}`
   );

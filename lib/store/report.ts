@@ -13,7 +13,11 @@ import { winnersOf } from "../election/booth.ts";
 import { formatTime, pollsStateAt } from "../election/polls.ts";
 import { denoFileOps, lstatOrUndefined, refuseUnsafeFile } from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
-import { ElectionInconsistentError, electionPaths } from "./election_dir.ts";
+import {
+  ElectionInconsistentError,
+  electionPaths,
+  refuseMovedElection,
+} from "./election_dir.ts";
 import { inspectElection } from "./election_state.ts";
 import { waitForCommitsSettled } from "./commits_settled.ts";
 import { readPollsFile } from "./polls_file.ts";
@@ -85,6 +89,7 @@ const READ_ATTEMPTS = 5;
  * @param now The moment the report describes.
  * @returns The summary.
  * @throws {NoElectionError} When the directory holds no election.
+ * @throws {ElectionMovedError} When it was moved into a database.
  * @throws {ElectionFileError} When a file is missing or malformed.
  * @throws {ElectionInconsistentError} When the files disagree (run `server
  * verify` to see every problem).
@@ -96,6 +101,7 @@ export async function reportElection(
   now: Date,
 ): Promise<ElectionReportSummary> {
   const paths = electionPaths(dir);
+  await refuseMovedElection(paths);
   for (let attempt = 1;; attempt++) {
     // `polls` first: once it says closed, a commit still deciding on an older
     // `polls` holds the journal, so waiting for a blank journal after it

@@ -99,7 +99,7 @@ export type FlagValues<S extends FlagSpecs> = {
 };
 
 /**
- * Parses flags strictly: unknown flags, missing or malformed values and
+ * Parses flags strictly: unknown flags, missing, empty or malformed values and
  * stray positional arguments are usage errors. A flag given twice keeps its
  * last value; an absent one takes its spec's default.
  *
@@ -179,6 +179,11 @@ function checkValue(
 ): string | number {
   switch (spec.type) {
     case "string":
+      // An empty path or host only fails later, in words about something
+      // else ("No election in /", "Cannot connect to :4443").
+      if (value === "") {
+        throw new UsageError(`Option "--${name}" needs a value, not ""`);
+      }
       return value;
     case "integer":
       return integerFlag(`--${name}`, value, spec.min, spec.max);
