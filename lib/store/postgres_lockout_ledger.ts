@@ -72,11 +72,8 @@ export interface PostgresLedgerOptions {
   roll?: VoterLookup;
 }
 
-interface PendingClear {
-  address: string;
-  number: string;
-  at: number;
-}
+/** A type rather than an interface: it is sent as a JSON value. */
+type PendingClear = { address: string; number: string; at: number };
 
 /**
  * The lockout ledger in the election's database, over a pool the caller
@@ -159,7 +156,7 @@ export class PostgresLockoutLedger implements LockoutLedger {
     } catch (error) {
       throw unreachableDatabase(error);
     }
-    const verdict = verdictOf(row, attempt.now, policy);
+    const verdict = verdictOf(row, attempt.now);
     if (row.pair_counted && !row.number_counted) {
       await this.#undoPairCount(attempt, token);
     }
@@ -249,11 +246,16 @@ export class PostgresLockoutLedger implements LockoutLedger {
               ) AS kept
             ) AS window_
           ) AS rule)
-        RETURNING failure_times,
+        RETURNING
+          CASE WHEN cardinality(failure_times) >= ${policy.windowLimit}::integer
+            THEN failure_times[
+              cardinality(failure_times) - ${policy.windowLimit}::integer + 1
+            ] + ${windowMs}::bigint
+            ELSE 0 END AS locked_until,
           check_id IS NOT DISTINCT FROM ${token} AS counted
       )
       SELECT pair.failures, pair.lockouts, pair.locked_until,
-        pair.counted AS pair_counted, num.failure_times,
+        pair.counted AS pair_counted, num.locked_until AS number_locked_until,
         num.counted AS number_counted, v.name, v.sealed
       FROM pair CROSS JOIN num
         LEFT JOIN booth.voters v ON v.number = ${number}`;
@@ -302,15 +304,14 @@ export class PostgresLockoutLedger implements LockoutLedger {
     const batch = this.#pending;
     this.#pending = [];
     // Pairs first (the one-time filter on `pairs` runs the DELETE before any
-    // number is locked): the same lock order as a login's.
+    // number is locked): the same lock order as a login's. The batch goes as
+    // one JSON parameter: postgres.js serializes array parameters only once
+    // it has loaded the array types, which a fresh connection may not have.
     await withRetries(() =>
       this.#sql`
         WITH batch AS (
-          SELECT * FROM unnest(${batch.map((c) => c.address)}::text[],
-            ${batch.map((c) => c.number)}::text[],
-            ${
-        batch.map((c) => String(c.at))
-      }::bigint[]) AS b(address, number, at)
+          SELECT * FROM jsonb_to_recordset(${this.#sql.json(batch)})
+            AS b(address text, number text, at bigint)
         ), pairs AS (
           DELETE FROM booth.lockout_pairs p USING batch b
           WHERE p.address = b.address AND p.number = b.number
@@ -380,21 +381,16 @@ export class PostgresLockoutLedger implements LockoutLedger {
 }
 
 /**
- * The verdict {@linkcode admitCheck} would give, read from the rows the
- * statement returned: the pair's and the number's new values, and whether
+ * The verdict {@linkcode admitCheck} would give, read from the row the
+ * statement returned: the pair's new values, the number's lock, and whether
  * each counted this check.
  */
-function verdictOf(
-  row: Record<string, unknown>,
-  now: number,
-  policy: LockoutPolicy,
-): CheckVerdict {
-  const windowMs = policy.windowSeconds * 1000;
-  const times = (row.failure_times as unknown[]).map(Number);
+function verdictOf(row: Record<string, unknown>, now: number): CheckVerdict {
   const lockedUntil = Number(row.locked_until);
-  const numberLockedUntil = times.length >= policy.windowLimit
-    ? times[times.length - policy.windowLimit] + windowMs
-    : 0;
+  // When the window's limit is reached (0 below it): the oldest failure
+  // that counts toward the limit leaves the window. Computed in SQL, since
+  // postgres.js parses arrays only once it has loaded their types.
+  const numberLockedUntil = Number(row.number_locked_until);
   if (row.pair_counted && row.number_counted) {
     // The pair was not locked before this check: a lock now is its own.
     let locksIfWrong: Lock | undefined = lockedUntil > now
