@@ -117,8 +117,8 @@ for (const [name, policy] of Object.entries(POLICIES)) {
           runs++;
           await db.sql`TRUNCATE booth.lockout_pairs, booth.lockout_numbers`;
           let now = Date.UTC(2026, 0, 1) + runs * 10_000_000;
-          const memory = new MemoryLockoutLedger({ now: () => now });
-          const database = new PostgresLockoutLedger(db.sql, {
+          await using memory = new MemoryLockoutLedger({ now: () => now });
+          await using database = new PostgresLockoutLedger(db.sql, {
             sweepEveryMs: 0,
           });
           const checks: { address: string; number: string; at: number }[] = [];
@@ -161,7 +161,6 @@ for (const [name, policy] of Object.entries(POLICIES)) {
               if (verdict.lock.scope === "everyone") allowed.everyone++;
             }
           }
-          await database.close();
         },
       ),
       { numRuns: 100, seed: SEED },
