@@ -15,6 +15,7 @@ export * from "./lib/election/certificates.ts";
 export * from "./lib/election/kit.ts";
 export * from "./lib/election/credentials.ts";
 export * from "./lib/election/polls.ts";
+export * from "./lib/election/lockout_rules.ts";
 export * from "./lib/store/file_ops.ts";
 export * from "./lib/store/booth_store.ts";
 export * from "./lib/store/election_dir.ts";

@@ -35,7 +35,7 @@ import {
   VERSION,
 } from "./lib/terminal/cli.ts";
 import type { FlagSpecs } from "./lib/terminal/cli.ts";
-import { DEFAULT_LOCKOUT_POLICY } from "./lib/server/login_throttle.ts";
+import { DEFAULT_LOCKOUT_POLICY } from "./lib/election/lockout_rules.ts";
 import {
   decodeText,
   ElectionFileError,

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { LoginThrottle } from "../lib/server/login_throttle.ts";
-import type { CheckVerdict } from "../lib/server/login_throttle.ts";
+import type { CheckVerdict } from "../lib/election/lockout_rules.ts";
 import { MemoryLockoutLedger } from "../lib/store/lockout_ledger.ts";
 import { FakeClock } from "./fake_clock.ts";
 
@@ -27,7 +27,9 @@ async function fail(
   number = ALICE,
 ): Promise<CheckVerdict[]> {
   const verdicts = [];
-  for (let i = 0; i < count; i++) verdicts.push(await t.admit(address, number));
+  for (let i = 0; i < count; i++) {
+    verdicts.push((await t.admit(address, number)).verdict);
+  }
   return verdicts;
 }
 
@@ -47,11 +49,11 @@ Deno.test("five failures lock the (address, number) pair for 30 s; other address
     allowed: false,
     lock: { seconds: 30, scope: "address" },
   });
-  assert.equal((await t.admit("10.0.0.1", ALICE)).allowed, true);
+  assert.equal((await t.admit("10.0.0.1", ALICE)).verdict.allowed, true);
   clock.advance(29_999);
-  assert.equal((await t.admit("10.0.0.2", ALICE)).allowed, false);
+  assert.equal((await t.admit("10.0.0.2", ALICE)).verdict.allowed, false);
   clock.advance(1);
-  assert.equal((await t.admit("10.0.0.2", ALICE)).allowed, true);
+  assert.equal((await t.admit("10.0.0.2", ALICE)).verdict.allowed, true);
 });
 
 Deno.test("each further lock of a pair doubles, up to 24 hours; a success resets the pair", async () => {
@@ -83,9 +85,9 @@ Deno.test("each further lock of a pair doubles, up to 24 hours; a success resets
     86400,
     86400,
   ]);
-  const verdict = await t.admit("10.0.0.2", ALICE);
+  const { verdict } = await t.admit("10.0.0.2", ALICE);
   assert.ok(verdict.allowed);
-  await t.recordSuccess("10.0.0.2", ALICE, verdict.at);
+  t.recordSuccess("10.0.0.2", ALICE, verdict.at);
   const again = await fail(t, "10.0.0.2", 5);
   assert.deepEqual(again[4].allowed && again[4].locksIfWrong?.seconds, 30);
 });
@@ -113,16 +115,16 @@ Deno.test("5 failures from each of 20 addresses lock the number for everyone for
       });
     }
   }
-  const elsewhere = await t.admit("10.0.0.1", ALICE);
+  const { verdict: elsewhere } = await t.admit("10.0.0.1", ALICE);
   assert.deepEqual(elsewhere, {
     allowed: false,
     lock: { seconds: 24 * 3600, scope: "everyone" },
   });
-  assert.equal((await t.admit("10.0.0.1", "1138765")).allowed, true);
+  assert.equal((await t.admit("10.0.0.1", "1138765")).verdict.allowed, true);
   clock.advance(24 * HOUR - 1000);
-  assert.equal((await t.admit("10.0.0.1", ALICE)).allowed, false);
+  assert.equal((await t.admit("10.0.0.1", ALICE)).verdict.allowed, false);
   clock.advance(1000);
-  assert.equal((await t.admit("10.0.0.1", ALICE)).allowed, true);
+  assert.equal((await t.admit("10.0.0.1", ALICE)).verdict.allowed, true);
 });
 
 Deno.test("the 100-failure cap is over any 24 hours: old failures leave the window one by one", async () => {
@@ -146,9 +148,9 @@ Deno.test("the 100-failure cap is over any 24 hours: old failures leave the wind
 Deno.test("a successful login does not count against the number's 24-hour cap", async () => {
   const { throttle: t } = throttle();
   for (let i = 0; i < 150; i++) {
-    const verdict = await t.admit("10.0.0.1", ALICE);
+    const { verdict } = await t.admit("10.0.0.1", ALICE);
     assert.ok(verdict.allowed, `login ${i}`);
-    await t.recordSuccess("10.0.0.1", ALICE, verdict.at);
+    t.recordSuccess("10.0.0.1", ALICE, verdict.at);
   }
 });
 
@@ -157,7 +159,7 @@ Deno.test("logins racing on one pair check exactly 5 passwords", async () => {
   const verdicts = await Promise.all(
     Array.from({ length: 50 }, () => t.admit("10.0.0.2", ALICE)),
   );
-  assert.equal(checked(verdicts), 5);
+  assert.equal(checked(verdicts.map((v) => v.verdict)), 5);
 });
 
 Deno.test("the in-memory ledger stays within its bound and keeps locked records over unlocked ones", async () => {
@@ -168,7 +170,7 @@ Deno.test("the in-memory ledger stays within its bound and keeps locked records 
   }
   assert.deepEqual(ledger.size, { pairs: 100, numbers: 50 });
   assert.equal(
-    (await t.admit("10.0.0.2", "locked")).allowed,
+    (await t.admit("10.0.0.2", "locked")).verdict.allowed,
     false,
     "the locked pair was kept",
   );

@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ServerChannel } from "../lib/client/voter_client.ts";
 import { LoginThrottle } from "../lib/server/login_throttle.ts";
+import { VoterSession } from "../lib/server/session.ts";
+import { PasswordVerifier } from "../lib/election/booth.ts";
 import { generateKey } from "../lib/election/crypto.ts";
 import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
 import {
@@ -15,6 +17,7 @@ import {
   writeDatabaseElection,
 } from "../lib/store/postgres_election.ts";
 import { PostgresLockoutLedger } from "../lib/store/postgres_lockout_ledger.ts";
+import { PostgresStore } from "../lib/store/postgres_store.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
 import { ALICE, logIn, startServer } from "./helpers.ts";
 import { tlsFrom } from "./peers.ts";
@@ -88,10 +91,13 @@ Deno.test("5 wrong logins from one address alternating between two booths of one
   }
 });
 
-async function emptyElection(db: TestDatabase): Promise<void> {
+async function emptyElection(
+  db: TestDatabase,
+  key = generateKey(),
+): Promise<void> {
   await writeDatabaseElection(db.sql, {
     candidates: ["Chris", "Jay"],
-    voters: sealRoll(generateKey(), [{
+    voters: sealRoll(key, [{
       name: "Alice",
       number: "1123456",
       password: "1234",
@@ -103,9 +109,11 @@ async function emptyElection(db: TestDatabase): Promise<void> {
   }, { redacted: parseDatabaseUrl(db.url).redacted });
 }
 
-Deno.test("40 checks of one pair racing through two ledgers on one database admit exactly 5 password checks", async () => {
-  await using db = await testDatabase();
-  await emptyElection(db);
+/** Two throttles on one database through two pools, as two booths have. */
+async function twoBooths(
+  db: TestDatabase,
+  run: (throttles: LoginThrottle[]) => Promise<void>,
+): Promise<void> {
   const other = (await import("postgres")).default(db.url, {
     max: 5,
     onnotice: () => {},
@@ -117,46 +125,76 @@ Deno.test("40 checks of one pair racing through two ledgers on one database admi
     await using secondLedger = new PostgresLockoutLedger(other, {
       sweepEveryMs: 0,
     });
-    const throttles = [
+    await run([
       new LoginThrottle(firstLedger),
       new LoginThrottle(secondLedger),
-    ];
-    const verdicts = await Promise.all(
+    ]);
+  } finally {
+    await other.end();
+  }
+}
+
+Deno.test("40 checks of one pair racing through two ledgers on one database admit exactly 5 password checks", async () => {
+  await using db = await testDatabase();
+  await emptyElection(db);
+  await twoBooths(db, async (throttles) => {
+    const admissions = await Promise.all(
       Array.from(
         { length: 40 },
         (_, i) => throttles[i % 2].admit("192.0.2.1", "1123456"),
       ),
     );
-    assert.equal(verdicts.filter((v) => v.allowed).length, 5);
+    assert.equal(admissions.filter((a) => a.verdict.allowed).length, 5);
     const [pair] = await db.sql`
       SELECT lockouts, locked_until FROM booth.lockout_pairs`;
     assert.equal(pair.lockouts, 1);
     assert.ok(Number(pair.locked_until) > Date.now());
-  } finally {
-    await other.end();
-  }
+  });
 });
 
-Deno.test("a right password undoes its check: the pair's and the number's rows are gone", async () => {
+Deno.test("150 checks of one number from 50 addresses racing through two ledgers admit exactly 100 password checks, then the number is locked for everyone", async () => {
+  await using db = await testDatabase();
+  await emptyElection(db);
+  await twoBooths(db, async (throttles) => {
+    // 3 checks per address: no pair reaches its own limit of 5.
+    const admissions = await Promise.all(
+      Array.from(
+        { length: 150 },
+        (_, i) => throttles[i % 2].admit(`192.0.2.${i % 50}`, "1123456"),
+      ),
+    );
+    assert.equal(admissions.filter((a) => a.verdict.allowed).length, 100);
+    const refusals = admissions.flatMap((a) =>
+      a.verdict.allowed ? [] : [a.verdict.lock.scope]
+    );
+    assert.deepEqual(new Set(refusals), new Set(["everyone"]));
+    const [number] = await db.sql`
+      SELECT cardinality(failure_times) AS n FROM booth.lockout_numbers`;
+    assert.equal(number.n, 100);
+  });
+});
+
+Deno.test("a right password undoes its check, sent after the answer: the pair's row is gone, the number keeps the wrong check", async () => {
   await using db = await testDatabase();
   await emptyElection(db);
   await using ledger = new PostgresLockoutLedger(db.sql, { sweepEveryMs: 0 });
   const throttle = new LoginThrottle(ledger);
-  const wrong = await throttle.admit("192.0.2.1", "1123456");
+  const wrong = (await throttle.admit("192.0.2.1", "1123456")).verdict;
   assert.ok(wrong.allowed);
-  const right = await throttle.admit("192.0.2.1", "1123456");
+  const right = (await throttle.admit("192.0.2.1", "1123456")).verdict;
   assert.ok(right.allowed);
   const [before] = await db.sql`
-    SELECT jsonb_array_length(failure_times) AS n FROM booth.lockout_numbers`;
+    SELECT cardinality(failure_times) AS n FROM booth.lockout_numbers`;
   assert.equal(before.n, 2);
-  await throttle.recordSuccess("192.0.2.1", "1123456", right.at);
+  throttle.recordSuccess("192.0.2.1", "1123456", right.at);
+  await ledger.flush();
   assert.deepEqual(
     [...await db.sql`SELECT number FROM booth.lockout_pairs`],
     [],
     "a success resets the pair",
   );
   const [after] = await db.sql`
-    SELECT jsonb_array_length(failure_times) AS n FROM booth.lockout_numbers`;
+    SELECT cardinality(failure_times) AS n FROM booth.lockout_numbers`;
   assert.equal(after.n, 1, "the wrong check still counts for the number");
 });
 
@@ -199,4 +237,55 @@ Deno.test("the sweep keeps the ledger bounded: expired records go, then the leas
     SELECT (SELECT count(*) FROM booth.lockout_pairs) +
            (SELECT count(*) FROM booth.lockout_numbers) AS count`;
   assert.equal(Number(count), 0, "two days later every record has expired");
+});
+
+Deno.test("a login on PostgreSQL sends one statement before its answer, right or wrong password; a success's clear follows the answer, sent at the latest when the ledger closes", async () => {
+  await using db = await testDatabase();
+  const key = generateKey();
+  await emptyElection(db, key);
+  const sent: string[] = [];
+  await using store = await PostgresStore.open(parseDatabaseUrl(db.url), {
+    // The heartbeat (booth.servers) runs on its own timer: not the login's.
+    onStatement: (text) => {
+      if (!text.includes("booth.servers")) sent.push(text);
+    },
+  });
+  await using ledger = store.lockoutLedger({ sweepEveryMs: 0 });
+  const throttle = new LoginThrottle(ledger);
+  const logIn = async (password: string) => {
+    const session = new VoterSession(store, {
+      verifier: new PasswordVerifier(key),
+      throttle,
+      address: "192.0.2.1",
+    });
+    const before = sent.length;
+    const step = await session.handle({
+      type: "login",
+      version: 1,
+      name: "Alice",
+      number: "1123456",
+      password,
+    });
+    return { reply: step.reply, statements: sent.length - before };
+  };
+  assert.deepEqual(await logIn("0000"), {
+    reply: { type: "login", answer: 0, attemptsLeft: 2 },
+    statements: 1,
+  });
+  assert.deepEqual(await logIn("1234"), {
+    reply: { type: "login", answer: 1, name: "Alice" },
+    statements: 1,
+  });
+  const before = sent.length;
+  await ledger.close();
+  assert.equal(
+    sent.length - before,
+    1,
+    "closing the ledger sent the queued clear, one statement",
+  );
+  assert.deepEqual(
+    [...await db.sql`SELECT number FROM booth.lockout_pairs`],
+    [],
+    "the success reset the pair",
+  );
 });

@@ -29,7 +29,7 @@ import { VoterSession } from "./session.ts";
 import type { SessionEvent } from "./session.ts";
 import type { PasswordVerifier } from "../election/booth.ts";
 import type { BoothStore } from "../store/booth_store.ts";
-import type { Lock } from "./login_throttle.ts";
+import type { Lock } from "../election/lockout_rules.ts";
 import { listenTls } from "../wire/transport.ts";
 import type { TlsEngine, TlsListener } from "../wire/transport.ts";
 import type { Connection } from "../wire/connection.ts";

@@ -15,7 +15,8 @@ import type {
 import { pollsStateAt } from "../election/polls.ts";
 import type { PollsState } from "../election/polls.ts";
 import { historyLine } from "../election/election_files.ts";
-import type { Lock, LoginThrottle } from "./login_throttle.ts";
+import type { LoginThrottle } from "./login_throttle.ts";
+import type { Lock } from "../election/lockout_rules.ts";
 import { MenuChoice, SUPPORTED_VERSIONS } from "../wire/protocol.ts";
 import type {
   ClientMessage,
@@ -214,10 +215,14 @@ export class VoterSession {
     const attemptsLeft = this.#maxLoginAttempts - this.#loginAttempts;
     const close = attemptsLeft <= 0;
     if (close) this.#state = "closed";
-    // Looked up first: a store that cannot answer (a database outage)
-    // checks no password, so the throttle must count nothing.
-    const registered = await this.#store.findVoter(number);
-    const verdict = await this.#throttle.admit(this.#address, number);
+    // One step (one statement on PostgreSQL): the voter and the verdict. A
+    // store that cannot answer (a database outage) checks no password, and
+    // the throttle counts nothing.
+    const { voter: registered, verdict } = await this.#throttle.admit(
+      this.#address,
+      number,
+      this.#store,
+    );
     if (!verdict.allowed) {
       this.#onEvent({ kind: "login-locked", number, lock: verdict.lock });
       return {
@@ -232,7 +237,9 @@ export class VoterSession {
     }
     const voter = this.#verifier.verify(registered, name, password);
     if (voter !== undefined) {
-      await this.#throttle.recordSuccess(this.#address, number, verdict.at);
+      // Not awaited: the reply does not wait for the clear (batched on
+      // PostgreSQL); a clear that fails leaves the check counted, stricter.
+      this.#throttle.recordSuccess(this.#address, number, verdict.at);
       this.#state = "menu";
       this.#voter = voter;
       this.#onEvent({ kind: "login-ok", voter });

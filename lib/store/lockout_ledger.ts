@@ -1,76 +1,93 @@
 /**
  * Where the login throttle keeps its counts: a small storage interface, so
- * that the rules (`lib/server/login_throttle.ts`) stay pure and a shared
- * ledger (PostgreSQL) can hold a lockout across several booth servers. The
- * in-memory ledger here serves one server.
+ * that the rules (`lib/election/lockout_rules.ts`) stay pure and a shared
+ * ledger (PostgreSQL) can hold a lockout across several booth servers. A
+ * login's voter lookup goes through the ledger too, so that a ledger beside
+ * the roll (PostgreSQL) answers both in one statement. The in-memory ledger
+ * here serves one server.
  *
  * @module
  */
 
-/** Failed password checks from one source address for one number. */
-export interface PairRecord {
-  /** Failures since the last lock (or ever). */
-  failures: number;
-  /** Locks this pair has had; each doubles the next one's length. */
-  lockouts: number;
-  /** Locked until this time (ms since the epoch); 0 when never locked. */
-  lockedUntil: number;
-}
+import { admitCheck, clearAfterSuccess } from "../election/lockout_rules.ts";
+import type {
+  CheckVerdict,
+  LedgerChange,
+  LockoutPolicy,
+  LockoutRecords,
+  NumberRecord,
+  PairRecord,
+} from "../election/lockout_rules.ts";
+import type { RegisteredVoter } from "../election/booth.ts";
 
-/** Failed password checks of one registration number, from anywhere. */
-export interface NumberRecord {
+/** Where a login's voter is looked up: a {@linkcode BoothStore}, say. */
+export interface VoterLookup {
   /**
-   * When each recent failure happened (ms since the epoch), oldest first;
-   * at most as many as the window's limit.
+   * The voter registered under a registration number.
+   *
+   * @param number The registration number typed.
+   * @returns The voter with their sealed password, or undefined.
+   * @throws {StorageError} When the roll cannot be read.
    */
-  failureTimes: number[];
+  findVoter(number: string): Promise<RegisteredVoter | undefined>;
 }
 
-/** The two records one login touches; undefined when there is none. */
-export interface LockoutRecords {
-  /** The (source address, registration number) pair's record. */
-  pair: PairRecord | undefined;
-  /** The registration number's record. */
-  number: NumberRecord | undefined;
+/** One login as the throttle counts it. */
+export interface LoginAttempt {
+  /** The source address. */
+  address: string;
+  /** The registration number typed. */
+  number: string;
+  /** The current time in milliseconds. */
+  now: number;
 }
 
-/** What a change returns: the records to store and a result for the caller. */
-export interface LedgerChange<T> {
-  /** The new records; undefined deletes one. */
-  records: LockoutRecords;
-  /** Handed back by {@linkcode LockoutLedger.update}. */
-  result: T;
-  /**
-   * Until when each record must be kept in preference to others (the end
-   * of its lock, ms since the epoch): a ledger that must forget records to
-   * stay bounded forgets those past this time first.
-   */
-  keepUntil: { pair: number; number: number };
+/** What a login learns from {@linkcode LockoutLedger.admit}, in one step. */
+export interface Admission {
+  /** The voter under the number (undefined when not registered or not asked). */
+  voter: RegisteredVoter | undefined;
+  /** Whether the password may be checked; when allowed, already counted. */
+  verdict: CheckVerdict;
 }
 
 /**
- * Storage for the login throttle. Every method is asynchronous so that a
- * database can implement it.
+ * Storage for the login throttle, running the rules of
+ * `lib/election/lockout_rules.ts` ({@linkcode admitCheck},
+ * {@linkcode clearAfterSuccess}). Every method that reads is asynchronous
+ * so that a database can implement it.
  */
 export interface LockoutLedger extends AsyncDisposable {
   /**
-   * Reads the records of (address, number), passes them to `change` and
-   * stores what it returns, atomically: no other update of either record
-   * interleaves, on this server or another sharing the ledger.
+   * Finds the voter and decides the login with {@linkcode admitCheck},
+   * atomically: no other admission of either record interleaves, on this
+   * server or another sharing the ledger. The voter is looked up before
+   * anything is counted, so a roll that cannot be read counts nothing.
+   *
+   * @param attempt The address, number and time.
+   * @param policy The limits.
+   * @param voters Where to look the voter up; without it the voter is
+   * undefined (a ledger beside the roll may answer it itself).
+   * @returns The voter and the verdict.
+   * @throws {Error} When the ledger or the roll cannot be read or written:
+   * nothing was counted.
+   */
+  admit(
+    attempt: LoginAttempt,
+    policy: LockoutPolicy,
+    voters?: VoterLookup,
+  ): Promise<Admission>;
+  /**
+   * Undoes a right password's check with {@linkcode clearAfterSuccess}. A
+   * ledger may apply it later (batched), but before its
+   * {@linkcode LockoutLedger.close} resolves; a clear that fails leaves the
+   * check counted, which only makes the lockout stricter.
    *
    * @param address The source address.
-   * @param number The registration number typed.
-   * @param change A pure function of the records (it may be re-run if the
-   * ledger retries a transaction).
-   * @returns The change's result.
-   * @throws {Error} When the ledger cannot be read or written.
+   * @param number The registration number.
+   * @param at The verdict's `at`.
    */
-  update<T>(
-    address: string,
-    number: string,
-    change: (records: LockoutRecords) => LedgerChange<T>,
-  ): Promise<T>;
-  /** Releases the ledger's resources. */
+  clear(address: string, number: string, at: number): void;
+  /** Applies the pending clears and releases the ledger's resources. */
   close(): Promise<void>;
 }
 
@@ -98,12 +115,12 @@ interface Kept<R> {
  *
  * @example
  * ```ts
+ * import { DEFAULT_LOCKOUT_POLICY } from "../election/lockout_rules.ts";
+ *
  * await using ledger = new MemoryLockoutLedger();
- * const failures = await ledger.update("127.0.0.1", "1123456", (records) => ({
- *   records: { ...records, pair: { failures: 1, lockouts: 0, lockedUntil: 0 } },
- *   result: 1,
- *   keepUntil: { pair: 0, number: 0 },
- * }));
+ * const attempt = { address: "127.0.0.1", number: "1123456", now: Date.now() };
+ * const { verdict } = await ledger.admit(attempt, DEFAULT_LOCKOUT_POLICY);
+ * if (verdict.allowed) ledger.clear("127.0.0.1", "1123456", verdict.at);
  * ```
  */
 export class MemoryLockoutLedger implements LockoutLedger {
@@ -130,19 +147,50 @@ export class MemoryLockoutLedger implements LockoutLedger {
   }
 
   /**
-   * Applies `change` to the records of (address, number); synchronous
-   * inside, so atomic on this server.
+   * Looks the voter up, then runs {@linkcode admitCheck} on the records of
+   * (address, number); synchronous once the voter is known, so atomic on
+   * this server.
+   *
+   * @param attempt The address, number and time.
+   * @param policy The limits.
+   * @param voters Where to look the voter up (default: nowhere).
+   * @returns The voter and the verdict.
+   * @throws {Error} What `voters` throws; nothing is counted then.
+   */
+  async admit(
+    attempt: LoginAttempt,
+    policy: LockoutPolicy,
+    voters?: VoterLookup,
+  ): Promise<Admission> {
+    const voter = await voters?.findVoter(attempt.number);
+    const verdict = this.#update(
+      attempt.address,
+      attempt.number,
+      (records) => admitCheck(records, attempt.now, policy),
+    );
+    return { voter, verdict };
+  }
+
+  /**
+   * Runs {@linkcode clearAfterSuccess} at once.
    *
    * @param address The source address.
    * @param number The registration number.
-   * @param change A pure function of the records.
-   * @returns The change's result.
+   * @param at The verdict's `at`.
    */
-  update<T>(
+  clear(address: string, number: string, at: number): void {
+    this.#update(
+      address,
+      number,
+      (records) => clearAfterSuccess(records, at),
+    );
+  }
+
+  #update<T>(
     address: string,
     number: string,
     change: (records: LockoutRecords) => LedgerChange<T>,
-  ): Promise<T> {
+  ): T {
     const pairKey = `${address} ${number}`;
     const outcome = change({
       pair: this.#pairs.get(pairKey)?.record,
@@ -166,7 +214,7 @@ export class MemoryLockoutLedger implements LockoutLedger {
       this.#maxNumbers,
       now,
     );
-    return Promise.resolve(outcome.result);
+    return outcome.result;
   }
 
   /** Forgets every record. */

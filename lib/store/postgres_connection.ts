@@ -149,6 +149,8 @@ export interface ConnectOptions {
    * `COPY` of a large roll).
    */
   statementTimeoutMs?: number;
+  /** Called with each statement's text as it is sent (postgres.js `debug`). */
+  onStatement?: (text: string) => void;
 }
 
 /**
@@ -175,6 +177,9 @@ export function connectDatabase(
     connect_timeout: 3,
     idle_timeout: 60,
     onnotice: () => {},
+    ...(options.onStatement === undefined ? {} : {
+      debug: (_connection: number, text: string) => options.onStatement!(text),
+    }),
     connection: {
       application_name: "election-booth",
       ...(options.statementTimeoutMs === undefined

@@ -13,6 +13,9 @@
  *
  * The login throttle's counts (`lockout_pairs`, `lockout_numbers`) live here
  * too, so that a lockout holds across every booth serving the election.
+ * `check_id` names the login whose check a row last counted (so that the
+ * statement can tell it counted, and undo it); `undo_*` hold the pair's
+ * values before that check.
  *
  * @module
  */
@@ -78,13 +81,18 @@ CREATE TABLE ${SCHEMA}.lockout_pairs (
   locked_until bigint NOT NULL,
   keep_until bigint NOT NULL,
   updated_at bigint NOT NULL,
+  check_id text,
+  undo_failures integer NOT NULL,
+  undo_lockouts integer NOT NULL,
+  undo_locked_until bigint NOT NULL,
   PRIMARY KEY (address, number)
 );
 CREATE TABLE ${SCHEMA}.lockout_numbers (
   number text PRIMARY KEY,
-  failure_times jsonb NOT NULL,
+  failure_times bigint[] NOT NULL,
   keep_until bigint NOT NULL,
-  updated_at bigint NOT NULL
+  updated_at bigint NOT NULL,
+  check_id text
 );
 CREATE VIEW ${SCHEMA}.audit_result AS
   SELECT c.position, c.name AS candidate, coalesce(sum(t.votes), 0)::bigint AS votes

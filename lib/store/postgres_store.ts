@@ -7,7 +7,8 @@
  * candidate's counter is incremented only if that insert happened. Two
  * sessions of one voter on two booths race inside the database, which lets
  * exactly one insert through; the other waits for it to commit and then
- * inserts nothing. A login is one query. Serialization failures (SQLSTATE
+ * inserts nothing. A login is one statement (the voter and the lockout count,
+ * {@linkcode PostgresStore.lockoutLedger}). Serialization failures (SQLSTATE
  * 40001, what CockroachDB and YugabyteDB return under contention) are
  * retried.
  *
@@ -58,6 +59,11 @@ export interface PostgresStoreOptions {
    * the time in `history`, is the database's clock.
    */
   now?: () => Date;
+  /**
+   * Called with each statement's text as the pool sends it, to count round
+   * trips (tests, measurements).
+   */
+  onStatement?: (text: string) => void;
 }
 
 /**
@@ -118,6 +124,7 @@ export class PostgresStore implements BoothStore {
     const sql = connectDatabase(target, {
       max: options.poolSize ?? 10,
       statementTimeoutMs: 10_000,
+      onStatement: options.onStatement,
     });
     try {
       const [{ exists }] = await sql`
@@ -339,14 +346,15 @@ export class PostgresStore implements BoothStore {
 
   /**
    * The login throttle's ledger in this election's database, over this
-   * store's pool: failed logins count the same on every booth. Close it
-   * before the store.
+   * store's pool: failed logins count the same on every booth. A login
+   * asking it to look the voter up in this store is one statement: the
+   * voter and the lockout count together. Close it before the store.
    *
    * @param options Bounds, sweep period and clock.
    * @returns The ledger.
    */
   lockoutLedger(options: PostgresLedgerOptions = {}): PostgresLockoutLedger {
-    return new PostgresLockoutLedger(this.#sql, options);
+    return new PostgresLockoutLedger(this.#sql, { roll: this, ...options });
   }
 
   /** Stops the heartbeat, withdraws this booth from `booth.servers` and ends the pool. */
