@@ -92,6 +92,7 @@ export class PostgresStore implements BoothStore {
     | { window: PollsWindow; readAtMs: number; offsetMs: number }
     | undefined;
   #closed = false;
+  readonly #ballots = new Set<Promise<BallotOutcome>>();
 
   private constructor(
     sql: Sql,
@@ -223,7 +224,22 @@ export class PostgresStore implements BoothStore {
    * @throws {StorageError} When the database did not confirm the commit: the
    * vote is then either recorded or not, and the voter's next try tells.
    */
-  async recordBallot(voter: string, choice: number): Promise<BallotOutcome> {
+  recordBallot(voter: string, choice: number): Promise<BallotOutcome> {
+    if (this.#closed) {
+      return Promise.reject(
+        new StorageError("The election's store is closed: no ballot is taken"),
+      );
+    }
+    // Tracked from its first await, so that close() waits for a ballot
+    // handed over before it, even one still reading the polls window.
+    const ballot = this.#recordBallot(voter, choice);
+    this.#ballots.add(ballot);
+    const untrack = () => this.#ballots.delete(ballot);
+    ballot.then(untrack, untrack);
+    return ballot;
+  }
+
+  async #recordBallot(voter: string, choice: number): Promise<BallotOutcome> {
     const decide = (polls: PollsWindow, now: Date) =>
       decideBallots(
         [{ voter, choice }],
@@ -362,6 +378,7 @@ export class PostgresStore implements BoothStore {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeat);
+    await Promise.allSettled([...this.#ballots]);
     await this.#sql`DELETE FROM booth.servers WHERE id = ${this.#serverId}`
       .catch(() => {});
     await this.#sql.end({ timeout: 5 });
