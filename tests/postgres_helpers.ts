@@ -7,6 +7,14 @@
 
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
+import { generateKey } from "../lib/election/crypto.ts";
+import type { RollEntry } from "../lib/election/election_files.ts";
+import type { PollsWindow } from "../lib/election/polls.ts";
+import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
+import {
+  sealRoll,
+  writeDatabaseElection,
+} from "../lib/store/postgres_election.ts";
 import { runProgram } from "./helpers.ts";
 import type { Output } from "./helpers.ts";
 
@@ -105,4 +113,50 @@ export async function runServerOk(args: string[]): Promise<Output> {
  */
 export function databaseFlags(url: string, data: string): string[] {
   return ["--database", url, "--data", data];
+}
+
+/** An election to write into a test database. */
+export interface DatabaseElection {
+  /** The voter roll, passwords in clear. */
+  voters: RollEntry[];
+  /** The candidates in ballot order. */
+  candidates: string[];
+  /** When the polls open and close (none: open at once, never closed). */
+  polls?: PollsWindow;
+}
+
+/**
+ * Writes a fresh election, no vote cast yet, straight into `db`, as
+ * `server init --database` would but without a process: the passwords are
+ * sealed with `key`.
+ *
+ * @example
+ * ```ts
+ * await using db = await testDatabase();
+ * await writeElectionInto(db, {
+ *   voters: [{ name: "Alice", number: "1123456", password: "1234" }],
+ *   candidates: ["Chris", "Linda"],
+ * });
+ * ```
+ *
+ * @param db The test database.
+ * @param election Its voters, candidates and polls window.
+ * @param key The election key K (a fresh one unless given).
+ * @returns The key the passwords were sealed with.
+ */
+export async function writeElectionInto(
+  db: TestDatabase,
+  election: DatabaseElection,
+  key: Uint8Array = generateKey(),
+): Promise<Uint8Array> {
+  const { voters, candidates, polls } = election;
+  await writeDatabaseElection(db.sql, {
+    candidates,
+    voters: sealRoll(key, voters),
+    voterCount: voters.length,
+    totals: candidates.map(() => 0),
+    history: [],
+    polls: polls ?? {},
+  }, { redacted: parseDatabaseUrl(db.url).redacted });
+  return key;
 }

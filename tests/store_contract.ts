@@ -6,12 +6,14 @@
  * A factory receives a fresh election (voters with clear passwords,
  * candidates and, for some tests, the polls' opening and closing times) and
  * returns the open store, the key K it sealed the passwords
- * with, a way to open the same election again (a restart), and a cleanup:
+ * with, a way to open the same election again (a restart), a way to close
+ * the polls from outside the store (as `server close` does), and a cleanup:
  *
  * ```ts
  * import { createElection } from "../lib/store/create_election.ts";
  * import { readElectionKey } from "../lib/store/election_state.ts";
  * import { FileBoothStore } from "../lib/store/file_store.ts";
+ * import { setClosingTime } from "../lib/store/officials.ts";
  *
  * storeContract("file store", async ({ voters, candidates, polls }) => {
  *   const dir = await Deno.makeTempDir();
@@ -20,6 +22,9 @@
  *     store: await FileBoothStore.open(`${dir}/data`),
  *     key: await readElectionKey(`${dir}/data`),
  *     reopen: () => FileBoothStore.open(`${dir}/data`),
+ *     closePolls: async (at) => {
+ *       await setClosingTime(`${dir}/data`, at, at);
+ *     },
  *     cleanup: () => Deno.remove(dir, { recursive: true }),
  *   };
  * });
@@ -54,6 +59,8 @@ export interface StoreUnderTest {
   key: Uint8Array;
   /** Opens the same election again, as a restarted server would. */
   reopen(): Promise<BoothStore>;
+  /** Closes the polls at `at` from outside the store, as `server close` does. */
+  closePolls(at: Date): Promise<void>;
   /** Deletes the election; called once, after every store is closed. */
   cleanup(): Promise<void>;
 }
@@ -125,28 +132,44 @@ export function storeContract(name: string, factory: StoreFactory): void {
     { ...SEED, polls: closed },
   );
 
-  test(
-    "refuses a ballot after the closing with polls-closed, recording nothing",
-    async ({ store }) => {
-      assert.deepEqual(await store.recordBallot("Alice", 1), {
-        kind: "polls-closed",
-      });
-      assert.equal((await store.tally()).voted, 0);
-      assert.equal(await store.hasVoted("Alice"), false);
+  const refusals = [
+    {
+      when: "after the closing",
+      polls: closed,
+      kind: "polls-closed",
     },
-    { ...SEED, polls: closed },
-  );
+    {
+      when: "before the opening",
+      polls: { opensAt: new Date(Date.now() + hour) },
+      kind: "polls-not-open",
+    },
+  ];
+  for (const { when, polls, kind } of refusals) {
+    test(
+      `refuses a ballot ${when} with ${kind}, recording nothing`,
+      async ({ store }) => {
+        assert.deepEqual(await store.recordBallot("Alice", 1), { kind });
+        assert.equal((await store.tally()).voted, 0);
+        assert.equal(await store.hasVoted("Alice"), false);
+      },
+      { ...SEED, polls },
+    );
+  }
 
-  test(
-    "refuses a ballot before the opening with polls-not-open",
-    async ({ store }) => {
-      assert.deepEqual(await store.recordBallot("Alice", 1), {
-        kind: "polls-not-open",
-      });
-      assert.equal((await store.tally()).voted, 0);
-    },
-    { ...SEED, polls: { opensAt: new Date(Date.now() + hour) } },
-  );
+  test("a ballot after the polls were closed from outside is refused, even within the second the store caches the polls window", async (under) => {
+    const { store } = under;
+    assert.equal((await store.recordBallot("Alice", 1)).kind, "recorded");
+    assert.deepEqual(await store.pollsWindow(), {}, "cached: never closes");
+    await under.closePolls(new Date());
+    assert.deepEqual(await store.recordBallot("Bob", 2), {
+      kind: "polls-closed",
+    });
+    assert.deepEqual(await store.tally(), {
+      registered: 3,
+      voted: 1,
+      totals: [1, 0],
+    });
+  });
 
   test("lists the candidates in ballot order", ({ store }) => {
     assert.deepEqual([...store.candidates], ["Chris", "Linda"]);

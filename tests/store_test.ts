@@ -25,6 +25,7 @@ import type { ElectionState } from "../lib/store/election_state.ts";
 import { denoFileOps } from "../lib/store/file_ops.ts";
 import type { FileOps } from "../lib/store/file_ops.ts";
 import { FileBoothStore } from "../lib/store/file_store.ts";
+import { setClosingTime } from "../lib/store/officials.ts";
 import { storeContract } from "./store_contract.ts";
 import { tempDir } from "./temp_dir.ts";
 
@@ -37,6 +38,9 @@ storeContract("file store", async ({ voters, candidates, polls }) => {
       store: await FileBoothStore.open(dir),
       key: await readElectionKey(dir),
       reopen: () => FileBoothStore.open(dir),
+      closePolls: async (at) => {
+        await setClosingTime(dir, at, at);
+      },
       cleanup: () => temp[Symbol.asyncDispose](),
     };
   } catch (error) {
