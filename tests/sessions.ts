@@ -42,6 +42,42 @@ export const CLOSED_ON_ONE_VOTE_FOR_CHRIS: ServerMessage = {
 };
 
 /**
+ * Client payloads the protocol refuses: not JSON, not one object, a field
+ * missing, of the wrong type or out of range, a number not written as an
+ * integer. The decoder's tests check that each is a protocol error; the
+ * fuzzers start from them.
+ */
+export const REFUSED_CLIENT_JSON: readonly string[] = [
+  "",
+  "not json",
+  "[]",
+  "null",
+  '"login"',
+  "{}",
+  '{"type":"login","version":1,"name":"A","number":"1"}',
+  '{"type":"login","version":2,"name":"A","number":"1","password":"x"}',
+  `{"type":"login","version":1,"name":"${
+    "A".repeat(257)
+  }","number":"1","password":"x"}`,
+  '{"type":"login","version":1,"name":5,"number":"1","password":"x"}',
+  '{"type":"menu","choice":0}',
+  '{"type":"menu","choice":5}',
+  '{"type":"menu","choice":"1"}',
+  '{"type":"menu","choice":1.5}',
+  '{"type":"ballot","choice":-1}',
+  '{"type":"ballot","choice":1e300}',
+  '{"type":"vote"}',
+  '{"type":"login","version":1.0,"name":"A","number":"1","password":"x"}',
+  '{"type":"login","version":"1","name":"A","number":"1","password":"x"}',
+  "1e999",
+  '{"type":"login","version":1}',
+  '{"type":"menu","choice":-0}',
+  '{"type":"menu","choice":[1]}',
+  '{"type":"ballot","choice":1.0000001}',
+  '{"type":"ballot","choice":9007199254740993}',
+];
+
+/**
  * A client message as the client sends it: encoded, padded and framed.
  *
  * @param message The message.
