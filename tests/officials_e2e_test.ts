@@ -198,17 +198,13 @@ Deno.test("init refuses in one line a closing time in the past, or not after the
 
 Deno.test("a vote before the opening is refused with the main menu after; the report shows no result", async () => {
   await using tmp = await tempDir("booth-officials-");
-  const data = join(tmp.path, "data");
-  const init = await server(
-    "init",
-    "--data",
-    data,
+  const data = await initElectionIn(
+    tmp.path,
     "--opens-at",
     minutesFromNow(60),
     "--closes-at",
     minutesFromNow(120),
   );
-  assert.equal(init.code, 0, init.stderr);
   const running = await startServer(data);
   try {
     const alice = await votesThenViewsResult(running.port, [
@@ -242,8 +238,7 @@ Deno.test("a vote before the opening is refused with the main menu after; the re
 
 Deno.test("a polls file broken while the server runs is logged once, and the last good window stays in force", async () => {
   await using tmp = await tempDir("booth-officials-");
-  const data = join(tmp.path, "data");
-  assert.equal((await server("init", "--data", data)).code, 0);
+  const data = await initElectionIn(tmp.path);
   const running = await startServer(data);
   try {
     await Deno.writeTextFile(join(data, "polls"), "closes-at tomorrow\n");

@@ -29,15 +29,25 @@ export function server(...args: string[]): Promise<Output> {
 }
 
 /**
- * Creates the seed's election with `server init` in `root`/data.
+ * Creates an election with `server init` in `root`/data: the seed's, unless
+ * `flags` say otherwise.
+ *
+ * @example
+ * ```ts
+ * const data = await initElectionIn("/tmp/t", "--closes-at", "2026-11-26T19:00:00Z");
+ * ```
  *
  * @param root A directory the test owns.
+ * @param flags More flags of `server init`.
  * @returns The election directory.
  * @throws {assert.AssertionError} When `server init` fails.
  */
-export async function initElectionIn(root: string): Promise<string> {
+export async function initElectionIn(
+  root: string,
+  ...flags: string[]
+): Promise<string> {
   const data = join(root, "data");
-  const init = await server("init", "--data", data);
+  const init = await server("init", "--data", data, ...flags);
   assert.equal(init.code, 0, init.stderr);
   return data;
 }
