@@ -71,16 +71,6 @@ async function refusedServe(data: string): Promise<string> {
   return all[0];
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 for (const name of ["journal", "result", "history", "symkey"]) {
   Deno.test(`a link as ${name} is refused by name, and the file it points to is untouched`, async () => {
     await using election = await newElection();
@@ -135,9 +125,9 @@ Deno.test("init makes the directory 0700, and the server refuses one that group 
         mode.toString(8)
       }); run chmod 700 "${data}"`,
     );
-    assert.equal(
-      await exists(join(data, "journal")),
-      false,
+    await assert.rejects(
+      Deno.lstat(join(data, "journal")),
+      Deno.errors.NotFound,
       "nothing is written before the checks",
     );
   }
@@ -155,7 +145,10 @@ Deno.test("key files and the directory must belong to the server's user, checked
       await refusedServe(election.data),
       `Refusing to start: ${what} "${path}" belongs to uid ${nobody}, not to this user (uid ${Deno.uid()}); run chown ${Deno.uid()} "${path}"`,
     );
-    assert.equal(await exists(join(election.data, "journal")), false);
+    await assert.rejects(
+      Deno.lstat(join(election.data, "journal")),
+      Deno.errors.NotFound,
+    );
     await Deno.chown(path, Deno.uid(), Deno.gid());
   }
   await Deno.chown(election.data, nobody, nobody);
