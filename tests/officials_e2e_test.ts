@@ -23,6 +23,7 @@ import {
   oneLine,
   passwdInto,
   resultOnceShown,
+  servedElection,
   server,
   sha256,
   writeRollToGenerate,
@@ -197,71 +198,61 @@ Deno.test("init refuses in one line a closing time in the past, or not after the
 });
 
 Deno.test("a vote before the opening is refused with the main menu after; the report shows no result", async () => {
-  await using tmp = await tempDir("booth-officials-");
-  const data = await initElectionIn(
-    tmp.path,
+  await using booth = await servedElection(
+    "booth-officials-",
     "--opens-at",
     minutesFromNow(60),
     "--closes-at",
     minutesFromNow(120),
   );
-  const running = await startServer(data);
-  try {
-    const alice = await votesThenViewsResult(running.port, [
-      "Alice",
-      "1123456",
-      "1234",
-    ]);
-    assert.deepEqual(alice, [
-      "Welcome Alice!",
-      ...MENU,
-      "The polls are not open yet",
-      ...MENU,
-      "The result is not available",
-      ...MENU,
-    ]);
-    const report = await server("report", "--data", data, "--json");
-    assert.equal(report.code, 0, report.stderr);
-    const summary = JSON.parse(report.stdout);
-    assert.equal(summary.state, "not-open");
-    assert.equal(summary.voted, 0);
-    assert.equal(summary.result, undefined);
-    assert.equal(
-      summary.sha256.result,
-      null,
-      "no hash of the totals before the result",
-    );
-  } finally {
-    assert.equal(await running.stop(), 0);
-  }
+  const { data, server: running } = booth;
+  const alice = await votesThenViewsResult(running.port, [
+    "Alice",
+    "1123456",
+    "1234",
+  ]);
+  assert.deepEqual(alice, [
+    "Welcome Alice!",
+    ...MENU,
+    "The polls are not open yet",
+    ...MENU,
+    "The result is not available",
+    ...MENU,
+  ]);
+  const report = await server("report", "--data", data, "--json");
+  assert.equal(report.code, 0, report.stderr);
+  const summary = JSON.parse(report.stdout);
+  assert.equal(summary.state, "not-open");
+  assert.equal(summary.voted, 0);
+  assert.equal(summary.result, undefined);
+  assert.equal(
+    summary.sha256.result,
+    null,
+    "no hash of the totals before the result",
+  );
 });
 
 Deno.test("a polls file broken while the server runs is logged once, and the last good window stays in force", async () => {
-  await using tmp = await tempDir("booth-officials-");
-  const data = await initElectionIn(tmp.path);
-  const running = await startServer(data);
-  try {
-    await Deno.writeTextFile(join(data, "polls"), "closes-at tomorrow\n");
-    for (
-      const voter of [["Alice", "1123456", "1234"], ["Bob", "1138765", "5678"]]
-    ) {
-      const out = await runClient(running.port, [...voter, "1", "1", "4"]);
-      assert.ok(
-        lines(out.stdout).includes("Your vote has been recorded."),
-        out.stdout,
-      );
-    }
-    const reported = lines(running.stderr()).filter((line) =>
-      line.includes("polls")
+  await using booth = await servedElection("booth-officials-");
+  const { data, server: running } = booth;
+  await Deno.writeTextFile(join(data, "polls"), "closes-at tomorrow\n");
+  for (
+    const voter of [["Alice", "1123456", "1234"], ["Bob", "1138765", "5678"]]
+  ) {
+    const out = await runClient(running.port, [...voter, "1", "1", "4"]);
+    assert.ok(
+      lines(out.stdout).includes("Your vote has been recorded."),
+      out.stdout,
     );
-    assert.equal(reported.length, 1, running.stderr());
-    assert.match(
-      reported[0],
-      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ Cannot read polls file ".*polls": line 1 is not "opens-at <time>" or "closes-at <time>".*; the server keeps the polls window it last read until the file is fixed$/,
-    );
-  } finally {
-    assert.equal(await running.stop(), 0);
   }
+  const reported = lines(running.stderr()).filter((line) =>
+    line.includes("polls")
+  );
+  assert.equal(reported.length, 1, running.stderr());
+  assert.match(
+    reported[0],
+    /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ Cannot read polls file ".*polls": line 1 is not "opens-at <time>" or "closes-at <time>".*; the server keeps the polls window it last read until the file is fixed$/,
+  );
 });
 
 Deno.test("server close takes effect on a running server; the result then shows the turnout; report and verify agree with the files", async () => {

@@ -22,23 +22,21 @@ import { closePolls } from "../lib/store/officials.ts";
 import { databasePollsKeeper } from "../lib/store/postgres_officials.ts";
 
 storeContract("PostgreSQL store", async (election) => {
-  const db = await testDatabase();
+  await using owned = new AsyncDisposableStack();
+  const db = owned.use(await testDatabase());
   const target = parseDatabaseUrl(db.url);
-  try {
-    const key = await writeElectionInto(db, election);
-    return {
-      store: await PostgresStore.open(target),
-      key,
-      reopen: () => PostgresStore.open(target),
-      closePolls: async (at) => {
-        await closePolls(databasePollsKeeper(db.sql, target.redacted), at, at);
-      },
-      cleanup: async () => await db[Symbol.asyncDispose](),
-    };
-  } catch (error) {
-    await db[Symbol.asyncDispose]();
-    throw error;
-  }
+  const key = await writeElectionInto(db, election);
+  const store = await PostgresStore.open(target);
+  const cleanup = owned.move();
+  return {
+    store,
+    key,
+    reopen: () => PostgresStore.open(target),
+    closePolls: async (at) => {
+      await closePolls(databasePollsKeeper(db.sql, target.redacted), at, at);
+    },
+    cleanup: () => cleanup.disposeAsync(),
+  };
 });
 
 /**

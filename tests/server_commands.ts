@@ -8,8 +8,9 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { lines, runProgram } from "./helpers.ts";
-import type { Output } from "../tools/processes.ts";
+import { lines, runProgram, startServer } from "./helpers.ts";
+import type { Output, ServerProcess } from "../tools/processes.ts";
+import { tempDir } from "./temp_dir.ts";
 import type { ClientMessage, ServerMessage } from "../lib/wire/protocol.ts";
 
 /**
@@ -50,6 +51,50 @@ export async function initElectionIn(
   const init = await server("init", "--data", data, ...flags);
   assert.equal(init.code, 0, init.stderr);
   return data;
+}
+
+/** An election in a directory of the test's own, served by a running server. */
+export interface ServedElection extends AsyncDisposable {
+  /** The election directory. */
+  readonly data: string;
+  /** The server, listening. */
+  readonly server: ServerProcess;
+}
+
+/**
+ * Creates an election with `server init` in a new temporary directory (the
+ * seed's, unless `initFlags` say otherwise) and starts a server on it.
+ * Disposing stops the server, fails the test unless it exited 0 (a clean
+ * shutdown), and removes the directory.
+ *
+ * @example
+ * ```ts
+ * await using booth = await servedElection("booth-example-");
+ * console.log(booth.server.port);
+ * ```
+ *
+ * @param prefix The temporary directory's prefix.
+ * @param initFlags More flags of `server init`.
+ * @returns The election and its server.
+ * @throws {assert.AssertionError} When `server init` fails.
+ */
+export async function servedElection(
+  prefix: string,
+  ...initFlags: string[]
+): Promise<ServedElection> {
+  await using owned = new AsyncDisposableStack();
+  const tmp = owned.use(await tempDir(prefix));
+  const data = await initElectionIn(tmp.path, ...initFlags);
+  const server = await startServer(data);
+  owned.defer(async () => {
+    assert.equal(await server.stop(), 0, "the server's exit status");
+  });
+  const resources = owned.move();
+  return {
+    data,
+    server,
+    [Symbol.asyncDispose]: () => resources.disposeAsync(),
+  };
 }
 
 /**

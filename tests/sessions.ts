@@ -113,30 +113,22 @@ export interface AliceElection extends AsyncDisposable {
  * @returns The open election, closed and removed on disposal.
  */
 export async function aliceElection(prefix: string): Promise<AliceElection> {
-  const temp = await tempDir(prefix);
-  try {
-    const dir = join(temp.path, "data");
-    await createElection(dir, {
-      voters: [{ name: "Alice", number: "1123456", password: "1234" }],
-      candidates: ["Chris", "Linda"],
-    });
-    const store = await FileBoothStore.open(dir);
-    return {
-      dir,
-      store,
-      verifier: new PasswordVerifier(await readElectionKey(dir)),
-      async [Symbol.asyncDispose]() {
-        try {
-          await store.close();
-        } finally {
-          await temp[Symbol.asyncDispose]();
-        }
-      },
-    };
-  } catch (error) {
-    await temp[Symbol.asyncDispose]();
-    throw error;
-  }
+  await using owned = new AsyncDisposableStack();
+  const temp = owned.use(await tempDir(prefix));
+  const dir = join(temp.path, "data");
+  await createElection(dir, {
+    voters: [{ name: "Alice", number: "1123456", password: "1234" }],
+    candidates: ["Chris", "Linda"],
+  });
+  const store = owned.use(await FileBoothStore.open(dir));
+  const verifier = new PasswordVerifier(await readElectionKey(dir));
+  const resources = owned.move();
+  return {
+    dir,
+    store,
+    verifier,
+    [Symbol.asyncDispose]: () => resources.disposeAsync(),
+  };
 }
 
 /**

@@ -30,23 +30,22 @@ import { storeContract } from "./store_contract.ts";
 import { tempDir } from "./temp_dir.ts";
 
 storeContract("file store", async ({ voters, candidates, polls }) => {
-  const temp = await tempDir("booth-contract-");
+  await using owned = new AsyncDisposableStack();
+  const temp = owned.use(await tempDir("booth-contract-"));
   const dir = join(temp.path, "data");
-  try {
-    await createElection(dir, { voters, candidates, polls });
-    return {
-      store: await FileBoothStore.open(dir),
-      key: await readElectionKey(dir),
-      reopen: () => FileBoothStore.open(dir),
-      closePolls: async (at) => {
-        await setClosingTime(dir, at, at);
-      },
-      cleanup: () => temp[Symbol.asyncDispose](),
-    };
-  } catch (error) {
-    await temp[Symbol.asyncDispose]();
-    throw error;
-  }
+  await createElection(dir, { voters, candidates, polls });
+  const key = await readElectionKey(dir);
+  const store = await FileBoothStore.open(dir);
+  const cleanup = owned.move();
+  return {
+    store,
+    key,
+    reopen: () => FileBoothStore.open(dir),
+    closePolls: async (at) => {
+      await setClosingTime(dir, at, at);
+    },
+    cleanup: () => cleanup.disposeAsync(),
+  };
 });
 
 const SEED = [
