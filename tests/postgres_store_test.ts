@@ -21,21 +21,17 @@ import { storeContract } from "./store_contract.ts";
 import { closePolls } from "../lib/store/officials.ts";
 import { databasePollsKeeper } from "../lib/store/postgres_officials.ts";
 
-storeContract("PostgreSQL store", async (election) => {
-  await using owned = new AsyncDisposableStack();
+storeContract("PostgreSQL store", async (election, owned) => {
   const db = owned.use(await testDatabase());
   const target = parseDatabaseUrl(db.url);
   const key = await writeElectionInto(db, election);
-  const store = await PostgresStore.open(target);
-  const cleanup = owned.move();
   return {
-    store,
+    store: await PostgresStore.open(target),
     key,
     reopen: () => PostgresStore.open(target),
     closePolls: async (at) => {
       await closePolls(databasePollsKeeper(db.sql, target.redacted), at, at);
     },
-    cleanup: () => cleanup.disposeAsync(),
   };
 });
 

@@ -5,9 +5,10 @@
  *
  * A factory receives a fresh election (voters with clear passwords,
  * candidates and, for some tests, the polls' opening and closing times) and
- * returns the open store, the key K it sealed the passwords
- * with, a way to open the same election again (a restart), a way to close
- * the polls from outside the store (as `server close` does), and a cleanup:
+ * a stack for what it creates (removed after the test, even when it fails),
+ * and returns the open store, the key K it sealed the passwords with, a way
+ * to open the same election again (a restart) and a way to close the polls
+ * from outside the store (as `server close` does):
  *
  * ```ts
  * import { createElection } from "../lib/store/create_election.ts";
@@ -15,8 +16,9 @@
  * import { FileBoothStore } from "../lib/store/file_store.ts";
  * import { setClosingTime } from "../lib/store/officials.ts";
  *
- * storeContract("file store", async ({ voters, candidates, polls }) => {
+ * storeContract("file store", async ({ voters, candidates, polls }, owned) => {
  *   const dir = await Deno.makeTempDir();
+ *   owned.defer(() => Deno.remove(dir, { recursive: true }));
  *   await createElection(`${dir}/data`, { voters, candidates, polls });
  *   return {
  *     store: await FileBoothStore.open(`${dir}/data`),
@@ -25,13 +27,12 @@
  *     closePolls: async (at) => {
  *       await setClosingTime(`${dir}/data`, at, at);
  *     },
- *     cleanup: () => Deno.remove(dir, { recursive: true }),
  *   };
  * });
  * ```
  *
  * Each test closes every store it is given (`store` and each `reopen()`),
- * then calls `cleanup` once, even when it fails.
+ * then disposes of the factory's stack, even when it fails.
  */
 
 import assert from "node:assert/strict";
@@ -61,13 +62,16 @@ export interface StoreUnderTest {
   reopen(): Promise<BoothStore>;
   /** Closes the polls at `at` from outside the store, as `server close` does. */
   closePolls(at: Date): Promise<void>;
-  /** Deletes the election; called once, after every store is closed. */
-  cleanup(): Promise<void>;
 }
 
-/** Creates a fresh election with the given voters and candidates. */
+/**
+ * Creates a fresh election with the given voters and candidates; what it
+ * creates for the election (a directory, a database) it puts on `owned`,
+ * disposed of once the test's stores are closed.
+ */
 export type StoreFactory = (
   election: ContractElection,
+  owned: AsyncDisposableStack,
 ) => Promise<StoreUnderTest>;
 
 const SEED: ContractElection = {
@@ -92,13 +96,13 @@ export function storeContract(name: string, factory: StoreFactory): void {
     election: ContractElection = SEED,
   ) =>
     Deno.test(`${name}: ${title}`, async () => {
-      const under = await factory(election);
+      await using owned = new AsyncDisposableStack();
+      const under = await factory(election, owned);
       const opened = [under.store];
       try {
         await body(under, opened);
       } finally {
         for (const store of opened) await store.close();
-        await under.cleanup();
       }
     });
   const reopen = async (under: StoreUnderTest, opened: BoothStore[]) => {

@@ -29,22 +29,17 @@ import { setClosingTime } from "../lib/store/officials.ts";
 import { storeContract } from "./store_contract.ts";
 import { tempDir } from "./temp_dir.ts";
 
-storeContract("file store", async ({ voters, candidates, polls }) => {
-  await using owned = new AsyncDisposableStack();
+storeContract("file store", async ({ voters, candidates, polls }, owned) => {
   const temp = owned.use(await tempDir("booth-contract-"));
   const dir = join(temp.path, "data");
   await createElection(dir, { voters, candidates, polls });
-  const key = await readElectionKey(dir);
-  const store = await FileBoothStore.open(dir);
-  const cleanup = owned.move();
   return {
-    store,
-    key,
+    key: await readElectionKey(dir),
+    store: await FileBoothStore.open(dir),
     reopen: () => FileBoothStore.open(dir),
     closePolls: async (at) => {
       await setClosingTime(dir, at, at);
     },
-    cleanup: () => cleanup.disposeAsync(),
   };
 });
 
