@@ -15,7 +15,10 @@ import {
   sealRoll,
   writeDatabaseElection,
 } from "../lib/store/postgres_election.ts";
+import { createDatabase, dropDatabase } from "../tools/postgres_admin.ts";
 import { runProgram } from "./helpers.ts";
+import { tempDir as tempDirWith } from "./temp_dir.ts";
+import type { TempDir } from "./temp_dir.ts";
 import type { Output } from "./helpers.ts";
 
 /** The server the PostgreSQL tests use. */
@@ -46,16 +49,9 @@ export interface TestDatabase extends AsyncDisposable {
  * @returns The database.
  */
 export async function testDatabase(): Promise<TestDatabase> {
-  const server = new URL(testServerUrl());
+  const server = testServerUrl();
   const name = `booth_test_${randomBytes(6).toString("hex")}`;
-  const admin = postgres(server.href, { max: 1, onnotice: () => {} });
-  try {
-    await admin.unsafe(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(server.href);
-  url.pathname = `/${name}`;
+  const url = await createDatabase(server, name);
   const sql = postgres(url.href, { max: 3, onnotice: () => {} });
   return {
     url: url.href,
@@ -63,23 +59,19 @@ export async function testDatabase(): Promise<TestDatabase> {
     sql,
     async [Symbol.asyncDispose]() {
       await sql.end();
-      const admin = postgres(server.href, { max: 1, onnotice: () => {} });
-      try {
-        await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await admin.end();
-      }
+      await dropDatabase(server, name);
     },
   };
 }
 
-/** A temporary directory removed when disposed. */
-export async function tempDir(): Promise<AsyncDisposable & { path: string }> {
-  const path = await Deno.makeTempDir({ prefix: "booth-pg-" });
-  return {
-    path,
-    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
-  };
+/**
+ * A temporary directory removed when disposed: `tempDir` of temp_dir.ts,
+ * named for these tests.
+ *
+ * @returns The directory.
+ */
+export function tempDir(): Promise<TempDir> {
+  return tempDirWith("booth-pg-");
 }
 
 /**
@@ -113,6 +105,25 @@ export async function runServerOk(args: string[]): Promise<Output> {
  */
 export function databaseFlags(url: string, data: string): string[] {
   return ["--database", url, "--data", data];
+}
+
+/**
+ * Runs `server export` into `to`, failing the test unless it succeeds.
+ *
+ * @example
+ * ```ts
+ * await exportInto(databaseFlags(db.url, data), join(dir, "out"));
+ * ```
+ *
+ * @param database The flags that name the election: {@linkcode databaseFlags}.
+ * @param to The directory to write the election's files into.
+ * @returns Its output.
+ */
+export function exportInto(
+  database: string[],
+  to: string,
+): Promise<Output> {
+  return runServerOk(["export", ...database, "--to", to]);
 }
 
 /** An election to write into a test database. */
