@@ -7,13 +7,7 @@
 import assert from "node:assert/strict";
 import { connectVoter, logIn } from "./helpers.ts";
 import type { ServerChannel } from "../lib/client/voter_client.ts";
-import { servedElection, server } from "./server_commands.ts";
-
-async function report(data: string) {
-  const output = await server("report", "--data", data, "--json");
-  assert.equal(output.code, 0, output.stderr);
-  return JSON.parse(output.stdout);
-}
+import { reportSummary, servedElection, server } from "./server_commands.ts";
 
 async function votes(channel: ServerChannel, choice: number): Promise<void> {
   assert.equal(
@@ -53,14 +47,14 @@ Deno.test("a ballot held open across server close is refused with polls-closed, 
   assert.equal(close.code, 0, close.stderr);
   // The held ballot goes at once, while the report is being made.
   const ballot = tom.request({ type: "ballot", choice: 1 });
-  const afterClose = await report(data);
+  const afterClose = await reportSummary("--data", data);
   assert.equal(afterClose.state, "closed");
   assert.deepEqual(await ballot, {
     type: "ballot",
     answer: 0,
     reason: "polls-closed",
   });
-  const final = await report(data);
+  const final = await reportSummary("--data", data);
   assert.deepEqual(
     [afterClose.voted, afterClose.result, afterClose.sha256],
     [final.voted, final.result, final.sha256],

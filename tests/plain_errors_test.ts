@@ -9,17 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { lines, runProgram, testCerts } from "./helpers.ts";
 import { tempDir } from "./temp_dir.ts";
-import { initElectionIn, server } from "./server_commands.ts";
-
-/** The command's only line on stderr, after checking its exit status. */
-async function refusal(code: number, args: string[]): Promise<string> {
-  const out = await server(...args);
-  assert.equal(out.code, code, `${args.join(" ")}: ${out.stderr}`);
-  assert.equal(out.stdout, "");
-  const all = lines(out.stderr);
-  assert.equal(all.length, 1, `one line expected:\n${out.stderr}`);
-  return all[0];
-}
+import { initElectionIn, refusal, server } from "./server_commands.ts";
 
 Deno.test("a file given as the election directory, a kit --out that is a file: said in words", async () => {
   await using tmp = await tempDir("booth-errors-");

@@ -12,6 +12,7 @@ import { lines, runProgram, startServer } from "./helpers.ts";
 import type { Output, ServerProcess } from "../tools/processes.ts";
 import { tempDir } from "./temp_dir.ts";
 import type { ClientMessage, ServerMessage } from "../lib/wire/protocol.ts";
+import type { ElectionReportSummary } from "../lib/store/report.ts";
 
 /**
  * Runs `server` with a subcommand and its flags, to the end.
@@ -27,6 +28,72 @@ import type { ClientMessage, ServerMessage } from "../lib/wire/protocol.ts";
  */
 export function server(...args: string[]): Promise<Output> {
   return runProgram("server", args);
+}
+
+/**
+ * Runs `server` expecting a refusal: fails the test unless it exits with
+ * `code`, prints nothing on stdout and exactly one line on stderr.
+ *
+ * @example
+ * ```ts
+ * const line = await refusal(2, ["init", "--data", "d", "--quiet=yes"]);
+ * ```
+ *
+ * @param code The exit status expected (1: refused, 2: a usage error).
+ * @param args The subcommand and its flags.
+ * @returns The line on stderr.
+ */
+export async function refusal(code: number, args: string[]): Promise<string> {
+  const out = await server(...args);
+  assert.equal(out.code, code, `${args.join(" ")}: ${out.stderr}`);
+  assert.equal(out.stdout, "");
+  const all = lines(out.stderr);
+  assert.equal(all.length, 1, `one line expected:\n${out.stderr}`);
+  return all[0];
+}
+
+/**
+ * `server report --json` on an election, parsed; fails the test unless it
+ * exits 0.
+ *
+ * @example
+ * ```ts
+ * const summary = await reportSummary("--data", "data");
+ * console.log(summary.state);
+ * ```
+ *
+ * @param election The flags that name it: `--data DIR` or `--database URL`.
+ * @returns What the report says.
+ */
+export async function reportSummary(
+  ...election: string[]
+): Promise<ElectionReportSummary> {
+  const out = await server("report", ...election, "--json");
+  assert.equal(out.code, 0, out.stderr);
+  return JSON.parse(out.stdout);
+}
+
+/**
+ * Fails the test unless the report's SHA-256 of each election file is the
+ * hash of that file in `dir` (the election's directory, or an export of it).
+ *
+ * @param summary What `server report --json` said.
+ * @param dir The directory holding the election's files.
+ * @throws {assert.AssertionError} On the first hash that differs.
+ */
+export async function assertReportHashes(
+  summary: ElectionReportSummary,
+  dir: string,
+): Promise<void> {
+  for (
+    const file of ["candidates", "passwords", "result", "history"] as const
+  ) {
+    assert.equal(
+      summary.sha256[file],
+      sha256(await Deno.readFile(join(dir, file))),
+      `the report's hash of ${file} is the hash of ${join(dir, file)}`,
+    );
+  }
 }
 
 /**
@@ -189,13 +256,8 @@ export function minutesFromNow(minutes: number): string {
   return new Date(Date.now() + minutes * 60_000).toISOString();
 }
 
-/**
- * The SHA-256 of some bytes, as `report --json` gives a file's.
- *
- * @param bytes The bytes.
- * @returns The hash in lowercase hex.
- */
-export function sha256(bytes: Uint8Array): string {
+/** The SHA-256 of some bytes in lowercase hex, as `report --json` gives a file's. */
+function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
