@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import {
   CandidateListError,
   ElectionFileError,
+  formatPasswords,
   misleadingNameProblem,
   nameKey,
   parseCandidateList,
@@ -101,7 +102,9 @@ Deno.test("two candidates equal after NFKC case folding are duplicates", () => {
 Deno.test("the voter file refuses look-alike names as the roll does", () => {
   const key = generateKey();
   const line = (name: string, number: string) =>
-    `${name} ${number} ${sealPassword(key, { name, number }, "pw")}\n`;
+    formatPasswords([
+      { name, number, sealed: sealPassword(key, { name, number }, "pw") },
+    ]);
   const error = refusal(
     ElectionFileError,
     () => parsePasswords(line("Tom", "1") + line("tom", "2"), "data/passwords"),
