@@ -9,15 +9,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { formatJournal } from "../lib/election/journal_format.ts";
-import { programArgs } from "../tools/processes.ts";
-import {
-  lines,
-  ROOT,
-  runProgram,
-  serverTlsFlags,
-  startServer,
-} from "./helpers.ts";
-import { initElectionIn } from "./server_commands.ts";
+import { lines, runProgram, startServer } from "./helpers.ts";
+import { initElectionIn, refusedServe } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
 
 /** The seed's election, created by `server init` in a temporary directory. */
@@ -25,50 +18,6 @@ async function newElection(): Promise<{ data: string } & AsyncDisposable> {
   const temp = await tempDir("booth-datadir-");
   const data = await initElectionIn(temp.path);
   return { data, [Symbol.asyncDispose]: () => temp[Symbol.asyncDispose]() };
-}
-
-/**
- * `server serve` on the election, expected to refuse to start: returns its
- * one line on stderr. A server that starts instead is stopped and fails the
- * test (it would otherwise serve forever).
- */
-async function refusedServe(data: string): Promise<string> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: programArgs("server", [
-      "--data",
-      data,
-      "--port",
-      "0",
-      ...await serverTlsFlags(),
-    ]),
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const listening = (async () => {
-    let out = "";
-    for await (
-      const chunk of child.stdout.pipeThrough(new TextDecoderStream())
-    ) {
-      out += chunk;
-      if (out.includes("listening on")) return true;
-    }
-    return false;
-  })();
-  const started = await Promise.race([
-    listening,
-    child.status.then(() => false),
-  ]);
-  if (started) child.kill("SIGTERM");
-  const { code } = await child.status;
-  await listening;
-  const all = lines(await stderr);
-  assert.ok(!started, "the server started");
-  assert.equal(code, 1);
-  assert.equal(all.length, 1, `expected one line, got:\n${all.join("\n")}`);
-  return all[0];
 }
 
 for (const name of ["journal", "result", "history", "symkey"]) {

@@ -8,7 +8,14 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { lines, runProgram, startServer } from "./helpers.ts";
+import {
+  lines,
+  ROOT,
+  runProgram,
+  serverTlsFlags,
+  startServer,
+} from "./helpers.ts";
+import { programArgs } from "../tools/processes.ts";
 import type { Output, ServerProcess } from "../tools/processes.ts";
 import { tempDir } from "./temp_dir.ts";
 import type { ClientMessage, ServerMessage } from "../lib/wire/protocol.ts";
@@ -94,6 +101,56 @@ export async function assertReportHashes(
       `the report's hash of ${file} is the hash of ${join(dir, file)}`,
     );
   }
+}
+
+/**
+ * `server serve` on the election, expected to refuse to start: returns its
+ * one line on stderr (and nothing on stdout). A server that starts instead is stopped and fails the
+ * test (it would otherwise serve forever).
+ *
+ * @param data The election directory.
+ * @returns The line the server printed on stderr.
+ * @throws {assert.AssertionError} When the server started, did not exit 1,
+ * printed on stdout, or printed more or less than one line on stderr.
+ */
+export async function refusedServe(data: string): Promise<string> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: programArgs("server", [
+      "--data",
+      data,
+      "--port",
+      "0",
+      ...await serverTlsFlags(),
+    ]),
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  let printed = "";
+  const listening = (async () => {
+    for await (
+      const chunk of child.stdout.pipeThrough(new TextDecoderStream())
+    ) {
+      printed += chunk;
+      if (printed.includes("listening on")) return true;
+    }
+    return false;
+  })();
+  const started = await Promise.race([
+    listening,
+    child.status.then(() => false),
+  ]);
+  if (started) child.kill("SIGTERM");
+  const { code } = await child.status;
+  await listening;
+  const all = lines(await stderr);
+  assert.ok(!started, "the server started");
+  assert.equal(printed, "", "a refused server prints nothing on stdout");
+  assert.equal(code, 1);
+  assert.equal(all.length, 1, `expected one line, got:\n${all.join("\n")}`);
+  return all[0];
 }
 
 /**
