@@ -250,9 +250,7 @@ Deno.test("server close takes effect on a running server; the result then shows 
   const running = await startServer(data);
   try {
     const alice = await runClient(running.port, [
-      "Alice",
-      "1123456",
-      "1234",
+      ...ALICE,
       "1",
       "1",
       "4",
