@@ -34,7 +34,7 @@ import {
   UsageError,
   VERSION,
 } from "./lib/terminal/cli.ts";
-import type { FlagSpecs } from "./lib/terminal/cli.ts";
+import type { FlagSpecs, FlagValues } from "./lib/terminal/cli.ts";
 import { DEFAULT_LOCKOUT_POLICY } from "./lib/election/lockout_rules.ts";
 import {
   decodeText,
@@ -547,23 +547,28 @@ export async function main(args: string[]): Promise<number> {
   try {
     switch (first) {
       case "init":
-        return await init(rest);
+        return await subcommand(rest, INIT_FLAGS, INIT_HELP, init);
       case "verify":
-        return await verify(rest);
+        return await subcommand(rest, VERIFY_FLAGS, VERIFY_HELP, verify);
       case "kit":
-        return await kit(rest);
+        return await subcommand(rest, KIT_FLAGS, KIT_HELP, kit);
       case "passwd":
-        return await passwd(rest);
+        return await subcommand(rest, PASSWD_FLAGS, PASSWD_HELP, passwd);
       case "close":
-        return await close(rest);
+        return await subcommand(rest, CLOSE_FLAGS, CLOSE_HELP, close);
       case "report":
-        return await report(rest);
+        return await subcommand(rest, REPORT_FLAGS, REPORT_HELP, report);
       case "export":
-        return await exportElection(rest);
+        return await subcommand(
+          rest,
+          EXPORT_FLAGS,
+          EXPORT_HELP,
+          exportElection,
+        );
       case "serve":
-        return await serve(rest);
+        return await subcommand(rest, SERVE_FLAGS, SERVE_HELP, serve);
       default:
-        return await serve(args);
+        return await subcommand(args, SERVE_FLAGS, SERVE_HELP, serve);
     }
   } catch (error) {
     if (error instanceof UsageError) {
@@ -575,10 +580,25 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-async function init(args: string[]): Promise<number> {
-  const flags = parseFlags(args, INIT_FLAGS);
-  if (flags.help) return printHelp(INIT_HELP);
+/**
+ * Runs one subcommand: its flags parsed by `specs`, `--help` answered with
+ * `help` and `--version` with the version instead of running it.
+ */
+async function subcommand<S extends typeof COMMON_FLAGS & FlagSpecs>(
+  args: string[],
+  specs: S,
+  help: string,
+  run: (flags: FlagValues<S>) => Promise<number>,
+): Promise<number> {
+  const flags = parseFlags(args, specs);
+  if (flags.help) return printHelp(help);
   if (flags.version) return printHelp(`election-server ${VERSION}`);
+  return await run(flags);
+}
+
+async function init(
+  flags: FlagValues<typeof INIT_FLAGS>,
+): Promise<number> {
   if (flags.from !== undefined) {
     if (flags.database === undefined) {
       throw new UsageError(`Option "--from" needs "--database"`);
@@ -720,10 +740,9 @@ async function init(args: string[]): Promise<number> {
   return ExitCode.Ok;
 }
 
-async function passwd(args: string[]): Promise<number> {
-  const flags = parseFlags(args, PASSWD_FLAGS);
-  if (flags.help) return printHelp(PASSWD_HELP);
-  if (flags.version) return printHelp(`election-server ${VERSION}`);
+async function passwd(
+  flags: FlagValues<typeof PASSWD_FLAGS>,
+): Promise<number> {
   const dir = flags.data;
   const name = required("voter", flags.voter);
   const credentialsPath = flags.credentials;
@@ -820,10 +839,9 @@ function writeAllSync(
   }
 }
 
-async function close(args: string[]): Promise<number> {
-  const flags = parseFlags(args, CLOSE_FLAGS);
-  if (flags.help) return printHelp(CLOSE_HELP);
-  if (flags.version) return printHelp(`election-server ${VERSION}`);
+async function close(
+  flags: FlagValues<typeof CLOSE_FLAGS>,
+): Promise<number> {
   const dir = flags.data;
   const at = timeFlag("--at", flags.at);
   const database = flags.database;
@@ -868,10 +886,9 @@ async function closeDatabase(
   });
 }
 
-async function report(args: string[]): Promise<number> {
-  const flags = parseFlags(args, REPORT_FLAGS);
-  if (flags.help) return printHelp(REPORT_HELP);
-  if (flags.version) return printHelp(`election-server ${VERSION}`);
+async function report(
+  flags: FlagValues<typeof REPORT_FLAGS>,
+): Promise<number> {
   const dir = flags.data;
   const database = flags.database;
   if (database !== undefined) {
@@ -1048,10 +1065,9 @@ async function writeAll(file: Deno.FsFile, text: string): Promise<void> {
   }
 }
 
-async function verify(args: string[]): Promise<number> {
-  const flags = parseFlags(args, VERIFY_FLAGS);
-  if (flags.help) return printHelp(VERIFY_HELP);
-  if (flags.version) return printHelp(`election-server ${VERSION}`);
+async function verify(
+  flags: FlagValues<typeof VERIFY_FLAGS>,
+): Promise<number> {
   const dir = flags.data;
   if (flags.database !== undefined) {
     return await verifyDatabase(flags.database, dir);
@@ -1067,18 +1083,12 @@ async function verify(args: string[]): Promise<number> {
       "an interrupted vote (journal) will be rolled back when the server starts",
     );
   }
-  if (problems.length === 0) {
-    console.log("consistent");
-    return ExitCode.Ok;
-  }
-  for (const problem of problems) console.log(problem);
-  return ExitCode.Failure;
+  return printVerdict(problems);
 }
 
-async function kit(args: string[]): Promise<number> {
-  const flags = parseFlags(args, KIT_FLAGS);
-  if (flags.help) return printHelp(KIT_HELP);
-  if (flags.version) return printHelp(`election-server ${VERSION}`);
+async function kit(
+  flags: FlagValues<typeof KIT_FLAGS>,
+): Promise<number> {
   const host = required("host", flags.host);
   const out = required("out", flags.out);
   const { port, name } = flags;
@@ -1300,18 +1310,12 @@ async function verifyDatabase(url: string, dir: string): Promise<number> {
     key,
   );
   console.log(`turnout ${voted}/${registered}`);
-  if (problems.length === 0) {
-    console.log("consistent");
-    return ExitCode.Ok;
-  }
-  for (const problem of problems) console.log(problem);
-  return ExitCode.Failure;
+  return printVerdict(problems);
 }
 
-async function exportElection(args: string[]): Promise<number> {
-  const flags = parseFlags(args, EXPORT_FLAGS);
-  if (flags.help) return printHelp(EXPORT_HELP);
-  if (flags.version) return printHelp(`election-server ${VERSION}`);
+async function exportElection(
+  flags: FlagValues<typeof EXPORT_FLAGS>,
+): Promise<number> {
   const database = required("database", flags.database);
   const out = required("to", flags.to);
   const target = databaseTarget(database);
@@ -1438,10 +1442,9 @@ async function writeKitFiles(
   }
 }
 
-async function serve(args: string[]): Promise<number> {
-  const flags = parseFlags(args, SERVE_FLAGS);
-  if (flags.help) return printHelp(SERVE_HELP);
-  if (flags.version) return printHelp(`election-server ${VERSION}`);
+async function serve(
+  flags: FlagValues<typeof SERVE_FLAGS>,
+): Promise<number> {
   const options = {
     hostname: flags.hostname,
     port: flags.port,
@@ -1649,6 +1652,16 @@ function required(name: string, value: string | undefined): string {
 
 function timestamp(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** Prints `consistent`, or each problem on a line of its own; the exit status. */
+function printVerdict(problems: string[]): number {
+  if (problems.length === 0) {
+    console.log("consistent");
+    return ExitCode.Ok;
+  }
+  for (const problem of problems) console.log(problem);
+  return ExitCode.Failure;
 }
 
 function printHelp(text: string): number {

@@ -8,11 +8,7 @@ import {
   winnersOf,
 } from "../lib/election/booth.ts";
 import type { RegisteredVoter } from "../lib/election/booth.ts";
-import {
-  decodeBase64,
-  generateKey,
-  sealPassword,
-} from "../lib/election/crypto.ts";
+import { generateKey, sealPassword } from "../lib/election/crypto.ts";
 import { canonicalPassword } from "../lib/election/credentials.ts";
 import { winnerLine } from "../lib/client/voter_client.ts";
 import { ballotHeading } from "../lib/client/voter_client.ts";
@@ -22,7 +18,7 @@ function voter(name: string, number: string, password: string) {
   return {
     name,
     number,
-    sealed: decodeBase64(sealPassword(key, { name, number }, password))!,
+    sealed: sealPassword(key, { name, number }, password),
   };
 }
 const ROLL = new Map<string, RegisteredVoter>(

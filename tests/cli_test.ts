@@ -11,6 +11,7 @@ import { formatFlags, parseFlags, UsageError } from "../lib/terminal/cli.ts";
 import {
   ALICE,
   certFlags,
+  clientFlags,
   initElection,
   lines,
   occurs,
@@ -234,12 +235,9 @@ Deno.test("the client with a CA file that is missing or not a certificate", asyn
     await using dir = await tempDir("booth-test-");
     const notPem = join(dir.path, "ca.crt");
     await Deno.writeTextFile(notPem, "this is not a certificate\n");
-    const out = await runProgram("client", [
-      "--port",
-      String(server.port),
-      "--ca",
-      notPem,
-    ], { stdin: "" });
+    const out = await runProgram("client", clientFlags(server.port, notPem), {
+      stdin: "",
+    });
     assert.equal(out.code, 1);
     assertOneLine(
       out.stderr,

@@ -16,7 +16,14 @@ import {
 } from "../lib/wire/framing.ts";
 import { decodeClientMessage, encodeMessage } from "../lib/wire/protocol.ts";
 import type { ClientMessage, ServerMessage } from "../lib/wire/protocol.ts";
-import { ALICE, lines, runProgram, testCerts } from "./helpers.ts";
+import {
+  ALICE,
+  clientFlags,
+  lines,
+  runProgram,
+  testCerts,
+  typed,
+} from "./helpers.ts";
 import type { Output } from "./helpers.ts";
 
 /**
@@ -65,13 +72,11 @@ async function hostileServer(script: Script) {
     requests,
     /** Runs the real client against this server with the voter's answers. */
     client(answers: string[], extraArgs: string[] = []): Promise<Output> {
-      return runProgram("client", [
-        "--port",
-        String(port),
-        "--ca",
-        join(certs, "ca.crt"),
-        ...extraArgs,
-      ], { stdin: answers.map((answer) => `${answer}\n`).join("") });
+      return runProgram(
+        "client",
+        clientFlags(port, join(certs, "ca.crt"), ...extraArgs),
+        { stdin: typed(answers) },
+      );
     },
     async [Symbol.asyncDispose]() {
       const closed = new Promise<void>((resolve) =>
@@ -230,14 +235,11 @@ Deno.test("a server that never finishes the TLS handshake is given up on after -
   })();
   try {
     const certs = await testCerts();
-    const out = await runProgram("client", [
-      "--port",
-      String(listener.addr.port),
-      "--ca",
-      join(certs, "ca.crt"),
-      "--timeout",
-      "1",
-    ], { stdin: ALICE.map((line) => `${line}\n`).join("") });
+    const out = await runProgram(
+      "client",
+      clientFlags(listener.addr.port, join(certs, "ca.crt"), "--timeout", "1"),
+      { stdin: typed(ALICE) },
+    );
     assert.equal(out.code, 1);
     assert.deepEqual(lines(out.stderr), [
       `The server at localhost:${listener.addr.port} did not complete the TLS handshake within 1 seconds`,

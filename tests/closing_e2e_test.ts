@@ -5,16 +5,9 @@
  */
 
 import assert from "node:assert/strict";
-import { closeVoters, connectVoter, logIn, startServer } from "./helpers.ts";
+import { connectVoter, logIn } from "./helpers.ts";
 import type { ServerChannel } from "../lib/client/voter_client.ts";
-import { initElectionIn, server } from "./server_commands.ts";
-import { tempDir } from "./temp_dir.ts";
-
-async function report(data: string) {
-  const output = await server("report", "--data", data, "--json");
-  assert.equal(output.code, 0, output.stderr);
-  return JSON.parse(output.stdout);
-}
+import { reportSummary, servedElection, server } from "./server_commands.ts";
 
 async function votes(channel: ServerChannel, choice: number): Promise<void> {
   assert.equal(
@@ -28,57 +21,51 @@ async function votes(channel: ServerChannel, choice: number): Promise<void> {
 }
 
 Deno.test("a ballot held open across server close is refused with polls-closed, and the report after close is the final result", async () => {
-  await using tmp = await tempDir("booth-closing-");
-  const data = await initElectionIn(tmp.path);
-  const running = await startServer(data);
-  try {
-    const alice = await connectVoter(running.port);
-    await logIn(alice, ["Alice", "1123456", "1234"]);
-    await votes(alice, 1);
-    const bob = await connectVoter(running.port);
-    await logIn(bob, ["Bob", "1138765", "5678"]);
-    await votes(bob, 2);
-    const tom = await connectVoter(running.port);
-    await logIn(tom, ["Tom", "1154571", "9012"]);
-    assert.deepEqual(await tom.request({ type: "menu", choice: 1 }), {
-      type: "vote",
-      answer: 1,
-      candidates: ["Chris", "Linda"],
-    });
-    // The server re-reads its menu's view of `polls` now: it stays "open"
-    // in that cache for up to a second after the close below.
-    assert.deepEqual(await bob.request({ type: "menu", choice: 2 }), {
-      type: "result",
-      answer: 0,
-    });
+  await using booth = await servedElection("booth-closing-");
+  const { data, server: running } = booth;
+  await using alice = await connectVoter(running.port);
+  await logIn(alice, ["Alice", "1123456", "1234"]);
+  await votes(alice, 1);
+  await using bob = await connectVoter(running.port);
+  await logIn(bob, ["Bob", "1138765", "5678"]);
+  await votes(bob, 2);
+  await using tom = await connectVoter(running.port);
+  await logIn(tom, ["Tom", "1154571", "9012"]);
+  assert.deepEqual(await tom.request({ type: "menu", choice: 1 }), {
+    type: "vote",
+    answer: 1,
+    candidates: ["Chris", "Linda"],
+  });
+  // The server re-reads its menu's view of `polls` now: it stays "open"
+  // in that cache for up to a second after the close below.
+  assert.deepEqual(await bob.request({ type: "menu", choice: 2 }), {
+    type: "result",
+    answer: 0,
+  });
 
-    const close = await server("close", "--data", data);
-    assert.equal(close.code, 0, close.stderr);
-    // The held ballot goes at once, while the report is being made.
-    const ballot = tom.request({ type: "ballot", choice: 1 });
-    const afterClose = await report(data);
-    assert.equal(afterClose.state, "closed");
-    assert.deepEqual(await ballot, {
-      type: "ballot",
-      answer: 0,
-      reason: "polls-closed",
-    });
-    const final = await report(data);
-    assert.deepEqual(
-      [afterClose.voted, afterClose.result, afterClose.sha256],
-      [final.voted, final.result, final.sha256],
-    );
-    assert.deepEqual(final.result, {
-      winners: ["Chris", "Linda"],
-      candidates: [
-        { name: "Chris", votes: 1, percent: 50 },
-        { name: "Linda", votes: 1, percent: 50 },
-      ],
-    });
-    const verify = await server("verify", "--data", data);
-    assert.equal(verify.code, 0, verify.stdout + verify.stderr);
-  } finally {
-    closeVoters();
-    assert.equal(await running.stop(), 0);
-  }
+  const close = await server("close", "--data", data);
+  assert.equal(close.code, 0, close.stderr);
+  // The held ballot goes at once, while the report is being made.
+  const ballot = tom.request({ type: "ballot", choice: 1 });
+  const afterClose = await reportSummary("--data", data);
+  assert.equal(afterClose.state, "closed");
+  assert.deepEqual(await ballot, {
+    type: "ballot",
+    answer: 0,
+    reason: "polls-closed",
+  });
+  const final = await reportSummary("--data", data);
+  assert.deepEqual(
+    [afterClose.voted, afterClose.result, afterClose.sha256],
+    [final.voted, final.result, final.sha256],
+  );
+  assert.deepEqual(final.result, {
+    winners: ["Chris", "Linda"],
+    candidates: [
+      { name: "Chris", votes: 1, percent: 50 },
+      { name: "Linda", votes: 1, percent: 50 },
+    ],
+  });
+  const verify = await server("verify", "--data", data);
+  assert.equal(verify.code, 0, verify.stdout + verify.stderr);
 });

@@ -9,15 +9,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { formatJournal } from "../lib/election/journal_format.ts";
-import { programArgs } from "../tools/processes.ts";
-import {
-  lines,
-  ROOT,
-  runProgram,
-  serverTlsFlags,
-  startServer,
-} from "./helpers.ts";
-import { initElectionIn } from "./server_commands.ts";
+import { lines, runProgram, startServer } from "./helpers.ts";
+import { initElectionIn, refusedServe } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
 
 /** The seed's election, created by `server init` in a temporary directory. */
@@ -25,60 +18,6 @@ async function newElection(): Promise<{ data: string } & AsyncDisposable> {
   const temp = await tempDir("booth-datadir-");
   const data = await initElectionIn(temp.path);
   return { data, [Symbol.asyncDispose]: () => temp[Symbol.asyncDispose]() };
-}
-
-/**
- * `server serve` on the election, expected to refuse to start: returns its
- * one line on stderr. A server that starts instead is stopped and fails the
- * test (it would otherwise serve forever).
- */
-async function refusedServe(data: string): Promise<string> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: programArgs("server", [
-      "--data",
-      data,
-      "--port",
-      "0",
-      ...await serverTlsFlags(),
-    ]),
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  const listening = (async () => {
-    let out = "";
-    for await (
-      const chunk of child.stdout.pipeThrough(new TextDecoderStream())
-    ) {
-      out += chunk;
-      if (out.includes("listening on")) return true;
-    }
-    return false;
-  })();
-  const started = await Promise.race([
-    listening,
-    child.status.then(() => false),
-  ]);
-  if (started) child.kill("SIGTERM");
-  const { code } = await child.status;
-  await listening;
-  const all = lines(await stderr);
-  assert.ok(!started, "the server started");
-  assert.equal(code, 1);
-  assert.equal(all.length, 1, `expected one line, got:\n${all.join("\n")}`);
-  return all[0];
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 for (const name of ["journal", "result", "history", "symkey"]) {
@@ -135,9 +74,9 @@ Deno.test("init makes the directory 0700, and the server refuses one that group 
         mode.toString(8)
       }); run chmod 700 "${data}"`,
     );
-    assert.equal(
-      await exists(join(data, "journal")),
-      false,
+    await assert.rejects(
+      Deno.lstat(join(data, "journal")),
+      Deno.errors.NotFound,
       "nothing is written before the checks",
     );
   }
@@ -155,7 +94,10 @@ Deno.test("key files and the directory must belong to the server's user, checked
       await refusedServe(election.data),
       `Refusing to start: ${what} "${path}" belongs to uid ${nobody}, not to this user (uid ${Deno.uid()}); run chown ${Deno.uid()} "${path}"`,
     );
-    assert.equal(await exists(join(election.data, "journal")), false);
+    await assert.rejects(
+      Deno.lstat(join(election.data, "journal")),
+      Deno.errors.NotFound,
+    );
     await Deno.chown(path, Deno.uid(), Deno.gid());
   }
   await Deno.chown(election.data, nobody, nobody);

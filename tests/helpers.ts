@@ -135,6 +135,37 @@ export async function startServer(
 }
 
 /**
+ * The client's flags to reach a test server on `port`, trusting `ca`.
+ *
+ * @example
+ * ```ts
+ * await runProgram("client", clientFlags(4443, "certs/ca.crt", "--timeout", "1"));
+ * ```
+ *
+ * @param port The server's port.
+ * @param ca The CA certificate the client is to trust.
+ * @param more More client options.
+ * @returns `--port PORT --ca CA`, then `more`.
+ */
+export function clientFlags(
+  port: number,
+  ca: string,
+  ...more: string[]
+): string[] {
+  return ["--port", String(port), "--ca", ca, ...more];
+}
+
+/**
+ * A voter's answers as typed: each on a line of its own.
+ *
+ * @param answers The answers.
+ * @returns The text for the client's stdin.
+ */
+export function typed(answers: string[]): string {
+  return answers.map((answer) => `${answer}\n`).join("");
+}
+
+/**
  * Runs the real client against a test server with a piped session.
  *
  * @param port The server's port.
@@ -148,13 +179,11 @@ export async function runClient(
   extraArgs: string[] = [],
 ): Promise<Output> {
   const certs = await testCerts();
-  return await runProgram("client", [
-    "--port",
-    String(port),
-    "--ca",
-    join(certs, "ca.crt"),
-    ...extraArgs,
-  ], { stdin: lines.map((line) => `${line}\n`).join("") });
+  return await runProgram(
+    "client",
+    clientFlags(port, join(certs, "ca.crt"), ...extraArgs),
+    { stdin: typed(lines) },
+  );
 }
 
 /**
@@ -465,15 +494,12 @@ export interface TypingClient {
  */
 export async function typingClient(port: number): Promise<TypingClient> {
   const certs = await testCerts();
-  const client = spawnProgram("client", [
-    "--port",
-    String(port),
-    "--ca",
-    join(certs, "ca.crt"),
-  ]);
+  const client = spawnProgram(
+    "client",
+    clientFlags(port, join(certs, "ca.crt")),
+  );
   return {
-    type: (...answers) =>
-      client.write(answers.map((answer) => `${answer}\n`).join("")),
+    type: (...answers) => client.write(typed(answers)),
     output: client.output,
     finish: () => client.finish(),
   };

@@ -10,6 +10,7 @@ import { encodeFrame } from "../lib/wire/framing.ts";
 import {
   ALICE,
   certFlags,
+  clientFlags,
   connectVoter,
   initElection,
   lines,
@@ -25,6 +26,7 @@ import {
   tempDir,
   testCerts,
   TOM,
+  typed,
   typingClient,
 } from "./helpers.ts";
 import type { TestVoter } from "./helpers.ts";
@@ -330,13 +332,8 @@ Deno.test("the client refuses a wrong CA, a wrong host name and an expired certi
     const data = await initElection();
     const server = await startServer(data, certFlags(serverCerts));
     try {
-      const out = await runProgram("client", [
-        "--port",
-        String(server.port),
-        "--ca",
-        ca,
-      ], {
-        stdin: ALICE.join("\n") + "\n",
+      const out = await runProgram("client", clientFlags(server.port, ca), {
+        stdin: typed(ALICE),
       });
       assert.equal(out.code, 1, name);
       assert.equal(out.stdout, "", `${name}: the client prompted or printed`);

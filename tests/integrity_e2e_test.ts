@@ -15,10 +15,10 @@ import {
   occurs,
   runClient,
   runProgram,
-  serverTlsFlags,
   startServer,
   tempDir,
 } from "./helpers.ts";
+import { refusedServe } from "./server_commands.ts";
 import type { TestVoter } from "./helpers.ts";
 
 Deno.test("three sessions of one voter (the most it may hold) reach the ballot, choose at once: exactly one vote", async () => {
@@ -382,18 +382,10 @@ Deno.test("one election, one server: a second server and init --force are refuse
   const data = await initElection();
   const first = await startServer(data);
   try {
-    const second = await runProgram("server", [
-      "--data",
-      data,
-      "--port",
-      "0",
-      ...await serverTlsFlags(),
-    ]);
-    assert.equal(second.code, 1);
-    assert.equal(second.stdout, "", "the second server never listened");
-    assert.deepEqual(lines(second.stderr), [
+    assert.equal(
+      await refusedServe(data),
       `Another server is serving the election in ${data}/: stop it first (only one process may write an election)`,
-    ]);
+    );
     const before = await Deno.readTextFile(join(data, "passwords"));
     const init = await runProgram("server", [
       "init",
@@ -536,19 +528,8 @@ for (const { name, damage, problem } of DAMAGE) {
       "verify links a voter to a choice",
     );
 
-    const serve = await runProgram("server", [
-      "--data",
-      data,
-      "--port",
-      "0",
-      ...await serverTlsFlags(),
-    ]);
-    assert.equal(serve.code, 1);
-    assert.equal(serve.stdout, "", "nothing listened");
-    const errors = lines(serve.stderr);
-    assert.equal(errors.length, 1, serve.stderr);
     assert.match(
-      errors[0].replace(/^Refusing to serve: /, "").replace(
+      (await refusedServe(data)).replace(/^Refusing to serve: /, "").replace(
         / \(run `deno task server verify.*$/,
         "",
       ),

@@ -19,6 +19,7 @@ import {
   runBuildTool,
   runProgram,
   startServer,
+  typed,
 } from "./helpers.ts";
 import type { ServerProcess } from "./helpers.ts";
 import {
@@ -146,7 +147,7 @@ Deno.test("a voter with only election.json in an empty directory, typing name, n
     );
     const out = await runProgram("client", [], {
       cwd: voterDir,
-      stdin: [...ALICE, "1", "2", "4"].map((line) => `${line}\n`).join(""),
+      stdin: typed([...ALICE, "1", "2", "4"]),
     });
     assert.equal(out.code, 0, out.stderr);
     assert.equal(out.stderr, "");

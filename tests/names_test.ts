@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import {
   CandidateListError,
   ElectionFileError,
+  formatPasswords,
   misleadingNameProblem,
   nameKey,
   parseCandidateList,
@@ -16,29 +17,28 @@ import { join } from "node:path";
 import { runProgram } from "./helpers.ts";
 import { tempDir } from "./temp_dir.ts";
 
-function refusal(parse: () => unknown): ElectionFileError {
+/**
+ * The error `parse` throws, which must be an `ErrorType`; fails the test if
+ * `parse` accepts its input.
+ */
+function refusal<E extends Error>(
+  ErrorType: new (...args: never[]) => E,
+  parse: () => unknown,
+): E {
   try {
     parse();
   } catch (error) {
-    assert.ok(error instanceof ElectionFileError, String(error));
+    assert.ok(error instanceof ErrorType, String(error));
     return error;
   }
   assert.fail("the input was accepted");
 }
 
-function listRefusal(parse: () => unknown): CandidateListError {
-  try {
-    parse();
-  } catch (error) {
-    assert.ok(error instanceof CandidateListError, String(error));
-    return error;
-  }
-  assert.fail("the list was accepted");
-}
-
 Deno.test("a voter name with a zero-width space is refused with its line number", () => {
-  const error = refusal(() =>
-    parseVoterRoll("Alice 1123456 1234\nAlice\u200b 1138765 5678\n", "v.txt")
+  const error = refusal(
+    ElectionFileError,
+    () =>
+      parseVoterRoll("Alice 1123456 1234\nAlice\u200b 1138765 5678\n", "v.txt"),
   );
   assert.equal(error.line, 2);
   assert.equal(
@@ -48,8 +48,9 @@ Deno.test("a voter name with a zero-width space is refused with its line number"
 });
 
 Deno.test("a candidate shown reversed by a right-to-left override is refused", () => {
-  const error = refusal(() =>
-    parseCandidates("Chris\n\u202eadniL\n", "data/candidates")
+  const error = refusal(
+    ElectionFileError,
+    () => parseCandidates("Chris\n\u202eadniL\n", "data/candidates"),
   );
   assert.equal(error.line, 2);
   assert.match(error.message, /line 2 has an invalid candidate name/);
@@ -59,29 +60,37 @@ Deno.test("a candidate shown reversed by a right-to-left override is refused", (
 
 Deno.test("a name not in Unicode NFC is refused", () => {
   const decomposed = "Jose\u0301"; // "José" as e + combining acute accent
-  const error = listRefusal(() => parseCandidateList(`Chris,${decomposed}`));
+  const error = refusal(
+    CandidateListError,
+    () => parseCandidateList(`Chris,${decomposed}`),
+  );
   assert.equal(error.item, 2);
   assert.match(error.message, /not in Unicode NFC/);
   assert.deepEqual(parseCandidateList("Chris,Jos\u00e9"), ["Chris", "José"]);
 });
 
 Deno.test("two voter names equal after NFKC case folding are duplicates", () => {
-  const error = refusal(() =>
-    parseVoterRoll("Alice 1 a\nBob 2 b\nALICE 3 c\n", "v.txt")
+  const error = refusal(
+    ElectionFileError,
+    () => parseVoterRoll("Alice 1 a\nBob 2 b\nALICE 3 c\n", "v.txt"),
   );
   assert.equal(error.line, 3);
   assert.match(
     error.message,
     /line 3 repeats the name "Alice" of line 1 as "ALICE"/,
   );
-  const fullWidth = refusal(() =>
-    parseVoterRoll("Alice 1 a\n\uff21lice 2 b\n", "v.txt")
+  const fullWidth = refusal(
+    ElectionFileError,
+    () => parseVoterRoll("Alice 1 a\n\uff21lice 2 b\n", "v.txt"),
   );
   assert.equal(fullWidth.line, 2);
 });
 
 Deno.test("two candidates equal after NFKC case folding are duplicates", () => {
-  const error = listRefusal(() => parseCandidateList("Chris,Linda,chris"));
+  const error = refusal(
+    CandidateListError,
+    () => parseCandidateList("Chris,Linda,chris"),
+  );
   assert.equal(error.item, 3);
   assert.equal(
     error.message,
@@ -93,13 +102,17 @@ Deno.test("two candidates equal after NFKC case folding are duplicates", () => {
 Deno.test("the voter file refuses look-alike names as the roll does", () => {
   const key = generateKey();
   const line = (name: string, number: string) =>
-    `${name} ${number} ${sealPassword(key, { name, number }, "pw")}\n`;
-  const error = refusal(() =>
-    parsePasswords(line("Tom", "1") + line("tom", "2"), "data/passwords")
+    formatPasswords([
+      { name, number, sealed: sealPassword(key, { name, number }, "pw") },
+    ]);
+  const error = refusal(
+    ElectionFileError,
+    () => parsePasswords(line("Tom", "1") + line("tom", "2"), "data/passwords"),
   );
   assert.equal(error.line, 2);
-  const invisible = refusal(() =>
-    parsePasswords(line("To\u200dm", "1"), "data/passwords")
+  const invisible = refusal(
+    ElectionFileError,
+    () => parsePasswords(line("To\u200dm", "1"), "data/passwords"),
   );
   assert.equal(invisible.line, 1);
 });

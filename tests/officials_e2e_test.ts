@@ -8,6 +8,8 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import {
+  ALICE,
+  BOB,
   connectVoter,
   lines,
   logIn,
@@ -15,16 +17,20 @@ import {
   MENU,
   runClient,
   startServer,
+  TOM,
 } from "./helpers.ts";
 import {
+  assertReportHashes,
   GENERATED_PASSWORD,
   initElectionIn,
   minutesFromNow,
   oneLine,
   passwdInto,
+  refusal,
+  reportSummary,
   resultOnceShown,
+  servedElection,
   server,
-  sha256,
   writeRollToGenerate,
 } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
@@ -50,10 +56,8 @@ Deno.test("generated credentials log in through the real client; passwd replaces
   const out = join(tmp.path, "credentials.txt");
   const data = join(tmp.path, "data");
 
-  const refused = await server("init", "--data", data, "--voters", roll);
-  assert.equal(refused.code, 1);
   assert.match(
-    oneLine(refused.stderr),
+    await refusal(1, ["init", "--data", data, "--voters", roll]),
     /^Cannot create the election: 2 voters in ".*roll\.txt" have no password \(the first is "Alice"\); add --credentials OUT to generate them$/,
   );
   await assert.rejects(
@@ -85,18 +89,16 @@ Deno.test("generated credentials log in through the real client; passwd replaces
   assert.match(credentials[1][2], GENERATED_PASSWORD);
   assert.equal(credentials[2][2], "9012", "a given password is kept");
   const written = await Deno.readTextFile(out);
-  const again = await server(
-    "init",
-    "--data",
-    join(tmp.path, "other"),
-    "--voters",
-    roll,
-    "--credentials",
-    out,
-  );
-  assert.equal(again.code, 1);
   assert.match(
-    oneLine(again.stderr),
+    await refusal(1, [
+      "init",
+      "--data",
+      join(tmp.path, "other"),
+      "--voters",
+      roll,
+      "--credentials",
+      out,
+    ]),
     /^Credentials file ".*credentials\.txt" exists: use --force to replace it$/,
   );
   assert.equal(
@@ -116,10 +118,8 @@ Deno.test("generated credentials log in through the real client; passwd replaces
     ]);
     assert.ok(lines(session.stdout).includes("Your vote has been recorded."));
 
-    const busy = await server("passwd", "--data", data, "--voter", "Bob");
-    assert.equal(busy.code, 1);
     assert.equal(
-      oneLine(busy.stderr),
+      await refusal(1, ["passwd", "--data", data, "--voter", "Bob"]),
       `A server is serving the election in ${data}/: stop it first, then run passwd again (a password cannot change while voters log in)`,
     );
   } finally {
@@ -172,101 +172,76 @@ Deno.test("init refuses in one line a closing time in the past, or not after the
   await using tmp = await tempDir("booth-officials-");
   const data = join(tmp.path, "data");
   const past = "2020-01-01T00:00:00Z";
-  const late = await server("init", "--data", data, "--closes-at", past);
-  assert.equal(late.code, 2);
   assert.equal(
-    oneLine(late.stderr),
+    await refusal(2, ["init", "--data", data, "--closes-at", past]),
     `Refusing the polls window: the closing time "${past}" is in the past (see --help)`,
   );
   const opens = minutesFromNow(60);
-  const reversed = await server(
-    "init",
-    "--data",
-    data,
-    "--opens-at",
-    opens,
-    "--closes-at",
-    opens,
-  );
-  assert.equal(reversed.code, 2);
   assert.match(
-    oneLine(reversed.stderr),
+    await refusal(2, [
+      "init",
+      "--data",
+      data,
+      "--opens-at",
+      opens,
+      "--closes-at",
+      opens,
+    ]),
     /^Refusing the polls window: the closing time ".*" is not after the opening time ".*" \(see --help\)$/,
   );
   assert.deepEqual(await Array.fromAsync(Deno.readDir(tmp.path)), []);
 });
 
 Deno.test("a vote before the opening is refused with the main menu after; the report shows no result", async () => {
-  await using tmp = await tempDir("booth-officials-");
-  const data = join(tmp.path, "data");
-  const init = await server(
-    "init",
-    "--data",
-    data,
+  await using booth = await servedElection(
+    "booth-officials-",
     "--opens-at",
     minutesFromNow(60),
     "--closes-at",
     minutesFromNow(120),
   );
-  assert.equal(init.code, 0, init.stderr);
-  const running = await startServer(data);
-  try {
-    const alice = await votesThenViewsResult(running.port, [
-      "Alice",
-      "1123456",
-      "1234",
-    ]);
-    assert.deepEqual(alice, [
-      "Welcome Alice!",
-      ...MENU,
-      "The polls are not open yet",
-      ...MENU,
-      "The result is not available",
-      ...MENU,
-    ]);
-    const report = await server("report", "--data", data, "--json");
-    assert.equal(report.code, 0, report.stderr);
-    const summary = JSON.parse(report.stdout);
-    assert.equal(summary.state, "not-open");
-    assert.equal(summary.voted, 0);
-    assert.equal(summary.result, undefined);
-    assert.equal(
-      summary.sha256.result,
-      null,
-      "no hash of the totals before the result",
-    );
-  } finally {
-    assert.equal(await running.stop(), 0);
-  }
+  const { data, server: running } = booth;
+  const alice = await votesThenViewsResult(running.port, ALICE);
+  assert.deepEqual(alice, [
+    "Welcome Alice!",
+    ...MENU,
+    "The polls are not open yet",
+    ...MENU,
+    "The result is not available",
+    ...MENU,
+  ]);
+  const summary = await reportSummary("--data", data);
+  assert.equal(summary.state, "not-open");
+  assert.equal(summary.voted, 0);
+  assert.equal(summary.result, undefined);
+  assert.equal(
+    summary.sha256.result,
+    null,
+    "no hash of the totals before the result",
+  );
 });
 
 Deno.test("a polls file broken while the server runs is logged once, and the last good window stays in force", async () => {
-  await using tmp = await tempDir("booth-officials-");
-  const data = join(tmp.path, "data");
-  assert.equal((await server("init", "--data", data)).code, 0);
-  const running = await startServer(data);
-  try {
-    await Deno.writeTextFile(join(data, "polls"), "closes-at tomorrow\n");
-    for (
-      const voter of [["Alice", "1123456", "1234"], ["Bob", "1138765", "5678"]]
-    ) {
-      const out = await runClient(running.port, [...voter, "1", "1", "4"]);
-      assert.ok(
-        lines(out.stdout).includes("Your vote has been recorded."),
-        out.stdout,
-      );
-    }
-    const reported = lines(running.stderr()).filter((line) =>
-      line.includes("polls")
+  await using booth = await servedElection("booth-officials-");
+  const { data, server: running } = booth;
+  await Deno.writeTextFile(join(data, "polls"), "closes-at tomorrow\n");
+  for (
+    const voter of [ALICE, BOB]
+  ) {
+    const out = await runClient(running.port, [...voter, "1", "1", "4"]);
+    assert.ok(
+      lines(out.stdout).includes("Your vote has been recorded."),
+      out.stdout,
     );
-    assert.equal(reported.length, 1, running.stderr());
-    assert.match(
-      reported[0],
-      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ Cannot read polls file ".*polls": line 1 is not "opens-at <time>" or "closes-at <time>".*; the server keeps the polls window it last read until the file is fixed$/,
-    );
-  } finally {
-    assert.equal(await running.stop(), 0);
   }
+  const reported = lines(running.stderr()).filter((line) =>
+    line.includes("polls")
+  );
+  assert.equal(reported.length, 1, running.stderr());
+  assert.match(
+    reported[0],
+    /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ Cannot read polls file ".*polls": line 1 is not "opens-at <time>" or "closes-at <time>".*; the server keeps the polls window it last read until the file is fixed$/,
+  );
 });
 
 Deno.test("server close takes effect on a running server; the result then shows the turnout; report and verify agree with the files", async () => {
@@ -275,9 +250,7 @@ Deno.test("server close takes effect on a running server; the result then shows 
   const running = await startServer(data);
   try {
     const alice = await runClient(running.port, [
-      "Alice",
-      "1123456",
-      "1234",
+      ...ALICE,
       "1",
       "1",
       "4",
@@ -287,9 +260,7 @@ Deno.test("server close takes effect on a running server; the result then shows 
       alice.stdout,
     );
 
-    const open = JSON.parse(
-      (await server("report", "--data", data, "--json")).stdout,
-    );
+    const open = await reportSummary("--data", data);
     assert.equal(open.state, "open");
     assert.deepEqual([open.voted, open.registered, open.turnoutPercent], [
       1,
@@ -305,7 +276,7 @@ Deno.test("server close takes effect on a running server; the result then shows 
 
     await using bob = await connectVoter(running.port);
     assert.equal(
-      (await logIn(bob, ["Bob", "1138765", "5678"]) as { answer: number })
+      (await logIn(bob, BOB) as { answer: number })
         .answer,
       1,
     );
@@ -325,11 +296,7 @@ Deno.test("server close takes effect on a running server; the result then shows 
       reason: "polls-closed",
     });
 
-    const tom = await votesThenViewsResult(running.port, [
-      "Tom",
-      "1154571",
-      "9012",
-    ]);
+    const tom = await votesThenViewsResult(running.port, TOM);
     assert.deepEqual(tom, [
       "Welcome Tom!",
       ...MENU,
@@ -342,9 +309,7 @@ Deno.test("server close takes effect on a running server; the result then shows 
       ...MENU,
     ]);
 
-    const json = await server("report", "--data", data, "--json");
-    assert.equal(json.code, 0, json.stderr);
-    const summary = JSON.parse(json.stdout);
+    const summary = await reportSummary("--data", data);
     assert.equal(summary.state, "closed");
     assert.deepEqual([summary.voted, summary.registered], [1, 3]);
     assert.deepEqual(summary.result, {
@@ -354,13 +319,7 @@ Deno.test("server close takes effect on a running server; the result then shows 
         { name: "Linda", votes: 0, percent: 0 },
       ],
     });
-    for (const file of ["candidates", "passwords", "result", "history"]) {
-      assert.equal(
-        summary.sha256[file],
-        sha256(await Deno.readFile(join(data, file))),
-        `the report's hash of ${file} is the file's`,
-      );
-    }
+    await assertReportHashes(summary, data);
     const text = await server("report", "--data", data);
     assert.equal(text.code, 0, text.stderr);
     const report = lines(text.stdout);
@@ -377,16 +336,14 @@ Deno.test("server close takes effect on a running server; the result then shows 
       assert.ok(report.includes(expected), `"${expected}" in\n${text.stdout}`);
     }
 
-    const reopen = await server(
-      "close",
-      "--data",
-      data,
-      "--at",
-      minutesFromNow(60),
-    );
-    assert.equal(reopen.code, 1);
     assert.match(
-      oneLine(reopen.stderr),
+      await refusal(1, [
+        "close",
+        "--data",
+        data,
+        "--at",
+        minutesFromNow(60),
+      ]),
       /^Cannot close the polls in .*: the polls closed already/,
     );
   } finally {

@@ -9,17 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { lines, runProgram, testCerts } from "./helpers.ts";
 import { tempDir } from "./temp_dir.ts";
-import { server } from "./server_commands.ts";
-
-/** The command's only line on stderr, after checking its exit status. */
-async function refusal(code: number, args: string[]): Promise<string> {
-  const out = await server(...args);
-  assert.equal(out.code, code, `${args.join(" ")}: ${out.stderr}`);
-  assert.equal(out.stdout, "");
-  const all = lines(out.stderr);
-  assert.equal(all.length, 1, `one line expected:\n${out.stderr}`);
-  return all[0];
-}
+import { initElectionIn, refusal, server } from "./server_commands.ts";
 
 Deno.test("a file given as the election directory, a kit --out that is a file: said in words", async () => {
   await using tmp = await tempDir("booth-errors-");
@@ -130,8 +120,7 @@ Deno.test("init counts one voter and one generated password in the singular", as
 
 Deno.test("verify prints the turnout first, then what the server would refuse at start-up and every file problem", async () => {
   await using tmp = await tempDir("booth-errors-");
-  const data = join(tmp.path, "data");
-  assert.equal((await server("init", "--data", data)).code, 0);
+  const data = await initElectionIn(tmp.path);
   await Deno.chmod(data, 0o755);
   await Deno.writeTextFile(join(data, "polls"), "closes-at tomorrow\n");
   const out = await server("verify", "--data", data);

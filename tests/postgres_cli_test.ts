@@ -18,12 +18,14 @@ import {
   startServer,
   testCerts,
 } from "./helpers.ts";
+import type { Output } from "./helpers.ts";
 import {
   databaseFlags,
+  exportInto,
   runServerOk,
-  tempDir,
   testDatabase,
 } from "./postgres_helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 
 const FILES = [
   "symkey",
@@ -36,7 +38,7 @@ const FILES = [
 
 Deno.test("init --database creates the election, K only in DIR/symkey, and never replaces it without --force", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   const data = join(dir.path, "data");
   const out = await runServerOk(["init", ...databaseFlags(db.url, data)]);
   assert.match(out.stdout, /3 voters, 2 candidates \(Chris, Linda\)/);
@@ -74,7 +76,7 @@ Deno.test("init --database creates the election, K only in DIR/symkey, and never
 
 Deno.test("init --force is refused while a booth server is serving the election", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   const data = join(dir.path, "data");
   await runServerOk(["init", ...databaseFlags(db.url, data)]);
   {
@@ -102,7 +104,7 @@ Deno.test("init --force is refused while a booth server is serving the election"
 
 Deno.test("export after init --from equals the original files byte for byte, and verify --data on it says consistent", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   const original = join(dir.path, "original");
   await runServerOk(["init", "--data", original]);
   // Two votes, as the file store writes them.
@@ -129,12 +131,7 @@ Deno.test("export after init --from equals the original files byte for byte, and
     [0, ["turnout 2/3", "consistent"]],
   );
   const out = join(dir.path, "out");
-  const exported = await runServerOk([
-    "export",
-    ...databaseFlags(db.url, original),
-    "--to",
-    out,
-  ]);
+  const exported = await exportInto(databaseFlags(db.url, original), out);
   assert.match(
     lines(exported.stdout)[1],
     /^.*\/out\/ holds K \(symkey\): keep it private, and serve it only once the database election is over/,
@@ -167,7 +164,7 @@ Deno.test("export after init --from equals the original files byte for byte, and
 
 Deno.test("verify --database reports a voter entry that does not authenticate under K and exits 1", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   const data = join(dir.path, "data");
   await runServerOk(["init", ...databaseFlags(db.url, data)]);
   await db.sql`
@@ -186,7 +183,7 @@ Deno.test("verify --database reports a voter entry that does not authenticate un
 
 Deno.test("the database URL's password appears in no output, and an unreachable database is one line", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   const data = join(dir.path, "data");
   const outputs = [
     await runProgram("server", ["init", ...databaseFlags(db.url, data)]),
@@ -202,35 +199,36 @@ Deno.test("the database URL's password appears in no output, and an unreachable 
       join(dir.path, "out"),
     ]),
   ];
-  const wrong = new URL(db.url);
-  wrong.password = "not-the-password";
-  const refusedLogin = await runProgram("server", [
-    "verify",
-    ...databaseFlags(wrong.href, data),
-  ]);
-  assert.equal(refusedLogin.code, 1);
-  assert.match(
-    refusedLogin.stderr,
-    /^Cannot use the database "postgres:\/\/booth@[^"]*": the database refused the login \(check the user and PGPASSWORD\)\n$/,
-  );
-  const closed = new URL(db.url);
-  closed.port = "1";
-  const unreachable = await runProgram("server", [
-    "verify",
-    ...databaseFlags(closed.href, data),
-  ]);
-  assert.equal(unreachable.code, 1);
-  assert.match(
-    unreachable.stderr,
-    /^Cannot use the database "postgres:\/\/booth@127\.0\.0\.1:1\/[^"]*": connection refused\n$/,
-  );
+  const refusals: Output[] = [];
+  for (
+    const { url, problem } of [
+      {
+        url: Object.assign(new URL(db.url), { password: "not-the-password" }),
+        problem:
+          /^Cannot use the database "postgres:\/\/booth@[^"]*": the database refused the login \(check the user and PGPASSWORD\)\n$/,
+      },
+      {
+        url: Object.assign(new URL(db.url), { port: "1" }),
+        problem:
+          /^Cannot use the database "postgres:\/\/booth@127\.0\.0\.1:1\/[^"]*": connection refused\n$/,
+      },
+    ]
+  ) {
+    const out = await runProgram("server", [
+      "verify",
+      ...databaseFlags(url.href, data),
+    ]);
+    assert.equal(out.code, 1);
+    assert.match(out.stderr, problem);
+    refusals.push(out);
+  }
   const notUrl = await runProgram("server", [
     "verify",
     "--database",
     `mysql://booth:${db.password}@x/y`,
   ]);
   assert.equal(notUrl.code, 2);
-  for (const out of [...outputs, refusedLogin, unreachable, notUrl]) {
+  for (const out of [...outputs, ...refusals, notUrl]) {
     assert.ok(!out.stdout.includes(db.password), out.stdout);
     assert.ok(!out.stderr.includes(db.password), out.stderr);
     assert.ok(!out.stderr.includes("not-the-password"), out.stderr);
@@ -239,7 +237,7 @@ Deno.test("the database URL's password appears in no output, and an unreachable 
 
 Deno.test("the password may come from PGPASSWORD instead of the URL", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   const bare = new URL(db.url);
   bare.password = "";
   const out = await runProgram(
@@ -253,7 +251,7 @@ Deno.test("the password may come from PGPASSWORD instead of the URL", async () =
 
 Deno.test("init --from refuses an election a file booth is serving, and the moved directory is never served or changed again", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   const data = join(dir.path, "data");
   await runServerOk(["init", "--data", data]);
   const move = ["init", "--database", db.url, "--from", data];

@@ -16,10 +16,11 @@ import { lines, runClient, startServer, testCerts } from "./helpers.ts";
 import type { ServerProcess } from "./helpers.ts";
 import {
   databaseFlags,
+  exportInto,
   runServerOk,
-  tempDir,
   testDatabase,
 } from "./postgres_helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 
 /** A voter's session over TLS that closes its own connection. */
 class Voter implements Disposable {
@@ -92,7 +93,7 @@ const isRecorded = (m: ServerMessage) => m.type === "ballot" && m.answer === 1;
 
 Deno.test("50 voters racing three sessions each on three booths get exactly one recorded each", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   const data = await initDatabaseElection(db.url, dir.path, 50);
   const booths = await Promise.all([0, 1, 2].map(() => booth(data, db.url)));
   const voters: Voter[] = [];
@@ -144,7 +145,7 @@ Deno.test("50 voters racing three sessions each on three booths get exactly one 
 
 Deno.test("a booth killed with SIGKILL ten times under continuous voting on three booths loses no acknowledged vote and doubles none; the others keep serving", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   // More voters than the rounds can use: voting goes on until the last
   // round, and no voter is left without a vote at the end.
   const VOTERS = 5000;
@@ -254,12 +255,7 @@ Deno.test("a booth killed with SIGKILL ten times under continuous voting on thre
     assert.equal(rounds, ROUNDS);
     assert.deepEqual(failuresOnLiveBooths, []);
     const out = join(dir.path, "out");
-    await runServerOk([
-      "export",
-      ...databaseFlags(db.url, data),
-      "--to",
-      out,
-    ]);
+    await exportInto(databaseFlags(db.url, data), out);
     const history = lines(await Deno.readTextFile(join(out, "history")))
       .map((line) => line.split(" ")[0]);
     const result = lines(await Deno.readTextFile(join(out, "result")))
@@ -290,7 +286,7 @@ Deno.test("a booth killed with SIGKILL ten times under continuous voting on thre
 Deno.test("PostgreSQL stopped during voting: the vote gets the storage answer, a login one line, no booth exits, and every booth serves again within 10 s", async () => {
   // This test stops its database server, so it runs one of its own.
   await using pg = await startLocalPostgres();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   const data = await initDatabaseElection(pg.url, dir.path, 20);
   const booths = await Promise.all(
     [0, 1].map(() => booth(data, pg.url, ["--lockout-threshold", "2"])),

@@ -7,7 +7,18 @@
 
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
+import { generateKey } from "../lib/election/crypto.ts";
+import type { RollEntry } from "../lib/election/election_files.ts";
+import type { PollsWindow } from "../lib/election/polls.ts";
+import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
+import {
+  sealRoll,
+  writeDatabaseElection,
+} from "../lib/store/postgres_election.ts";
+import { createDatabase, dropDatabase } from "../tools/postgres_admin.ts";
 import { runProgram } from "./helpers.ts";
+import { tempDir as tempDirWith } from "./temp_dir.ts";
+import type { TempDir } from "./temp_dir.ts";
 import type { Output } from "./helpers.ts";
 
 /** The server the PostgreSQL tests use. */
@@ -38,16 +49,9 @@ export interface TestDatabase extends AsyncDisposable {
  * @returns The database.
  */
 export async function testDatabase(): Promise<TestDatabase> {
-  const server = new URL(testServerUrl());
+  const server = testServerUrl();
   const name = `booth_test_${randomBytes(6).toString("hex")}`;
-  const admin = postgres(server.href, { max: 1, onnotice: () => {} });
-  try {
-    await admin.unsafe(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(server.href);
-  url.pathname = `/${name}`;
+  const url = await createDatabase(server, name);
   const sql = postgres(url.href, { max: 3, onnotice: () => {} });
   return {
     url: url.href,
@@ -55,23 +59,19 @@ export async function testDatabase(): Promise<TestDatabase> {
     sql,
     async [Symbol.asyncDispose]() {
       await sql.end();
-      const admin = postgres(server.href, { max: 1, onnotice: () => {} });
-      try {
-        await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await admin.end();
-      }
+      await dropDatabase(server, name);
     },
   };
 }
 
-/** A temporary directory removed when disposed. */
-export async function tempDir(): Promise<AsyncDisposable & { path: string }> {
-  const path = await Deno.makeTempDir({ prefix: "booth-pg-" });
-  return {
-    path,
-    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
-  };
+/**
+ * A temporary directory removed when disposed: `tempDir` of temp_dir.ts,
+ * named for these tests.
+ *
+ * @returns The directory.
+ */
+export function tempDir(): Promise<TempDir> {
+  return tempDirWith("booth-pg-");
 }
 
 /**
@@ -105,4 +105,69 @@ export async function runServerOk(args: string[]): Promise<Output> {
  */
 export function databaseFlags(url: string, data: string): string[] {
   return ["--database", url, "--data", data];
+}
+
+/**
+ * Runs `server export` into `to`, failing the test unless it succeeds.
+ *
+ * @example
+ * ```ts
+ * await exportInto(databaseFlags(db.url, data), join(dir, "out"));
+ * ```
+ *
+ * @param database The flags that name the election: {@linkcode databaseFlags}.
+ * @param to The directory to write the election's files into.
+ * @returns Its output.
+ */
+export function exportInto(
+  database: string[],
+  to: string,
+): Promise<Output> {
+  return runServerOk(["export", ...database, "--to", to]);
+}
+
+/** An election to write into a test database. */
+export interface DatabaseElection {
+  /** The voter roll, passwords in clear. */
+  voters: RollEntry[];
+  /** The candidates in ballot order. */
+  candidates: string[];
+  /** When the polls open and close (none: open at once, never closed). */
+  polls?: PollsWindow;
+}
+
+/**
+ * Writes a fresh election, no vote cast yet, straight into `db`, as
+ * `server init --database` would but without a process: the passwords are
+ * sealed with `key`.
+ *
+ * @example
+ * ```ts
+ * await using db = await testDatabase();
+ * await writeElectionInto(db, {
+ *   voters: [{ name: "Alice", number: "1123456", password: "1234" }],
+ *   candidates: ["Chris", "Linda"],
+ * });
+ * ```
+ *
+ * @param db The test database.
+ * @param election Its voters, candidates and polls window.
+ * @param key The election key K (a fresh one unless given).
+ * @returns The key the passwords were sealed with.
+ */
+export async function writeElectionInto(
+  db: TestDatabase,
+  election: DatabaseElection,
+  key: Uint8Array = generateKey(),
+): Promise<Uint8Array> {
+  const { voters, candidates, polls } = election;
+  await writeDatabaseElection(db.sql, {
+    candidates,
+    voters: sealRoll(key, voters),
+    voterCount: voters.length,
+    totals: candidates.map(() => 0),
+    history: [],
+    polls: polls ?? {},
+  }, { redacted: parseDatabaseUrl(db.url).redacted });
+  return key;
 }

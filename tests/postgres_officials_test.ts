@@ -15,21 +15,24 @@ import {
   runClient,
   startServer,
 } from "./helpers.ts";
-import { databaseFlags, tempDir, testDatabase } from "./postgres_helpers.ts";
+import { databaseFlags, exportInto, testDatabase } from "./postgres_helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 import {
+  assertReportHashes,
   GENERATED_PASSWORD,
   minutesFromNow,
   oneLine,
+  refusal,
+  reportSummary,
   resultOnceShown,
   server,
-  sha256,
   writeRollToGenerate,
 } from "./server_commands.ts";
 import { CLOSED_ON_ONE_VOTE_FOR_CHRIS } from "./sessions.ts";
 
 Deno.test("with --database: generated credentials log in, passwd works while booths serve, close reaches every booth within 1 s and no ballot counts after it, report equals the file store's report of the export", async () => {
   await using db = await testDatabase();
-  await using tmp = await tempDir();
+  await using tmp = await tempDir("booth-pg-");
   const roll = await writeRollToGenerate(tmp.path);
   const out = join(tmp.path, "credentials.txt");
   const data = join(tmp.path, "keys");
@@ -97,9 +100,7 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
       candidates: ["Chris", "Linda"],
     });
 
-    const open = JSON.parse(
-      (await server("report", "--database", db.url, "--json")).stdout,
-    );
+    const open = await reportSummary("--database", db.url);
     assert.equal(open.state, "open");
     assert.deepEqual([open.voted, open.registered], [1, 3]);
     assert.equal(open.result, undefined, "no running totals while open");
@@ -132,9 +133,7 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
     assert.ok(tookMs < 5_000, `${tookMs} ms (the promise is 1 s)`);
     assert.deepEqual(result, CLOSED_ON_ONE_VOTE_FOR_CHRIS);
 
-    const json = await server("report", "--database", db.url, "--json");
-    assert.equal(json.code, 0, json.stderr);
-    const summary = JSON.parse(json.stdout);
+    const summary = await reportSummary("--database", db.url);
     assert.equal(summary.state, "closed");
     assert.deepEqual(summary.result, {
       winners: ["Chris"],
@@ -144,23 +143,9 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
       ],
     });
     const exported = join(tmp.path, "exported");
-    const exportRun = await server(
-      "export",
-      ...databaseFlags(db.url, data),
-      "--to",
-      exported,
-    );
-    assert.equal(exportRun.code, 0, exportRun.stderr);
-    for (const file of ["candidates", "passwords", "result", "history"]) {
-      assert.equal(
-        summary.sha256[file],
-        sha256(await Deno.readFile(join(exported, file))),
-        `the report's hash of ${file} is the exported file's`,
-      );
-    }
-    const fromFiles = JSON.parse(
-      (await server("report", "--data", exported, "--json")).stdout,
-    );
+    await exportInto(databaseFlags(db.url, data), exported);
+    await assertReportHashes(summary, exported);
+    const fromFiles = await reportSummary("--data", exported);
     assert.deepEqual(
       { ...summary, reportedAt: undefined },
       { ...fromFiles, reportedAt: undefined },
@@ -175,10 +160,8 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
       "the same lines after the heading",
     );
 
-    const again = await server("close", "--database", db.url);
-    assert.equal(again.code, 1);
     assert.match(
-      oneLine(again.stderr),
+      await refusal(1, ["close", "--database", db.url]),
       /^Cannot close the polls in the database ".*": the polls closed already/,
     );
   } finally {

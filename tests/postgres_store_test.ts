@@ -9,46 +9,30 @@ import { join } from "node:path";
 import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
 import { PostgresStore } from "../lib/store/postgres_store.ts";
 import { StorageError } from "../lib/store/booth_store.ts";
-import { generateKey } from "../lib/election/crypto.ts";
-import {
-  sealRoll,
-  writeDatabaseElection,
-} from "../lib/store/postgres_election.ts";
 import {
   databaseFlags,
   runServerOk,
-  tempDir,
   testDatabase,
+  writeElectionInto,
 } from "./postgres_helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 import type { TestDatabase } from "./postgres_helpers.ts";
 import { storeContract } from "./store_contract.ts";
-import postgres from "postgres";
 import { closePolls } from "../lib/store/officials.ts";
 import { databasePollsKeeper } from "../lib/store/postgres_officials.ts";
 
-storeContract("PostgreSQL store", async ({ voters, candidates, polls }) => {
-  const db = await testDatabase();
-  const key = generateKey();
+storeContract("PostgreSQL store", async (election, owned) => {
+  const db = owned.use(await testDatabase());
   const target = parseDatabaseUrl(db.url);
-  try {
-    await writeDatabaseElection(db.sql, {
-      candidates,
-      voters: sealRoll(key, voters),
-      voterCount: voters.length,
-      totals: candidates.map(() => 0),
-      history: [],
-      polls: polls ?? {},
-    }, { redacted: target.redacted });
-    return {
-      store: await PostgresStore.open(target),
-      key,
-      reopen: () => PostgresStore.open(target),
-      cleanup: async () => await db[Symbol.asyncDispose](),
-    };
-  } catch (error) {
-    await db[Symbol.asyncDispose]();
-    throw error;
-  }
+  const key = await writeElectionInto(db, election);
+  return {
+    store: await PostgresStore.open(target),
+    key,
+    reopen: () => PostgresStore.open(target),
+    closePolls: async (at) => {
+      await closePolls(databasePollsKeeper(db.sql, target.redacted), at, at);
+    },
+  };
 });
 
 /**
@@ -79,7 +63,7 @@ async function rollOf(count: number, dir: string): Promise<string> {
 
 Deno.test("three booths racing 50 voters, three ballots each, record exactly one vote per voter", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   await initIn(db, dir.path, "--voters", await rollOf(50, dir.path));
   const target = parseDatabaseUrl(db.url);
   await using a = await PostgresStore.open(target);
@@ -113,7 +97,7 @@ Deno.test("three booths racing 50 voters, three ballots each, record exactly one
 
 Deno.test("a ballot off the ballot writes nothing, and a booth sees votes cast on another", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   await initIn(db, dir.path);
   const target = parseDatabaseUrl(db.url);
   await using a = await PostgresStore.open(target);
@@ -142,7 +126,7 @@ Deno.test("a ballot off the ballot writes nothing, and a booth sees votes cast o
 
 Deno.test("no table or column links a voter to a choice: tally holds counts, history who and when", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   await initIn(db, dir.path);
   const columns = await db.sql`
     SELECT table_name, column_name FROM information_schema.columns
@@ -168,7 +152,7 @@ Deno.test("no table or column links a voter to a choice: tally holds counts, his
 
 Deno.test("a store whose database is gone throws StorageError, and the database's URL is named without its password", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   await initIn(db, dir.path);
   const closed = new URL(db.url);
   closed.port = "1";
@@ -186,40 +170,16 @@ Deno.test("a store whose database is gone throws StorageError, and the database'
   );
 });
 
-async function seedElection(
-  db: { sql: postgres.Sql; url: string },
-): Promise<void> {
-  await writeDatabaseElection(db.sql, {
-    candidates: ["Chris", "Linda"],
-    voters: sealRoll(generateKey(), [
+/** Alice and Bob may vote for Chris or Linda; the polls never close. */
+async function seedElection(db: TestDatabase): Promise<void> {
+  await writeElectionInto(db, {
+    voters: [
       { name: "Alice", number: "1123456", password: "1234" },
       { name: "Bob", number: "1138765", password: "5678" },
-    ]),
-    voterCount: 2,
-    totals: [0, 0],
-    history: [],
-    polls: {},
-  }, { redacted: parseDatabaseUrl(db.url).redacted });
+    ],
+    candidates: ["Chris", "Linda"],
+  });
 }
-
-Deno.test("a ballot committed after server close --database has returned is refused, even within the second the polls window is cached", async () => {
-  await using db = await testDatabase();
-  await seedElection(db);
-  const target = parseDatabaseUrl(db.url);
-  await using store = await PostgresStore.open(target);
-  assert.equal((await store.recordBallot("Alice", 1)).kind, "recorded");
-  assert.deepEqual(await store.pollsWindow(), {}, "cached: never closes");
-  const now = new Date();
-  await closePolls(databasePollsKeeper(db.sql, target.redacted), now, now);
-  assert.deepEqual(await store.recordBallot("Bob", 2), {
-    kind: "polls-closed",
-  });
-  assert.deepEqual(await store.tally(), {
-    registered: 2,
-    voted: 1,
-    totals: [1, 0],
-  });
-});
 
 /** A booth's clock `skewMs` off the real time (negative: behind). */
 function skewedClock(skewMs: number): () => Date {
@@ -228,7 +188,7 @@ function skewedClock(skewMs: number): () => Date {
 
 Deno.test("a booth whose clock runs a minute slow counts no ballot once server close --database has returned, and stamps history with the database's time", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   await initIn(db, dir.path);
   const target = parseDatabaseUrl(db.url);
   await using slow = await PostgresStore.open(target, {
@@ -254,16 +214,11 @@ Deno.test("a booth whose clock runs an hour fast offers no ballot and counts non
   await using db = await testDatabase();
   const [{ now }] = await db.sql`SELECT now()`;
   const opensAt = new Date(now.getTime() + 30 * 60_000);
-  await writeDatabaseElection(db.sql, {
+  await writeElectionInto(db, {
+    voters: [{ name: "Alice", number: "1123456", password: "1234" }],
     candidates: ["Chris", "Linda"],
-    voters: sealRoll(generateKey(), [
-      { name: "Alice", number: "1123456", password: "1234" },
-    ]),
-    voterCount: 1,
-    totals: [0, 0],
-    history: [],
     polls: { opensAt },
-  }, { redacted: parseDatabaseUrl(db.url).redacted });
+  });
   await using fast = await PostgresStore.open(parseDatabaseUrl(db.url), {
     now: skewedClock(3_600_000),
   });

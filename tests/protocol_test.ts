@@ -9,7 +9,11 @@ import {
   ProtocolError,
 } from "../lib/wire/protocol.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
-import { ALICE_LOGIN, CLOSED_ON_ONE_VOTE_FOR_CHRIS } from "./sessions.ts";
+import {
+  ALICE_LOGIN,
+  CLOSED_ON_ONE_VOTE_FOR_CHRIS,
+  REFUSED_CLIENT_JSON,
+} from "./sessions.ts";
 
 const raw = (s: string) => new TextEncoder().encode(s);
 
@@ -101,30 +105,7 @@ Deno.test("a ballot is the same size on the wire whichever candidate is chosen",
 });
 
 Deno.test("malformed client messages are refused with a ProtocolError", () => {
-  const bad = [
-    "",
-    "not json",
-    "[]",
-    "null",
-    '"login"',
-    "{}",
-    '{"type":"login","version":1,"name":"A","number":"1"}',
-    '{"type":"login","version":2,"name":"A","number":"1","password":"x"}',
-    `{"type":"login","version":1,"name":"${
-      "A".repeat(257)
-    }","number":"1","password":"x"}`,
-    '{"type":"login","version":1,"name":5,"number":"1","password":"x"}',
-    '{"type":"menu","choice":0}',
-    '{"type":"menu","choice":5}',
-    '{"type":"menu","choice":"1"}',
-    '{"type":"menu","choice":1.5}',
-    '{"type":"ballot","choice":-1}',
-    '{"type":"ballot","choice":1e300}',
-    '{"type":"vote"}',
-    '{"type":"login","version":1.0,"name":"A","number":"1","password":"x"}',
-    '{"type":"login","version":"1","name":"A","number":"1","password":"x"}',
-  ];
-  for (const text of bad) {
+  for (const text of REFUSED_CLIENT_JSON) {
     assert.throws(() => decodeClientMessage(padded(text)), ProtocolError, text);
   }
   const notUtf8 = padded('{"type":"menu","choice":1,"x":"??"}');

@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import {
   ALICE,
-  closeVoters,
   connectVoter,
   eventually,
   lines,
@@ -18,7 +17,7 @@ import {
   startServer,
 } from "./helpers.ts";
 import { escapeLogLine } from "../lib/terminal/escape.ts";
-import { initElectionIn } from "./server_commands.ts";
+import { initElectionIn, servedElection } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
 
 Deno.test("a log line is one line with format and control characters escaped", () => {
@@ -29,24 +28,18 @@ Deno.test("a log line is one line with format and control characters escaped", (
 });
 
 Deno.test("a registration number with a right-to-left override reaches the server's log escaped", async () => {
-  await using tmp = await tempDir("booth-log-");
-  const data = await initElectionIn(tmp.path);
-  const running = await startServer(data);
-  try {
-    const voter = await connectVoter(running.port);
-    const reply = await logIn(voter, ["Alice", "\u202e6543211", "1234"]);
-    assert.equal(reply.type === "login" && reply.answer, 0);
-    const failed = () =>
-      running.stderr().split("\n").find((line) =>
-        line.includes("login failed for registration number")
-      );
-    await eventually(() => failed() !== undefined, "the log line", 15_000);
-    assert.ok(failed()!.endsWith('"\\u{202E}6543211"'), failed());
-    assert.ok(!running.stderr().includes("\u202e"), "no raw U+202E");
-  } finally {
-    closeVoters();
-    assert.equal(await running.stop(), 0);
-  }
+  await using booth = await servedElection("booth-log-");
+  const running = booth.server;
+  await using voter = await connectVoter(running.port);
+  const reply = await logIn(voter, ["Alice", "\u202e6543211", "1234"]);
+  assert.equal(reply.type === "login" && reply.answer, 0);
+  const failed = () =>
+    running.stderr().split("\n").find((line) =>
+      line.includes("login failed for registration number")
+    );
+  await eventually(() => failed() !== undefined, "the log line", 15_000);
+  assert.ok(failed()!.endsWith('"\\u{202E}6543211"'), failed());
+  assert.ok(!running.stderr().includes("\u202e"), "no raw U+202E");
 });
 
 Deno.test("a server whose log nobody reads still serves a voter, and says how many log lines it dropped once the log is read", async () => {

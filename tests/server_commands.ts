@@ -8,9 +8,18 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { lines, runProgram } from "./helpers.ts";
-import type { Output } from "../tools/processes.ts";
+import {
+  lines,
+  ROOT,
+  runProgram,
+  serverTlsFlags,
+  startServer,
+} from "./helpers.ts";
+import { programArgs } from "../tools/processes.ts";
+import type { Output, ServerProcess } from "../tools/processes.ts";
+import { tempDir } from "./temp_dir.ts";
 import type { ClientMessage, ServerMessage } from "../lib/wire/protocol.ts";
+import type { ElectionReportSummary } from "../lib/store/report.ts";
 
 /**
  * Runs `server` with a subcommand and its flags, to the end.
@@ -29,17 +38,187 @@ export function server(...args: string[]): Promise<Output> {
 }
 
 /**
- * Creates the seed's election with `server init` in `root`/data.
+ * Runs `server` expecting a refusal: fails the test unless it exits with
+ * `code`, prints nothing on stdout and exactly one line on stderr.
+ *
+ * @example
+ * ```ts
+ * const line = await refusal(2, ["init", "--data", "d", "--quiet=yes"]);
+ * ```
+ *
+ * @param code The exit status expected (1: refused, 2: a usage error).
+ * @param args The subcommand and its flags.
+ * @returns The line on stderr.
+ */
+export async function refusal(code: number, args: string[]): Promise<string> {
+  const out = await server(...args);
+  assert.equal(out.code, code, `${args.join(" ")}: ${out.stderr}`);
+  assert.equal(out.stdout, "");
+  const all = lines(out.stderr);
+  assert.equal(all.length, 1, `one line expected:\n${out.stderr}`);
+  return all[0];
+}
+
+/**
+ * `server report --json` on an election, parsed; fails the test unless it
+ * exits 0.
+ *
+ * @example
+ * ```ts
+ * const summary = await reportSummary("--data", "data");
+ * console.log(summary.state);
+ * ```
+ *
+ * @param election The flags that name it: `--data DIR` or `--database URL`.
+ * @returns What the report says.
+ */
+export async function reportSummary(
+  ...election: string[]
+): Promise<ElectionReportSummary> {
+  const out = await server("report", ...election, "--json");
+  assert.equal(out.code, 0, out.stderr);
+  return JSON.parse(out.stdout);
+}
+
+/**
+ * Fails the test unless the report's SHA-256 of each election file is the
+ * hash of that file in `dir` (the election's directory, or an export of it).
+ *
+ * @param summary What `server report --json` said.
+ * @param dir The directory holding the election's files.
+ * @throws {assert.AssertionError} On the first hash that differs.
+ */
+export async function assertReportHashes(
+  summary: ElectionReportSummary,
+  dir: string,
+): Promise<void> {
+  for (
+    const file of ["candidates", "passwords", "result", "history"] as const
+  ) {
+    assert.equal(
+      summary.sha256[file],
+      sha256(await Deno.readFile(join(dir, file))),
+      `the report's hash of ${file} is the hash of ${join(dir, file)}`,
+    );
+  }
+}
+
+/**
+ * `server serve` on the election, expected to refuse to start: returns its
+ * one line on stderr (and nothing on stdout). A server that starts instead is stopped and fails the
+ * test (it would otherwise serve forever).
+ *
+ * @param data The election directory.
+ * @returns The line the server printed on stderr.
+ * @throws {assert.AssertionError} When the server started, did not exit 1,
+ * printed on stdout, or printed more or less than one line on stderr.
+ */
+export async function refusedServe(data: string): Promise<string> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: programArgs("server", [
+      "--data",
+      data,
+      "--port",
+      "0",
+      ...await serverTlsFlags(),
+    ]),
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  let printed = "";
+  const listening = (async () => {
+    for await (
+      const chunk of child.stdout.pipeThrough(new TextDecoderStream())
+    ) {
+      printed += chunk;
+      if (printed.includes("listening on")) return true;
+    }
+    return false;
+  })();
+  const started = await Promise.race([
+    listening,
+    child.status.then(() => false),
+  ]);
+  if (started) child.kill("SIGTERM");
+  const { code } = await child.status;
+  await listening;
+  const all = lines(await stderr);
+  assert.ok(!started, "the server started");
+  assert.equal(printed, "", "a refused server prints nothing on stdout");
+  assert.equal(code, 1);
+  assert.equal(all.length, 1, `expected one line, got:\n${all.join("\n")}`);
+  return all[0];
+}
+
+/**
+ * Creates an election with `server init` in `root`/data: the seed's, unless
+ * `flags` say otherwise.
+ *
+ * @example
+ * ```ts
+ * const data = await initElectionIn("/tmp/t", "--closes-at", "2026-11-26T19:00:00Z");
+ * ```
  *
  * @param root A directory the test owns.
+ * @param flags More flags of `server init`.
  * @returns The election directory.
  * @throws {assert.AssertionError} When `server init` fails.
  */
-export async function initElectionIn(root: string): Promise<string> {
+export async function initElectionIn(
+  root: string,
+  ...flags: string[]
+): Promise<string> {
   const data = join(root, "data");
-  const init = await server("init", "--data", data);
+  const init = await server("init", "--data", data, ...flags);
   assert.equal(init.code, 0, init.stderr);
   return data;
+}
+
+/** An election in a directory of the test's own, served by a running server. */
+export interface ServedElection extends AsyncDisposable {
+  /** The election directory. */
+  readonly data: string;
+  /** The server, listening. */
+  readonly server: ServerProcess;
+}
+
+/**
+ * Creates an election with `server init` in a new temporary directory (the
+ * seed's, unless `initFlags` say otherwise) and starts a server on it.
+ * Disposing stops the server, fails the test unless it exited 0 (a clean
+ * shutdown), and removes the directory.
+ *
+ * @example
+ * ```ts
+ * await using booth = await servedElection("booth-example-");
+ * console.log(booth.server.port);
+ * ```
+ *
+ * @param prefix The temporary directory's prefix.
+ * @param initFlags More flags of `server init`.
+ * @returns The election and its server.
+ * @throws {assert.AssertionError} When `server init` fails.
+ */
+export async function servedElection(
+  prefix: string,
+  ...initFlags: string[]
+): Promise<ServedElection> {
+  await using owned = new AsyncDisposableStack();
+  const tmp = owned.use(await tempDir(prefix));
+  const data = await initElectionIn(tmp.path, ...initFlags);
+  const server = await startServer(data);
+  owned.defer(async () => {
+    assert.equal(await server.stop(), 0, "the server's exit status");
+  });
+  const resources = owned.move();
+  return {
+    data,
+    server,
+    [Symbol.asyncDispose]: () => resources.disposeAsync(),
+  };
 }
 
 /**
@@ -134,13 +313,8 @@ export function minutesFromNow(minutes: number): string {
   return new Date(Date.now() + minutes * 60_000).toISOString();
 }
 
-/**
- * The SHA-256 of some bytes, as `report --json` gives a file's.
- *
- * @param bytes The bytes.
- * @returns The hash in lowercase hex.
- */
-export function sha256(bytes: Uint8Array): string {
+/** The SHA-256 of some bytes in lowercase hex, as `report --json` gives a file's. */
+function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 

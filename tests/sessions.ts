@@ -42,6 +42,42 @@ export const CLOSED_ON_ONE_VOTE_FOR_CHRIS: ServerMessage = {
 };
 
 /**
+ * Client payloads the protocol refuses: not JSON, not one object, a field
+ * missing, of the wrong type or out of range, a number not written as an
+ * integer. The decoder's tests check that each is a protocol error; the
+ * fuzzers start from them.
+ */
+export const REFUSED_CLIENT_JSON: readonly string[] = [
+  "",
+  "not json",
+  "[]",
+  "null",
+  '"login"',
+  "{}",
+  '{"type":"login","version":1,"name":"A","number":"1"}',
+  '{"type":"login","version":2,"name":"A","number":"1","password":"x"}',
+  `{"type":"login","version":1,"name":"${
+    "A".repeat(257)
+  }","number":"1","password":"x"}`,
+  '{"type":"login","version":1,"name":5,"number":"1","password":"x"}',
+  '{"type":"menu","choice":0}',
+  '{"type":"menu","choice":5}',
+  '{"type":"menu","choice":"1"}',
+  '{"type":"menu","choice":1.5}',
+  '{"type":"ballot","choice":-1}',
+  '{"type":"ballot","choice":1e300}',
+  '{"type":"vote"}',
+  '{"type":"login","version":1.0,"name":"A","number":"1","password":"x"}',
+  '{"type":"login","version":"1","name":"A","number":"1","password":"x"}',
+  "1e999",
+  '{"type":"login","version":1}',
+  '{"type":"menu","choice":-0}',
+  '{"type":"menu","choice":[1]}',
+  '{"type":"ballot","choice":1.0000001}',
+  '{"type":"ballot","choice":9007199254740993}',
+];
+
+/**
  * A client message as the client sends it: encoded, padded and framed.
  *
  * @param message The message.
@@ -77,30 +113,22 @@ export interface AliceElection extends AsyncDisposable {
  * @returns The open election, closed and removed on disposal.
  */
 export async function aliceElection(prefix: string): Promise<AliceElection> {
-  const temp = await tempDir(prefix);
-  try {
-    const dir = join(temp.path, "data");
-    await createElection(dir, {
-      voters: [{ name: "Alice", number: "1123456", password: "1234" }],
-      candidates: ["Chris", "Linda"],
-    });
-    const store = await FileBoothStore.open(dir);
-    return {
-      dir,
-      store,
-      verifier: new PasswordVerifier(await readElectionKey(dir)),
-      async [Symbol.asyncDispose]() {
-        try {
-          await store.close();
-        } finally {
-          await temp[Symbol.asyncDispose]();
-        }
-      },
-    };
-  } catch (error) {
-    await temp[Symbol.asyncDispose]();
-    throw error;
-  }
+  await using owned = new AsyncDisposableStack();
+  const temp = owned.use(await tempDir(prefix));
+  const dir = join(temp.path, "data");
+  await createElection(dir, {
+    voters: [{ name: "Alice", number: "1123456", password: "1234" }],
+    candidates: ["Chris", "Linda"],
+  });
+  const store = owned.use(await FileBoothStore.open(dir));
+  const verifier = new PasswordVerifier(await readElectionKey(dir));
+  const resources = owned.move();
+  return {
+    dir,
+    store,
+    verifier,
+    [Symbol.asyncDispose]: () => resources.disposeAsync(),
+  };
 }
 
 /**

@@ -5,28 +5,34 @@
  *
  * A factory receives a fresh election (voters with clear passwords,
  * candidates and, for some tests, the polls' opening and closing times) and
- * returns the open store, the key K it sealed the passwords
- * with, a way to open the same election again (a restart), and a cleanup:
+ * a stack for what it creates (removed after the test, even when it fails),
+ * and returns the open store, the key K it sealed the passwords with, a way
+ * to open the same election again (a restart) and a way to close the polls
+ * from outside the store (as `server close` does):
  *
  * ```ts
  * import { createElection } from "../lib/store/create_election.ts";
  * import { readElectionKey } from "../lib/store/election_state.ts";
  * import { FileBoothStore } from "../lib/store/file_store.ts";
+ * import { setClosingTime } from "../lib/store/officials.ts";
  *
- * storeContract("file store", async ({ voters, candidates, polls }) => {
+ * storeContract("file store", async ({ voters, candidates, polls }, owned) => {
  *   const dir = await Deno.makeTempDir();
+ *   owned.defer(() => Deno.remove(dir, { recursive: true }));
  *   await createElection(`${dir}/data`, { voters, candidates, polls });
  *   return {
  *     store: await FileBoothStore.open(`${dir}/data`),
  *     key: await readElectionKey(`${dir}/data`),
  *     reopen: () => FileBoothStore.open(`${dir}/data`),
- *     cleanup: () => Deno.remove(dir, { recursive: true }),
+ *     closePolls: async (at) => {
+ *       await setClosingTime(`${dir}/data`, at, at);
+ *     },
  *   };
  * });
  * ```
  *
  * Each test closes every store it is given (`store` and each `reopen()`),
- * then calls `cleanup` once, even when it fails.
+ * then disposes of the factory's stack, even when it fails.
  */
 
 import assert from "node:assert/strict";
@@ -54,13 +60,18 @@ export interface StoreUnderTest {
   key: Uint8Array;
   /** Opens the same election again, as a restarted server would. */
   reopen(): Promise<BoothStore>;
-  /** Deletes the election; called once, after every store is closed. */
-  cleanup(): Promise<void>;
+  /** Closes the polls at `at` from outside the store, as `server close` does. */
+  closePolls(at: Date): Promise<void>;
 }
 
-/** Creates a fresh election with the given voters and candidates. */
+/**
+ * Creates a fresh election with the given voters and candidates; what it
+ * creates for the election (a directory, a database) it puts on `owned`,
+ * disposed of once the test's stores are closed.
+ */
 export type StoreFactory = (
   election: ContractElection,
+  owned: AsyncDisposableStack,
 ) => Promise<StoreUnderTest>;
 
 const SEED: ContractElection = {
@@ -85,13 +96,13 @@ export function storeContract(name: string, factory: StoreFactory): void {
     election: ContractElection = SEED,
   ) =>
     Deno.test(`${name}: ${title}`, async () => {
-      const under = await factory(election);
+      await using owned = new AsyncDisposableStack();
+      const under = await factory(election, owned);
       const opened = [under.store];
       try {
         await body(under, opened);
       } finally {
         for (const store of opened) await store.close();
-        await under.cleanup();
       }
     });
   const reopen = async (under: StoreUnderTest, opened: BoothStore[]) => {
@@ -125,28 +136,44 @@ export function storeContract(name: string, factory: StoreFactory): void {
     { ...SEED, polls: closed },
   );
 
-  test(
-    "refuses a ballot after the closing with polls-closed, recording nothing",
-    async ({ store }) => {
-      assert.deepEqual(await store.recordBallot("Alice", 1), {
-        kind: "polls-closed",
-      });
-      assert.equal((await store.tally()).voted, 0);
-      assert.equal(await store.hasVoted("Alice"), false);
+  const refusals = [
+    {
+      when: "after the closing",
+      polls: closed,
+      kind: "polls-closed",
     },
-    { ...SEED, polls: closed },
-  );
+    {
+      when: "before the opening",
+      polls: { opensAt: new Date(Date.now() + hour) },
+      kind: "polls-not-open",
+    },
+  ];
+  for (const { when, polls, kind } of refusals) {
+    test(
+      `refuses a ballot ${when} with ${kind}, recording nothing`,
+      async ({ store }) => {
+        assert.deepEqual(await store.recordBallot("Alice", 1), { kind });
+        assert.equal((await store.tally()).voted, 0);
+        assert.equal(await store.hasVoted("Alice"), false);
+      },
+      { ...SEED, polls },
+    );
+  }
 
-  test(
-    "refuses a ballot before the opening with polls-not-open",
-    async ({ store }) => {
-      assert.deepEqual(await store.recordBallot("Alice", 1), {
-        kind: "polls-not-open",
-      });
-      assert.equal((await store.tally()).voted, 0);
-    },
-    { ...SEED, polls: { opensAt: new Date(Date.now() + hour) } },
-  );
+  test("a ballot after the polls were closed from outside is refused, even within the second the store caches the polls window", async (under) => {
+    const { store } = under;
+    assert.equal((await store.recordBallot("Alice", 1)).kind, "recorded");
+    assert.deepEqual(await store.pollsWindow(), {}, "cached: never closes");
+    await under.closePolls(new Date());
+    assert.deepEqual(await store.recordBallot("Bob", 2), {
+      kind: "polls-closed",
+    });
+    assert.deepEqual(await store.tally(), {
+      registered: 3,
+      voted: 1,
+      totals: [1, 0],
+    });
+  });
 
   test("lists the candidates in ballot order", ({ store }) => {
     assert.deepEqual([...store.candidates], ["Chris", "Linda"]);

@@ -6,11 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  decodeBase64,
-  generateKey,
-  sealPassword,
-} from "../lib/election/crypto.ts";
+import { generateKey, sealPassword } from "../lib/election/crypto.ts";
 import { StorageError } from "../lib/store/booth_store.ts";
 import type { BallotOutcome } from "../lib/store/booth_store.ts";
 import { JOURNAL_BLOCK_BYTES } from "../lib/election/journal_format.ts";
@@ -25,24 +21,22 @@ import type { ElectionState } from "../lib/store/election_state.ts";
 import { denoFileOps } from "../lib/store/file_ops.ts";
 import type { FileOps } from "../lib/store/file_ops.ts";
 import { FileBoothStore } from "../lib/store/file_store.ts";
+import { setClosingTime } from "../lib/store/officials.ts";
 import { storeContract } from "./store_contract.ts";
 import { tempDir } from "./temp_dir.ts";
 
-storeContract("file store", async ({ voters, candidates, polls }) => {
-  const temp = await tempDir("booth-contract-");
+storeContract("file store", async ({ voters, candidates, polls }, owned) => {
+  const temp = owned.use(await tempDir("booth-contract-"));
   const dir = join(temp.path, "data");
-  try {
-    await createElection(dir, { voters, candidates, polls });
-    return {
-      store: await FileBoothStore.open(dir),
-      key: await readElectionKey(dir),
-      reopen: () => FileBoothStore.open(dir),
-      cleanup: () => temp[Symbol.asyncDispose](),
-    };
-  } catch (error) {
-    await temp[Symbol.asyncDispose]();
-    throw error;
-  }
+  await createElection(dir, { voters, candidates, polls });
+  return {
+    key: await readElectionKey(dir),
+    store: await FileBoothStore.open(dir),
+    reopen: () => FileBoothStore.open(dir),
+    closePolls: async (at) => {
+      await setClosingTime(dir, at, at);
+    },
+  };
 });
 
 const SEED = [
@@ -445,7 +439,7 @@ Deno.test("the audit finds every kind of inconsistency, naming file and line", (
   const voter = (name: string, number: string, line: number) => ({
     name,
     number,
-    sealed: decodeBase64(sealPassword(key, { name, number }, "1234"))!,
+    sealed: sealPassword(key, { name, number }, "1234"),
     line,
   });
   const paths = {
@@ -479,40 +473,26 @@ Deno.test("the audit finds every kind of inconsistency, naming file and line", (
 
 Deno.test("after 60 votes on an ext4 disk, the raw image holds one set of totals, the final one (root)", async () => {
   await using temp = await tempDir("booth-image-");
-  const image = join(temp.path, "ext4.img");
-  const mountPoint = join(temp.path, "mnt");
-  await Deno.mkdir(mountPoint);
-  {
-    using file = await Deno.open(image, { write: true, create: true });
-    await file.truncate(16 << 20);
-  }
-  await command("mkfs.ext4", ["-q", "-F", image]);
-  const device = (await command("losetup", ["--find", "--show", image]))
-    .trim();
   let final: string;
-  try {
-    await command("mount", [device, mountPoint]);
-    try {
-      const dir = join(mountPoint, "data");
-      const voters = Array.from({ length: 60 }, (_, i) => ({
-        name: `Voter${i}`,
-        number: String(1_000_000 + i),
-        password: "1234",
-      }));
-      await createElection(dir, { voters, candidates: ["Chris", "Linda"] });
-      await using store = await FileBoothStore.open(dir);
-      // One commit per vote: 60 different sets of totals pass through
-      // `result` and the journal.
-      for (const [i, voter] of voters.entries()) {
-        await store.recordBallot(voter.name, i % 3 === 0 ? 1 : 2);
-      }
-      await store.close();
-      final = await Deno.readTextFile(join(dir, "result"));
-    } finally {
-      await command("umount", [mountPoint]);
+  let image: string;
+  {
+    await using disk = await mountExt4(temp.path, 16 << 20);
+    image = disk.image;
+    const dir = join(disk.path, "data");
+    const voters = Array.from({ length: 60 }, (_, i) => ({
+      name: `Voter${i}`,
+      number: String(1_000_000 + i),
+      password: "1234",
+    }));
+    await createElection(dir, { voters, candidates: ["Chris", "Linda"] });
+    await using store = await FileBoothStore.open(dir);
+    // One commit per vote: 60 different sets of totals pass through
+    // `result` and the journal.
+    for (const [i, voter] of voters.entries()) {
+      await store.recordBallot(voter.name, i % 3 === 0 ? 1 : 2);
     }
-  } finally {
-    await command("losetup", ["--detach", device]);
+    await store.close();
+    final = await Deno.readTextFile(join(dir, "result"));
   }
   const raw = new TextDecoder("latin1").decode(await Deno.readFile(image));
   const results = [...raw.matchAll(/Chris \d+\nLinda \d+\n/g)].map((m) => m[0]);
@@ -540,4 +520,82 @@ async function command(program: string, args: string[]): Promise<string> {
     );
   }
   return decoder.decode(stdout);
+}
+
+/** An ext4 file system of its own, mounted until disposed. */
+interface Ext4Mount extends AsyncDisposable {
+  /** The mount point. */
+  readonly path: string;
+  /** The image file that holds the file system (read it raw once disposed). */
+  readonly image: string;
+}
+
+/**
+ * Makes an ext4 image of `bytes` in `dir`, attaches it to a loop device of
+ * its own and mounts it on `dir`/mnt. Disposing unmounts it and detaches that
+ * device, and only that one, whatever went wrong before: test runs that share
+ * the machine's loop devices never see each other's.
+ */
+async function mountExt4(dir: string, bytes: number): Promise<Ext4Mount> {
+  const image = join(dir, "ext4.img");
+  const path = join(dir, "mnt");
+  await Deno.mkdir(path);
+  {
+    using file = await Deno.open(image, { write: true, create: true });
+    await file.truncate(bytes);
+  }
+  await command("mkfs.ext4", ["-q", "-F", image]);
+  const device = await attachLoopDevice(image);
+  try {
+    await command("mount", ["-t", "ext4", device, path]);
+  } catch (error) {
+    await command("losetup", ["--detach", device]);
+    throw error;
+  }
+  let mounted = true;
+  return {
+    path,
+    image,
+    async [Symbol.asyncDispose]() {
+      if (!mounted) return;
+      mounted = false;
+      try {
+        await unmount(path);
+      } finally {
+        await command("losetup", ["--detach", device]);
+      }
+    },
+  };
+}
+
+/** How often a loop device is asked for before the test gives up. */
+const LOOP_ATTEMPTS = 5;
+
+/**
+ * Attaches `image` to a free loop device and returns the device. Between
+ * losetup finding a free device and configuring it, another run may take
+ * that device (losetup then fails, the device busy), so a failure is tried
+ * again with a fresh search, a few times.
+ */
+async function attachLoopDevice(image: string): Promise<string> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return (await command("losetup", ["--find", "--show", image])).trim();
+    } catch (error) {
+      if (attempt === LOOP_ATTEMPTS) throw error;
+    }
+  }
+}
+
+/**
+ * Unmounts `path`; if that fails, detaches it lazily so that no mount is
+ * left behind, then reports the failure.
+ */
+async function unmount(path: string): Promise<void> {
+  try {
+    await command("umount", [path]);
+  } catch (error) {
+    await command("umount", ["--lazy", path]);
+    throw error;
+  }
 }

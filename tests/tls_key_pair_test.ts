@@ -19,23 +19,17 @@ Deno.test("a key pair is checked: matching, another key, not a key, not a certif
   const key = await Deno.readTextFile(join(certs, "server.key"));
   const otherKey = await Deno.readTextFile(join(other, "server.key"));
   const caKey = await Deno.readTextFile(join(certs, "ca.key"));
-  assert.equal(keyPairProblem(cert, key), undefined);
-  assert.equal(
-    keyPairProblem(cert, otherKey),
-    "the private key does not match the certificate",
-  );
-  assert.equal(
-    keyPairProblem(cert, caKey),
-    "the private key does not match the certificate",
-  );
-  assert.equal(
-    keyPairProblem(cert, cert),
-    "the private key is not a PEM private key",
-  );
-  assert.equal(
-    keyPairProblem(key, key),
-    "the certificate is not a PEM certificate",
-  );
+  const mismatch = "the private key does not match the certificate";
+  const cases: [string, string, string, string | undefined][] = [
+    ["matching", cert, key, undefined],
+    ["another key", cert, otherKey, mismatch],
+    ["the CA's key", cert, caKey, mismatch],
+    ["not a key", cert, cert, "the private key is not a PEM private key"],
+    ["not a certificate", key, key, "the certificate is not a PEM certificate"],
+  ];
+  for (const [name, certificate, privateKey, problem] of cases) {
+    assert.equal(keyPairProblem(certificate, privateKey), problem, name);
+  }
 });
 
 Deno.test("the server refuses in one line a private key that does not match its certificate, on both TLS engines", async () => {

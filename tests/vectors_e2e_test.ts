@@ -14,7 +14,8 @@ import type { Connection } from "../lib/wire/connection.ts";
 import { initElection, startServer, testCerts } from "./helpers.ts";
 import type { ServerProcess } from "./helpers.ts";
 import { tlsFrom } from "./peers.ts";
-import { tempDir, testDatabase } from "./postgres_helpers.ts";
+import { testDatabase } from "./postgres_helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 import { assertReply, fromHex, readVectors } from "./vector_format.ts";
 import type { Step, Suite, VectorFile } from "./vector_format.ts";
 
@@ -311,7 +312,7 @@ async function relayedDatabase(): Promise<
 }
 
 async function runSuite(suite: Suite, engine: "node" | "deno"): Promise<void> {
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   await using database = suite.store === "postgres"
     ? await relayedDatabase()
     : undefined;

@@ -38,7 +38,7 @@ import {
   startServerProcess,
 } from "./processes.ts";
 import type { ServerProcess } from "./processes.ts";
-import postgres from "postgres";
+import { createDatabase } from "./postgres_admin.ts";
 import { startLocalPostgres } from "./with_postgres.ts";
 import type { LocalPostgres } from "./with_postgres.ts";
 
@@ -434,14 +434,7 @@ async function createDatabaseElection(
   name: string,
 ): Promise<{ url: string; dir: string; count: number; initSeconds: number }> {
   const roll = await writeRoll(count, name);
-  const admin = postgres(server.url, { max: 1, onnotice: () => {} });
-  try {
-    await admin.unsafe(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(server.url);
-  url.pathname = `/${name}`;
+  const url = await createDatabase(server.url, name);
   const dir = join(work, name);
   const initSeconds = await timedInit(
     ["--database", url.href, "--data", dir],

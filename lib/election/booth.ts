@@ -8,7 +8,7 @@
  * @module
  */
 
-import { decodeBase64, passwordMatches, sealPassword } from "./crypto.ts";
+import { passwordMatches, sealPassword } from "./crypto.ts";
 import { canonicalPassword } from "./credentials.ts";
 import type { PollsState } from "./polls.ts";
 
@@ -131,7 +131,7 @@ export class PasswordVerifier {
     const decoy = { name: "\u0000", number: "\u0000" };
     this.#decoy = {
       ...decoy,
-      sealed: decodeBase64(sealPassword(key, decoy, crypto.randomUUID()))!,
+      sealed: sealPassword(key, decoy, crypto.randomUUID()),
     };
   }
 

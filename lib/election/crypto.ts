@@ -53,7 +53,7 @@ export function generateKey(): Uint8Array {
  * @returns The file's text, newline included.
  */
 export function formatKey(key: Uint8Array): string {
-  return Buffer.from(key).toString("base64") + "\n";
+  return encodeBase64(key) + "\n";
 }
 
 /**
@@ -85,44 +85,23 @@ export function hashPassword(password: string): Uint8Array {
 }
 
 /**
- * E(K, H(password)) for one voter, as stored in `passwords`.
- *
- * @param key The election key K.
- * @param voter The voter's name and registration number (the AAD).
- * @param password The voter's password.
- * @param nonce The nonce to use; a fresh random one when omitted (tests and
- * login checks pass the stored entry's nonce).
- * @returns base64(nonce ‖ ciphertext ‖ tag).
- */
-export function sealPassword(
-  key: Uint8Array,
-  voter: { name: string; number: string },
-  password: string,
-  nonce: Uint8Array = new Uint8Array(randomBytes(NONCE_BYTES)),
-): string {
-  return Buffer.from(sealPasswordBytes(key, voter, password, nonce)).toString(
-    "base64",
-  );
-}
-
-/**
- * The same as {@linkcode sealPassword}, as bytes rather than base64: what
- * the database stores, without a round trip through text for each of a
- * million voters.
+ * E(K, H(password)) for one voter: the sealed entry that `passwords` holds
+ * in base64 ({@linkcode encodeBase64}) and the database as bytes.
  *
  * @example
  * ```ts
- * sealPasswordBytes(generateKey(), { name: "Alice", number: "1123456" }, "1234")
+ * sealPassword(generateKey(), { name: "Alice", number: "1123456" }, "1234")
  *   .length; // 48
  * ```
  *
  * @param key The election key K.
- * @param voter The voter's name and registration number (authenticated).
- * @param password The password in clear.
- * @param nonce A fresh 12-byte nonce (default: random).
+ * @param voter The voter's name and registration number (the AAD).
+ * @param password The voter's password.
+ * @param nonce The nonce to use; a fresh random one when omitted (tests
+ * pass a fixed one to reproduce a vector).
  * @returns nonce ‖ ciphertext ‖ tag, 48 bytes.
  */
-export function sealPasswordBytes(
+export function sealPassword(
   key: Uint8Array,
   voter: { name: string; number: string },
   password: string,
@@ -182,6 +161,16 @@ export function entryAuthenticates(
   } catch {
     return false;
   }
+}
+
+/**
+ * Base64 with padding, as the election files write bytes.
+ *
+ * @param bytes The bytes.
+ * @returns Their base64 text.
+ */
+export function encodeBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("base64");
 }
 
 /**

@@ -14,7 +14,7 @@
  */
 
 import { Buffer } from "node:buffer";
-import { SEALED_BYTES } from "./crypto.ts";
+import { encodeBase64, SEALED_BYTES } from "./crypto.ts";
 import { plural } from "../terminal/plural.ts";
 
 /** Longest voter name, registration number or candidate name. */
@@ -343,15 +343,16 @@ function countLines(text: string): number {
 }
 
 /**
- * Writes `passwords`.
+ * Writes `passwords`, the sealed entries in base64.
  *
- * @param entries Each voter with the base64 text of E(K, H(password)).
+ * @param entries Each voter with E(K, H(password)) as bytes.
  * @returns The file's text.
  */
 export function formatPasswords(
-  entries: { name: string; number: string; encrypted: string }[],
+  entries: { name: string; number: string; sealed: Uint8Array }[],
 ): string {
-  return entries.map((e) => `${e.name} ${e.number} ${e.encrypted}\n`).join("");
+  return entries.map((e) => `${e.name} ${e.number} ${encodeBase64(e.sealed)}\n`)
+    .join("");
 }
 
 /**

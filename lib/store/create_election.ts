@@ -111,7 +111,7 @@ export async function createElection(
       return {
         name: voter.name,
         number: voter.number,
-        encrypted: sealPassword(key, voter, voter.password),
+        sealed: sealPassword(key, voter, voter.password),
       };
     });
     options.onProgress?.(total, total);

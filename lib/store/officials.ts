@@ -8,7 +8,7 @@
  */
 
 import type { RegisteredVoter } from "../election/booth.ts";
-import { sealPassword } from "../election/crypto.ts";
+import { encodeBase64, sealPassword } from "../election/crypto.ts";
 import {
   ElectionFileError,
   parseHistory,
@@ -128,7 +128,7 @@ export async function changeVoterPassword(
     await options.deliver?.(changed);
     const lines = text.split("\n");
     lines[voter.line - 1] = `${voter.name} ${voter.number} ${
-      sealPassword(key, voter, password)
+      encodeBase64(sealPassword(key, voter, password))
     }`;
     await replaceFileDurably(ops, paths.passwords, lines.join("\n"));
     return changed;

@@ -11,11 +11,7 @@
 
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import {
-  formatKey,
-  generateKey,
-  sealPasswordBytes,
-} from "../election/crypto.ts";
+import { formatKey, generateKey, sealPassword } from "../election/crypto.ts";
 import {
   formatCandidates,
   formatPasswords,
@@ -273,7 +269,7 @@ export function* sealRoll(
     yield {
       name: voter.name,
       number: voter.number,
-      sealed: sealPasswordBytes(key, voter, voter.password),
+      sealed: sealPassword(key, voter, voter.password),
     };
   }
 }
@@ -384,13 +380,7 @@ export interface ElectionFiles {
  */
 export function electionFiles(snapshot: DatabaseSnapshot): ElectionFiles {
   return {
-    passwords: formatPasswords(
-      snapshot.voters.map((voter) => ({
-        name: voter.name,
-        number: voter.number,
-        encrypted: Buffer.from(voter.sealed).toString("base64"),
-      })),
-    ),
+    passwords: formatPasswords(snapshot.voters),
     candidates: formatCandidates(snapshot.candidates),
     result: formatResult(snapshot.candidates, snapshot.totals),
     history: snapshot.history.map((entry) => `${entry.name} ${entry.time}\n`)

@@ -8,7 +8,6 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import { sealPassword } from "../election/crypto.ts";
 import { pollsStateAt } from "../election/polls.ts";
 import type { PollsWindow } from "../election/polls.ts";
@@ -105,7 +104,7 @@ export async function changeDatabaseVoterPassword(
     throw new UnknownVoterError(name, `booth.voters of ${redacted}`);
   }
   const voter = { name, number: rows[0].number as string };
-  const sealed = Buffer.from(sealPassword(key, voter, password), "base64");
+  const sealed = sealPassword(key, voter, password);
   await options.deliver?.(voter);
   await withRetries(() =>
     sql`UPDATE booth.voters SET sealed = ${sealed} WHERE name = ${name}`
