@@ -91,6 +91,7 @@ import {
   ElectionMovedError,
   electionPaths,
   lockElection,
+  markDatabaseKey,
   markElectionMoved,
   NoElectionError,
   NotADirectoryError,
@@ -119,7 +120,7 @@ import { fstatSync, statSync } from "node:fs";
 import { StorageError } from "./lib/store/booth_store.ts";
 import type { BoothStore } from "./lib/store/booth_store.ts";
 import { PostgresStore } from "./lib/store/postgres_store.ts";
-import { parseKey } from "./lib/election/crypto.ts";
+import { keyCheckValue, parseKey } from "./lib/election/crypto.ts";
 import {
   connectDatabase,
   DatabaseUrlError,
@@ -130,13 +131,17 @@ import {
 import type { DatabaseTarget, Sql } from "./lib/store/postgres_connection.ts";
 import {
   auditDatabaseElection,
+  checkDatabaseKey,
   ElectionExistsError,
   electionFiles,
   keyForDatabase,
   NoDatabaseElectionError,
   readDatabaseElection,
+  refuseForeignKeyDirectory,
+  refuseWrongKey,
   sealRoll,
   writeDatabaseElection,
+  WrongElectionKeyError,
 } from "./lib/store/postgres_election.ts";
 import type { ProgressBar } from "./lib/terminal/progress.ts";
 
@@ -268,7 +273,7 @@ const INIT_FLAGS = {
     type: "string",
     value: "DIR",
     help:
-      `election directory, made mode 0700 (default ${DEFAULT_DATA});\nwith --database it receives only symkey (an\nexisting one is reused)`,
+      `election directory, made mode 0700 (default ${DEFAULT_DATA});\nwith --database it receives only symkey and a\n"database" file naming the election it keys (that\nelection's key is reused; a file election's or\nanother database's is refused); a file init never\nreplaces such a key, even with --force`,
   },
   database: {
     type: "string",
@@ -280,7 +285,7 @@ const INIT_FLAGS = {
     type: "string",
     value: "DIR",
     help:
-      "with --database: move the file election in DIR\n(roll, candidates, votes, history) into the database;\nK stays in DIR/symkey (copied to --data when given);\nrefused while a server serves DIR, then marked as\nmoved: no file command serves or changes it again",
+      "with --database: move the file election in DIR\n(roll, candidates, votes, history) into the database;\nK stays in DIR/symkey (copied to --data when given);\nrefused while a server serves DIR, then marked as\nmoved: no file command serves or changes it again,\nand no file init replaces its symkey",
   },
   voters: {
     type: "string",
@@ -943,13 +948,21 @@ async function changeDatabasePassword(
   const target = databaseTarget(url);
   await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
   const key = await readElectionKey(dir);
-  return await withDatabase(
-    target,
-    (sql) =>
-      changeDatabaseVoterPassword(sql, key, name, password, target.redacted, {
-        deliver,
-      }),
-  );
+  return await withDatabase(target, async (sql) => {
+    // A wrong K would seal the new password so that it never matches.
+    await checkDatabaseKey(sql, key, {
+      keyPath: join(dir, "symkey"),
+      redacted: target.redacted,
+    });
+    return await changeDatabaseVoterPassword(
+      sql,
+      key,
+      name,
+      password,
+      target.redacted,
+      { deliver },
+    );
+  });
 }
 
 function timeFlag(
@@ -1161,7 +1174,8 @@ async function withDatabase<T>(
     if (
       error instanceof UsageError || error instanceof NoDatabaseElectionError ||
       error instanceof ElectionExistsError || error instanceof StorageError ||
-      error instanceof ElectionFileError
+      error instanceof ElectionFileError ||
+      error instanceof WrongElectionKeyError
     ) {
       throw error;
     }
@@ -1188,7 +1202,11 @@ async function initDatabase(
   },
 ): Promise<void> {
   const target = databaseTarget(url);
-  const key = await keyForDatabase(dir, parseKey);
+  const key = await keyForDatabase(
+    dir,
+    `the database "${target.redacted}"`,
+    parseKey,
+  );
   await withDatabase(target, (sql) =>
     writeDatabaseElection(sql, {
       candidates: options.candidates,
@@ -1197,6 +1215,7 @@ async function initDatabase(
       totals: options.candidates.map(() => 0),
       history: [],
       polls: options.polls,
+      keyCheck: keyCheckValue(key),
     }, {
       redacted: target.redacted,
       force: options.force,
@@ -1238,7 +1257,12 @@ async function initDatabaseFrom(
         } (run \`deno task server verify --data ${from}\` for every problem)`,
       );
     }
-    if (data !== undefined && data !== from) await copyKey(from, data);
+    const where = `the database "${target.redacted}"`;
+    if (data !== undefined && data !== from) {
+      await refuseForeignKeyDirectory(electionPaths(data), where);
+      await copyKey(from, data);
+      await markDatabaseKey(electionPaths(data), ops, where);
+    }
     await withDatabase(target, (sql) =>
       writeDatabaseElection(sql, {
         candidates: state.candidates,
@@ -1247,12 +1271,15 @@ async function initDatabaseFrom(
         totals: state.totals,
         history: state.history,
         polls,
+        keyCheck: keyCheckValue(state.key),
       }, { redacted: target.redacted, force }));
-    await markElectionMoved(
-      paths,
-      ops,
-      `the database ${target.redacted}`,
-      new Date(),
+    await markDatabaseKey(paths, ops, where).then(() =>
+      markElectionMoved(
+        paths,
+        ops,
+        `the database ${target.redacted}`,
+        new Date(),
+      )
     ).catch((error) => {
       throw new Error(
         `The election is in the database ${target.redacted}, but ${from}/ could not be marked as moved: ${
@@ -1305,6 +1332,8 @@ async function verifyDatabase(url: string, dir: string): Promise<number> {
     target,
     (sql) => readDatabaseElection(sql, target.redacted),
   );
+  // One line, not one per voter, when K is another election's.
+  refuseWrongKey(snapshot.keyCheck, key, join(dir, "symkey"));
   const { voted, registered, problems } = auditDatabaseElection(
     snapshot,
     key,
@@ -1329,11 +1358,19 @@ async function exportElection(
       );
     },
   );
-  await prepareEmptyDirectory(out);
+  const key = parseKey(symkey);
+  if (key === undefined) {
+    throw new Error(
+      `Key file "${join(dir, "symkey")}": line 1 is not 32 bytes of base64`,
+    );
+  }
   const snapshot = await withDatabase(
     target,
     (sql) => readDatabaseElection(sql, target.redacted),
   );
+  // An export under another election's K would hold a roll nobody can use.
+  refuseWrongKey(snapshot.keyCheck, key, join(dir, "symkey"));
+  await prepareEmptyDirectory(out);
   const files = electionFiles(snapshot);
   const paths = electionPaths(out);
   const write = (path: string, text: string) =>
@@ -1495,6 +1532,18 @@ async function serve(
     const target = database === undefined
       ? undefined
       : databaseTarget(database);
+    let databaseKey: Uint8Array | undefined;
+    if (target !== undefined) {
+      // Checked before the booth announces itself: with another election's
+      // K every login would fail and count toward the shared lockout.
+      await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
+      const key = databaseKey = await readElectionKey(dir);
+      await withDatabase(target, (sql) =>
+        checkDatabaseKey(sql, key, {
+          keyPath: join(dir, "symkey"),
+          redacted: target.redacted,
+        }));
+    }
     const databaseStore = target === undefined
       ? undefined
       : await openDatabaseStore(target, `${options.hostname}:${options.port}`);
@@ -1503,10 +1552,9 @@ async function serve(
     // On PostgreSQL the lockout counts live in the database, shared by every
     // booth; declared after the store, the ledger is closed before it.
     await using ledger = databaseStore?.lockoutLedger();
-    if (target !== undefined) {
-      await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
-    }
-    const verifier = new PasswordVerifier(await readElectionKey(dir));
+    const verifier = new PasswordVerifier(
+      databaseKey ?? await readElectionKey(dir),
+    );
 
     if (fitted.note) print(fitted.note, "yellow");
     const log = (peer: string, event: string, warning: boolean) => {
