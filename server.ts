@@ -488,7 +488,9 @@ Sets the time the polls close (default: now). Works while a server runs,
 without a restart: once a closing now has returned, no vote counts any more
 (it waits for a vote the server is recording). After the closing a vote is
 refused and View election result shows the result with the turnout.
-The polls cannot be reopened, nor closed at a time already past.
+The polls cannot be reopened, nor closed at a time already past. A closing
+at or before the opening closes the election before it opens: the polls
+never open, and the result (turnout 0) shows from the closing on.
 
 Options:
 ${formatFlags(CLOSE_FLAGS)}`;
@@ -851,16 +853,19 @@ async function close(
   const at = timeFlag("--at", flags.at);
   const database = flags.database;
   const target = database === undefined ? undefined : databaseTarget(database);
-  const { closesAt, closed } = target === undefined
+  const { closesAt, opensAt, closed } = target === undefined
     ? await closeFiles(dir, at)
     : await closeDatabase(target, at);
   const where = target === undefined
     ? `${dir}/`
     : `the database ${target.redacted}`;
+  const neverOpen = opensAt?.getTime() === closesAt.getTime()
+    ? ", before they opened: they never open"
+    : "";
   console.log(
     closed
-      ? `the polls in ${where} closed at ${formatTime(closesAt)}`
-      : `the polls in ${where} close at ${formatTime(closesAt)}`,
+      ? `the polls in ${where} closed at ${formatTime(closesAt)}${neverOpen}`
+      : `the polls in ${where} close at ${formatTime(closesAt)}${neverOpen}`,
   );
   return ExitCode.Ok;
 }
@@ -869,10 +874,10 @@ async function close(
 async function closeFiles(
   dir: string,
   at: Date | undefined,
-): Promise<{ closesAt: Date; closed: boolean }> {
+): Promise<{ closesAt: Date; opensAt?: Date; closed: boolean }> {
   const now = new Date();
-  const { closesAt } = await setClosingTime(dir, at ?? now, now);
-  return { closesAt, closed: closesAt <= new Date() };
+  const { closesAt, opensAt } = await setClosingTime(dir, at ?? now, now);
+  return { closesAt, opensAt, closed: closesAt <= new Date() };
 }
 
 /**
@@ -882,12 +887,16 @@ async function closeFiles(
 async function closeDatabase(
   target: DatabaseTarget,
   at: Date | undefined,
-): Promise<{ closesAt: Date; closed: boolean }> {
+): Promise<{ closesAt: Date; opensAt?: Date; closed: boolean }> {
   return await withDatabase(target, async (sql) => {
     const keeper = databasePollsKeeper(sql, target.redacted);
     const now = new Date(await keeper.now());
-    const { closesAt } = await closePolls(keeper, at ?? now, now);
-    return { closesAt, closed: closesAt.getTime() <= await keeper.now() };
+    const { closesAt, opensAt } = await closePolls(keeper, at ?? now, now);
+    return {
+      closesAt,
+      opensAt,
+      closed: closesAt.getTime() <= await keeper.now(),
+    };
   });
 }
 
