@@ -231,7 +231,7 @@ const SERVE_FLAGS = {
     min: 1,
     max: 1_000_000,
     default: 1000,
-    help: "open connections at most, fitted to the open file\nlimit",
+    help: "open connections at most, fitted to the open\nfile limit",
   },
   "max-startups-per-address": {
     type: "integer",
@@ -340,7 +340,7 @@ const PASSWD_FLAGS = {
     type: "string",
     value: "URL",
     help:
-      "the election in this PostgreSQL database (--data then holds\nsymkey); works while booths serve",
+      "the election in this PostgreSQL database (--data then\nholds symkey); works while booths serve",
   },
   ...COMMON_FLAGS,
 } as const satisfies FlagSpecs;
@@ -475,9 +475,10 @@ const PASSWD_HELP = `Usage: deno task server passwd --voter NAME [options]
 Gives one voter a new generated password (a lost letter) and prints
 "<name> <registration number> <password>" once, or appends it to OUT, before
 it replaces the old one (an output that fails changes nothing; a stdout sent
-to /dev/null is refused). The old password stops working. Refused while a server serves the election: stop it,
-change the password, start it again. With --database it works while booths
-serve: they read a voter's entry at each login.
+to /dev/null is refused). The old password stops working. Refused while a
+server serves the election: stop it, change the password, start it again.
+With --database it works while booths serve: they read a voter's entry at
+each login.
 
 Options:
 ${formatFlags(PASSWD_FLAGS)}`;
@@ -521,8 +522,8 @@ const EXPORT_HELP =
   `Usage: deno task server export --database URL [--data DIR] --to OUT
 
 Writes the election in a PostgreSQL database as the seed's files in OUT:
-symkey (copied from DIR), passwords, candidates, result and history (in
-commit order), byte for byte the formats of a file election, so that
+symkey (copied from DIR), passwords, candidates, result, history (in
+commit order) and polls (the opening and closing times), byte for byte the formats of a file election, so that
 \`deno task server verify --data OUT\` checks it and a file-store server
 could serve it. OUT is created when missing and must otherwise be empty.
 OUT is a copy, not a second live election (a voter could vote on each),
@@ -643,6 +644,14 @@ async function init(
     );
   } catch (error) {
     throw new UsageError((error as Error).message);
+  }
+  // A ballot of one is no choice, and the client would ask "(enter 1-1)".
+  if (candidates.length < 2) {
+    throw new UsageError(
+      `Option "--candidates" needs at least 2 candidates, not 1 ("${
+        candidates[0]
+      }")`,
+    );
   }
   const votersPath = flags.voters;
   let roll = SEED_VOTERS;

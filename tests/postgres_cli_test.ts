@@ -205,7 +205,7 @@ Deno.test("the database URL's password appears in no output, and an unreachable 
       {
         url: Object.assign(new URL(db.url), { password: "not-the-password" }),
         problem:
-          /^Cannot use the database "postgres:\/\/booth@[^"]*": the database refused the login \(check the user and PGPASSWORD\)\n$/,
+          /^Cannot use the database "postgres:\/\/booth@[^"]*": the database refused the login \(check the user and the password, in the URL or PGPASSWORD\)\n$/,
       },
       {
         url: Object.assign(new URL(db.url), { port: "1" }),

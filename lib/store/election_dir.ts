@@ -383,12 +383,12 @@ export async function checkElectionFiles(
   if (info.mode !== null) {
     const owner = ownerProblem(dir, info, uid);
     if (owner !== undefined) {
-      throw new ExposedFileError(`Refusing to start: ${owner}`);
+      throw new ExposedFileError(`Refusing to open the election: ${owner}`);
     }
     const mode = info.mode & 0o777;
     if ((mode & 0o077) !== 0) {
       throw new ExposedFileError(
-        `Refusing to start: election directory "${dir}" is accessible by group or others (mode ${
+        `Refusing to open the election: election directory "${dir}" is accessible by group or others (mode ${
           mode.toString(8).padStart(4, "0")
         }); run chmod 700 "${dir}"`,
       );
