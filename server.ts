@@ -302,7 +302,7 @@ const INIT_FLAGS = {
   candidates: {
     type: "string",
     value: "A,B,...",
-    help: `candidates in ballot order (default ${SEED_CANDIDATES})`,
+    help: `candidates in ballot order, at least 2 (default ${SEED_CANDIDATES})`,
   },
   "opens-at": {
     type: "string",
