@@ -31,13 +31,18 @@ $(DEPS_STAMP): deno.json deno.lock | $(DENO)
 certs:
 	@FORCE=$(FORCE) tools/make_certs.sh certs
 
-## election: the seed's election in data/ unless one exists
+## election: the seed's election in data/ unless one exists; none when
+## data/ holds the key of a database election (`init --database`)
 election: $(DENO) deps
-	@[ -s data/passwords ] || $(DENO) task server init
+	@if [ -n "$(DATABASE)" ]; then :; \
+	elif [ -e data/database ]; then \
+	  echo "data/ holds $$(head -n 1 data/database), not a file election: run make run DATABASE=URL (the password in PGPASSWORD)" >&2; exit 1; \
+	else [ -s data/passwords ] || $(DENO) task server init; fi
 
 ## run: everything a fresh machine needs, then the server on localhost:4443
+## (DATABASE=URL: the election in that database, its key in data/)
 run: $(DENO) deps certs election
-	$(DENO) task server --hostname $(HOST) --port $(PORT)
+	$(DENO) task server --hostname $(HOST) --port $(PORT) $(if $(DATABASE),--database $(DATABASE))
 
 ## client: a voter's client against the server started by `make run`
 client: $(DENO)

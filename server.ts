@@ -91,6 +91,7 @@ import {
   ElectionMovedError,
   electionPaths,
   lockElection,
+  markDatabaseKey,
   markElectionMoved,
   NoElectionError,
   NotADirectoryError,
@@ -119,7 +120,7 @@ import { fstatSync, statSync } from "node:fs";
 import { StorageError } from "./lib/store/booth_store.ts";
 import type { BoothStore } from "./lib/store/booth_store.ts";
 import { PostgresStore } from "./lib/store/postgres_store.ts";
-import { parseKey } from "./lib/election/crypto.ts";
+import { keyCheckValue, parseKey } from "./lib/election/crypto.ts";
 import {
   connectDatabase,
   DatabaseUrlError,
@@ -130,13 +131,17 @@ import {
 import type { DatabaseTarget, Sql } from "./lib/store/postgres_connection.ts";
 import {
   auditDatabaseElection,
+  checkDatabaseKey,
   ElectionExistsError,
   electionFiles,
   keyForDatabase,
   NoDatabaseElectionError,
   readDatabaseElection,
+  refuseForeignKeyDirectory,
+  refuseWrongKey,
   sealRoll,
   writeDatabaseElection,
+  WrongElectionKeyError,
 } from "./lib/store/postgres_election.ts";
 import type { ProgressBar } from "./lib/terminal/progress.ts";
 
@@ -226,7 +231,7 @@ const SERVE_FLAGS = {
     min: 1,
     max: 1_000_000,
     default: 1000,
-    help: "open connections at most, fitted to the open file\nlimit",
+    help: "open connections at most, fitted to the open\nfile limit",
   },
   "max-startups-per-address": {
     type: "integer",
@@ -268,7 +273,7 @@ const INIT_FLAGS = {
     type: "string",
     value: "DIR",
     help:
-      `election directory, made mode 0700 (default ${DEFAULT_DATA});\nwith --database it receives only symkey (an\nexisting one is reused)`,
+      `election directory, made mode 0700 (default ${DEFAULT_DATA});\nwith --database it receives only symkey and a\n"database" file naming the election it keys (that\nelection's key is reused; a file election's or\nanother database's is refused); a file init never\nreplaces such a key, even with --force`,
   },
   database: {
     type: "string",
@@ -280,7 +285,7 @@ const INIT_FLAGS = {
     type: "string",
     value: "DIR",
     help:
-      "with --database: move the file election in DIR\n(roll, candidates, votes, history) into the database;\nK stays in DIR/symkey (copied to --data when given);\nrefused while a server serves DIR, then marked as\nmoved: no file command serves or changes it again",
+      "with --database: move the file election in DIR\n(roll, candidates, votes, history) into the database;\nK stays in DIR/symkey (copied to --data when given);\nrefused while a server serves DIR, then marked as\nmoved: no file command serves or changes it again,\nand no file init replaces its symkey",
   },
   voters: {
     type: "string",
@@ -297,7 +302,7 @@ const INIT_FLAGS = {
   candidates: {
     type: "string",
     value: "A,B,...",
-    help: `candidates in ballot order (default ${SEED_CANDIDATES})`,
+    help: `candidates in ballot order, at least 2 (default ${SEED_CANDIDATES})`,
   },
   "opens-at": {
     type: "string",
@@ -335,7 +340,7 @@ const PASSWD_FLAGS = {
     type: "string",
     value: "URL",
     help:
-      "the election in this PostgreSQL database (--data then holds\nsymkey); works while booths serve",
+      "the election in this PostgreSQL database (--data then\nholds symkey); works while booths serve",
   },
   ...COMMON_FLAGS,
 } as const satisfies FlagSpecs;
@@ -470,9 +475,10 @@ const PASSWD_HELP = `Usage: deno task server passwd --voter NAME [options]
 Gives one voter a new generated password (a lost letter) and prints
 "<name> <registration number> <password>" once, or appends it to OUT, before
 it replaces the old one (an output that fails changes nothing; a stdout sent
-to /dev/null is refused). The old password stops working. Refused while a server serves the election: stop it,
-change the password, start it again. With --database it works while booths
-serve: they read a voter's entry at each login.
+to /dev/null is refused). The old password stops working. Refused while a
+server serves the election: stop it, change the password, start it again.
+With --database it works while booths serve: they read a voter's entry at
+each login.
 
 Options:
 ${formatFlags(PASSWD_FLAGS)}`;
@@ -483,7 +489,9 @@ Sets the time the polls close (default: now). Works while a server runs,
 without a restart: once a closing now has returned, no vote counts any more
 (it waits for a vote the server is recording). After the closing a vote is
 refused and View election result shows the result with the turnout.
-The polls cannot be reopened, nor closed at a time already past.
+The polls cannot be reopened, nor closed at a time already past. A closing
+at or before the opening closes the election before it opens: the polls
+never open, and the result (turnout 0) shows from the closing on.
 
 Options:
 ${formatFlags(CLOSE_FLAGS)}`;
@@ -514,8 +522,8 @@ const EXPORT_HELP =
   `Usage: deno task server export --database URL [--data DIR] --to OUT
 
 Writes the election in a PostgreSQL database as the seed's files in OUT:
-symkey (copied from DIR), passwords, candidates, result and history (in
-commit order), byte for byte the formats of a file election, so that
+symkey (copied from DIR), passwords, candidates, result, history (in
+commit order) and polls (the opening and closing times), byte for byte the formats of a file election, so that
 \`deno task server verify --data OUT\` checks it and a file-store server
 could serve it. OUT is created when missing and must otherwise be empty.
 OUT is a copy, not a second live election (a voter could vote on each),
@@ -636,6 +644,14 @@ async function init(
     );
   } catch (error) {
     throw new UsageError((error as Error).message);
+  }
+  // A ballot of one is no choice, and the client would ask "(enter 1-1)".
+  if (candidates.length < 2) {
+    throw new UsageError(
+      `Option "--candidates" needs at least 2 candidates, not 1 ("${
+        candidates[0]
+      }")`,
+    );
   }
   const votersPath = flags.voters;
   let roll = SEED_VOTERS;
@@ -846,16 +862,19 @@ async function close(
   const at = timeFlag("--at", flags.at);
   const database = flags.database;
   const target = database === undefined ? undefined : databaseTarget(database);
-  const { closesAt, closed } = target === undefined
+  const { closesAt, opensAt, closed } = target === undefined
     ? await closeFiles(dir, at)
     : await closeDatabase(target, at);
   const where = target === undefined
     ? `${dir}/`
     : `the database ${target.redacted}`;
+  const neverOpen = opensAt?.getTime() === closesAt.getTime()
+    ? ", before they opened: they never open"
+    : "";
   console.log(
     closed
-      ? `the polls in ${where} closed at ${formatTime(closesAt)}`
-      : `the polls in ${where} close at ${formatTime(closesAt)}`,
+      ? `the polls in ${where} closed at ${formatTime(closesAt)}${neverOpen}`
+      : `the polls in ${where} close at ${formatTime(closesAt)}${neverOpen}`,
   );
   return ExitCode.Ok;
 }
@@ -864,10 +883,10 @@ async function close(
 async function closeFiles(
   dir: string,
   at: Date | undefined,
-): Promise<{ closesAt: Date; closed: boolean }> {
+): Promise<{ closesAt: Date; opensAt?: Date; closed: boolean }> {
   const now = new Date();
-  const { closesAt } = await setClosingTime(dir, at ?? now, now);
-  return { closesAt, closed: closesAt <= new Date() };
+  const { closesAt, opensAt } = await setClosingTime(dir, at ?? now, now);
+  return { closesAt, opensAt, closed: closesAt <= new Date() };
 }
 
 /**
@@ -877,12 +896,16 @@ async function closeFiles(
 async function closeDatabase(
   target: DatabaseTarget,
   at: Date | undefined,
-): Promise<{ closesAt: Date; closed: boolean }> {
+): Promise<{ closesAt: Date; opensAt?: Date; closed: boolean }> {
   return await withDatabase(target, async (sql) => {
     const keeper = databasePollsKeeper(sql, target.redacted);
     const now = new Date(await keeper.now());
-    const { closesAt } = await closePolls(keeper, at ?? now, now);
-    return { closesAt, closed: closesAt.getTime() <= await keeper.now() };
+    const { closesAt, opensAt } = await closePolls(keeper, at ?? now, now);
+    return {
+      closesAt,
+      opensAt,
+      closed: closesAt.getTime() <= await keeper.now(),
+    };
   });
 }
 
@@ -943,13 +966,21 @@ async function changeDatabasePassword(
   const target = databaseTarget(url);
   await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
   const key = await readElectionKey(dir);
-  return await withDatabase(
-    target,
-    (sql) =>
-      changeDatabaseVoterPassword(sql, key, name, password, target.redacted, {
-        deliver,
-      }),
-  );
+  return await withDatabase(target, async (sql) => {
+    // A wrong K would seal the new password so that it never matches.
+    await checkDatabaseKey(sql, key, {
+      keyPath: join(dir, "symkey"),
+      redacted: target.redacted,
+    });
+    return await changeDatabaseVoterPassword(
+      sql,
+      key,
+      name,
+      password,
+      target.redacted,
+      { deliver },
+    );
+  });
 }
 
 function timeFlag(
@@ -1161,7 +1192,8 @@ async function withDatabase<T>(
     if (
       error instanceof UsageError || error instanceof NoDatabaseElectionError ||
       error instanceof ElectionExistsError || error instanceof StorageError ||
-      error instanceof ElectionFileError
+      error instanceof ElectionFileError ||
+      error instanceof WrongElectionKeyError
     ) {
       throw error;
     }
@@ -1188,7 +1220,11 @@ async function initDatabase(
   },
 ): Promise<void> {
   const target = databaseTarget(url);
-  const key = await keyForDatabase(dir, parseKey);
+  const key = await keyForDatabase(
+    dir,
+    `the database "${target.redacted}"`,
+    parseKey,
+  );
   await withDatabase(target, (sql) =>
     writeDatabaseElection(sql, {
       candidates: options.candidates,
@@ -1197,6 +1233,7 @@ async function initDatabase(
       totals: options.candidates.map(() => 0),
       history: [],
       polls: options.polls,
+      keyCheck: keyCheckValue(key),
     }, {
       redacted: target.redacted,
       force: options.force,
@@ -1238,7 +1275,12 @@ async function initDatabaseFrom(
         } (run \`deno task server verify --data ${from}\` for every problem)`,
       );
     }
-    if (data !== undefined && data !== from) await copyKey(from, data);
+    const where = `the database "${target.redacted}"`;
+    if (data !== undefined && data !== from) {
+      await refuseForeignKeyDirectory(electionPaths(data), where);
+      await copyKey(from, data);
+      await markDatabaseKey(electionPaths(data), ops, where);
+    }
     await withDatabase(target, (sql) =>
       writeDatabaseElection(sql, {
         candidates: state.candidates,
@@ -1247,12 +1289,15 @@ async function initDatabaseFrom(
         totals: state.totals,
         history: state.history,
         polls,
+        keyCheck: keyCheckValue(state.key),
       }, { redacted: target.redacted, force }));
-    await markElectionMoved(
-      paths,
-      ops,
-      `the database ${target.redacted}`,
-      new Date(),
+    await markDatabaseKey(paths, ops, where).then(() =>
+      markElectionMoved(
+        paths,
+        ops,
+        `the database ${target.redacted}`,
+        new Date(),
+      )
     ).catch((error) => {
       throw new Error(
         `The election is in the database ${target.redacted}, but ${from}/ could not be marked as moved: ${
@@ -1305,6 +1350,8 @@ async function verifyDatabase(url: string, dir: string): Promise<number> {
     target,
     (sql) => readDatabaseElection(sql, target.redacted),
   );
+  // One line, not one per voter, when K is another election's.
+  refuseWrongKey(snapshot.keyCheck, key, join(dir, "symkey"));
   const { voted, registered, problems } = auditDatabaseElection(
     snapshot,
     key,
@@ -1329,11 +1376,19 @@ async function exportElection(
       );
     },
   );
-  await prepareEmptyDirectory(out);
+  const key = parseKey(symkey);
+  if (key === undefined) {
+    throw new Error(
+      `Key file "${join(dir, "symkey")}": line 1 is not 32 bytes of base64`,
+    );
+  }
   const snapshot = await withDatabase(
     target,
     (sql) => readDatabaseElection(sql, target.redacted),
   );
+  // An export under another election's K would hold a roll nobody can use.
+  refuseWrongKey(snapshot.keyCheck, key, join(dir, "symkey"));
+  await prepareEmptyDirectory(out);
   const files = electionFiles(snapshot);
   const paths = electionPaths(out);
   const write = (path: string, text: string) =>
@@ -1495,6 +1550,18 @@ async function serve(
     const target = database === undefined
       ? undefined
       : databaseTarget(database);
+    let databaseKey: Uint8Array | undefined;
+    if (target !== undefined) {
+      // Checked before the booth announces itself: with another election's
+      // K every login would fail and count toward the shared lockout.
+      await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
+      const key = databaseKey = await readElectionKey(dir);
+      await withDatabase(target, (sql) =>
+        checkDatabaseKey(sql, key, {
+          keyPath: join(dir, "symkey"),
+          redacted: target.redacted,
+        }));
+    }
     const databaseStore = target === undefined
       ? undefined
       : await openDatabaseStore(target, `${options.hostname}:${options.port}`);
@@ -1503,10 +1570,9 @@ async function serve(
     // On PostgreSQL the lockout counts live in the database, shared by every
     // booth; declared after the store, the ledger is closed before it.
     await using ledger = databaseStore?.lockoutLedger();
-    if (target !== undefined) {
-      await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
-    }
-    const verifier = new PasswordVerifier(await readElectionKey(dir));
+    const verifier = new PasswordVerifier(
+      databaseKey ?? await readElectionKey(dir),
+    );
 
     if (fitted.note) print(fitted.note, "yellow");
     const log = (peer: string, event: string, warning: boolean) => {

@@ -482,12 +482,21 @@ const SAMPLE_FLAGS = {
   },
   data: { type: "string", value: "DIR", help: "election directory" },
   quiet: { type: "boolean", short: "q", help: "log less" },
+  limit: {
+    type: "integer",
+    value: "N",
+    min: 1,
+    max: 9,
+    default: 5,
+    help: "failed logins that lock\nan address out",
+  },
 } as const;
 
 Deno.test("each flag's default is written once: parseFlags returns it, typed, and --help shows it", () => {
   const flags = parseFlags([], SAMPLE_FLAGS);
   // Typed from the spec: these assignments compile only with the right types.
   const tries: number = flags.tries;
+  assert.equal(flags.limit, 5);
   const engine: "node" | "deno" = flags.engine;
   const data: string | undefined = flags.data;
   const quiet: boolean = flags.quiet;
@@ -502,6 +511,8 @@ Deno.test("each flag's default is written once: parseFlags returns it, typed, an
     "  --engine node|deno   TLS engine (default node)",
     "  --data DIR           election directory",
     "  -q, --quiet          log less",
+    "  --limit N            failed logins that lock",
+    "                       an address out (default 5)",
   ]);
 });
 
@@ -511,7 +522,7 @@ Deno.test("parseFlags takes --flag value, --flag=value and short aliases, the la
       ["--tries=2", "--data", "d", "-q", "--engine", "deno", "--tries", "5"],
       SAMPLE_FLAGS,
     ),
-    { tries: 5, engine: "deno", data: "d", quiet: true },
+    { tries: 5, engine: "deno", data: "d", quiet: true, limit: 5 },
   );
   const mistakes: [string[], string][] = [
     [["--bogus"], 'Unknown option "--bogus"'],
@@ -541,4 +552,40 @@ Deno.test("parseFlags takes --flag value, --flag=value and short aliases, the la
       args.join(" "),
     );
   }
+});
+
+Deno.test("passwd --help fits in 80 columns, export --help names every file it writes, and init refuses a ballot of one candidate", async () => {
+  const passwd = await runProgram("server", ["passwd", "--help"]);
+  assert.equal(passwd.code, 0);
+  for (const line of lines(passwd.stdout)) {
+    assert.ok(line.length <= 80, `${line.length} columns: ${line}`);
+  }
+  const exported = await runProgram("server", ["export", "--help"]);
+  for (
+    const file of [
+      "symkey",
+      "passwords",
+      "candidates",
+      "result",
+      "history",
+      "polls",
+    ]
+  ) {
+    assert.ok(exported.stdout.includes(file), `export --help lacks ${file}`);
+  }
+  await using tmp = await tempDir("booth-cli-");
+  const data = join(tmp.path, "data");
+  const one = await runProgram("server", [
+    "init",
+    "--data",
+    data,
+    "--candidates",
+    "Chris",
+  ]);
+  assert.equal(one.code, 2);
+  assert.equal(
+    one.stderr,
+    'Option "--candidates" needs at least 2 candidates, not 1 ("Chris") (see --help)\n',
+  );
+  await assert.rejects(Deno.stat(data), Deno.errors.NotFound);
 });

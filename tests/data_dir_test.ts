@@ -70,7 +70,7 @@ Deno.test("init makes the directory 0700, and the server refuses one that group 
     await Deno.chmod(data, mode);
     assert.equal(
       await refusedServe(data),
-      `Refusing to start: election directory "${data}" is accessible by group or others (mode 0${
+      `Refusing to open the election: election directory "${data}" is accessible by group or others (mode 0${
         mode.toString(8)
       }); run chmod 700 "${data}"`,
     );
@@ -92,7 +92,7 @@ Deno.test("key files and the directory must belong to the server's user, checked
     await Deno.chown(path, nobody, nobody);
     assert.equal(
       await refusedServe(election.data),
-      `Refusing to start: ${what} "${path}" belongs to uid ${nobody}, not to this user (uid ${Deno.uid()}); run chown ${Deno.uid()} "${path}"`,
+      `Refusing to use ${what} "${path}": it belongs to uid ${nobody}, not to this user (uid ${Deno.uid()}); run chown ${Deno.uid()} "${path}"`,
     );
     await assert.rejects(
       Deno.lstat(join(election.data, "journal")),
@@ -103,7 +103,7 @@ Deno.test("key files and the directory must belong to the server's user, checked
   await Deno.chown(election.data, nobody, nobody);
   assert.equal(
     await refusedServe(election.data),
-    `Refusing to start: election directory "${election.data}" belongs to uid ${nobody}, not to this user (uid ${Deno.uid()}); run chown -R ${Deno.uid()} "${election.data}"`,
+    `Refusing to open the election: election directory "${election.data}" belongs to uid ${nobody}, not to this user (uid ${Deno.uid()}); run chown -R ${Deno.uid()} "${election.data}"`,
   );
 });
 

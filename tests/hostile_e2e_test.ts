@@ -378,7 +378,7 @@ Deno.test("the server refuses to start when symkey, passwords or the TLS key is 
     assert.equal(out.code, 1, file);
     assert.equal(out.stdout, "");
     assert.deepEqual(lines(out.stderr), [
-      `Refusing to start: ${what} "${path}" is accessible by group or others (mode 0644); run chmod 600 "${path}"`,
+      `Refusing to use ${what} "${path}": it is accessible by group or others (mode 0644); run chmod 600 "${path}"`,
     ]);
     await Deno.chmod(path, 0o600);
   }

@@ -102,7 +102,7 @@ Deno.test("init counts one voter and one generated password in the singular", as
     "--voters",
     roll,
     "--candidates",
-    "Chris",
+    "Chris,Linda",
     "--credentials",
     letters,
   );
@@ -110,7 +110,7 @@ Deno.test("init counts one voter and one generated password in the singular", as
   const said = lines(out.stdout);
   assert.equal(
     said[0],
-    `created an election in ${data}/: 1 voter, 1 candidate (Chris)`,
+    `created an election in ${data}/: 1 voter, 2 candidates (Chris, Linda)`,
   );
   assert.match(
     said[2],
@@ -127,7 +127,7 @@ Deno.test("verify prints the turnout first, then what the server would refuse at
   assert.equal(out.code, 1);
   assert.deepEqual(lines(out.stdout), [
     "turnout 0/3",
-    `Refusing to start: election directory "${data}" is accessible by group or others (mode 0755); run chmod 700 "${data}"`,
+    `Refusing to open the election: election directory "${data}" is accessible by group or others (mode 0755); run chmod 700 "${data}"`,
     `Cannot read polls file "${data}/polls": line 1 is not "opens-at <time>" or "closes-at <time>" (ISO 8601 with an offset)`,
   ]);
   await Deno.chmod(data, 0o700);

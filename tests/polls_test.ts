@@ -7,12 +7,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   auditWindow,
+  closedWindow,
   closingProblem,
   formatPolls,
   newWindowProblem,
   parsePolls,
   parseTimeWithOffset,
   pollsStateAt,
+  windowProblem,
 } from "../lib/election/polls.ts";
 import { ElectionFileError } from "../lib/election/election_files.ts";
 import { PollsFile, readPollsFile } from "../lib/store/polls_file.ts";
@@ -121,13 +123,36 @@ Deno.test("closing is refused once the polls have closed, or at a time already p
     )!,
     /the polls closed already/,
   );
+});
+
+Deno.test("closing before the opening is allowed and the polls never open: closed from the closing on, and a new election still may not open and close at once", () => {
+  // WINDOW opens at 08:00; at 06:00 the official closes at 07:00.
+  const closesAt = at("2026-11-26T07:00:00Z");
+  assert.equal(
+    closingProblem(WINDOW, closesAt, at("2026-11-26T06:00:00Z")),
+    undefined,
+  );
+  const window = closedWindow(WINDOW, closesAt);
+  assert.deepEqual(window, { opensAt: closesAt, closesAt });
+  assert.equal(windowProblem(window), undefined);
+  for (
+    const time of ["06:00:00", "06:59:59", "07:00:00", "08:00:00", "21:00:00"]
+  ) {
+    assert.notEqual(
+      pollsStateAt(window, at(`2026-11-26T${time}Z`)),
+      "open",
+      time,
+    );
+  }
+  assert.equal(pollsStateAt(window, closesAt), "closed");
+  // A closing after the opening keeps it.
+  assert.deepEqual(closedWindow(WINDOW, at("2026-11-26T19:00:00Z")), {
+    opensAt: WINDOW.opensAt,
+    closesAt: at("2026-11-26T19:00:00Z"),
+  });
   assert.match(
-    closingProblem(
-      WINDOW,
-      at("2026-11-26T07:00:00Z"),
-      at("2026-11-26T06:00:00Z"),
-    )!,
-    /not after the opening time/,
+    newWindowProblem(window, at("2026-11-26T06:00:00Z"))!,
+    /is not after the opening time/,
   );
 });
 

@@ -205,7 +205,7 @@ Deno.test("the database URL's password appears in no output, and an unreachable 
       {
         url: Object.assign(new URL(db.url), { password: "not-the-password" }),
         problem:
-          /^Cannot use the database "postgres:\/\/booth@[^"]*": the database refused the login \(check the user and PGPASSWORD\)\n$/,
+          /^Cannot use the database "postgres:\/\/booth@[^"]*": the database refused the login \(check the user and the password, in the URL or PGPASSWORD\)\n$/,
       },
       {
         url: Object.assign(new URL(db.url), { port: "1" }),
@@ -292,8 +292,16 @@ Deno.test("init --from refuses an election a file booth is serving, and the move
   // Alice's vote moved with the election: she cannot vote again there.
   const audit = await runServerOk(["verify", ...databaseFlags(db.url, data)]);
   assert.deepEqual(lines(audit.stdout), ["turnout 1/3", "consistent"]);
-  // A new election in the directory is a file election again.
-  await runServerOk(["init", "--data", data, "--force"]);
-  const fresh = await runProgram("server", ["verify", "--data", data]);
-  assert.deepEqual(lines(fresh.stdout), ["turnout 0/3", "consistent"]);
+  // data/symkey is the database election's only K: no file init replaces
+  // it, --force or not, and the key still verifies afterwards.
+  for (const force of [[], ["--force"]]) {
+    const init = await runProgram("server", ["init", "--data", data, ...force]);
+    assert.equal(init.code, 1, init.stderr);
+    assert.match(
+      init.stderr,
+      /^Refusing to create an election in [^\n]*\/data\/: "[^"]*\/data\/symkey" is the key of the election in the database "postgres:\/\/booth@[^"]+", and --force does not replace it: choose another --data \(remove [^\n]*\/data\/ yourself only once that election is over and exported\)\n$/,
+    );
+  }
+  const after = await runServerOk(["verify", ...databaseFlags(db.url, data)]);
+  assert.deepEqual(lines(after.stdout), ["turnout 1/3", "consistent"]);
 });

@@ -7,7 +7,7 @@
 
 import { randomBytes } from "node:crypto";
 import postgres from "postgres";
-import { generateKey } from "../lib/election/crypto.ts";
+import { generateKey, keyCheckValue } from "../lib/election/crypto.ts";
 import type { RollEntry } from "../lib/election/election_files.ts";
 import type { PollsWindow } from "../lib/election/polls.ts";
 import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
@@ -168,6 +168,7 @@ export async function writeElectionInto(
     totals: candidates.map(() => 0),
     history: [],
     polls: polls ?? {},
+    keyCheck: keyCheckValue(key),
   }, { redacted: parseDatabaseUrl(db.url).redacted });
   return key;
 }

@@ -12,7 +12,7 @@ import type {
   CheckVerdict,
   LockoutPolicy,
 } from "../lib/election/lockout_rules.ts";
-import { generateKey } from "../lib/election/crypto.ts";
+import { generateKey, keyCheckValue } from "../lib/election/crypto.ts";
 import { MemoryLockoutLedger } from "../lib/store/lockout_ledger.ts";
 import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
 import {
@@ -95,9 +95,11 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 for (const [name, policy] of Object.entries(POLICIES)) {
   Deno.test(`random logins and successes give the same verdicts from the PostgreSQL ledger as from the pure rules, with ${name}`, async () => {
     await using db = await testDatabase();
+    const key = generateKey();
     await writeDatabaseElection(db.sql, {
       candidates: ["Chris", "Jay"],
-      voters: sealRoll(generateKey(), [{
+      keyCheck: keyCheckValue(key),
+      voters: sealRoll(key, [{
         name: "Alice",
         number: NUMBERS[0],
         password: "1234",

@@ -10,7 +10,7 @@ import { ServerChannel } from "../lib/client/voter_client.ts";
 import { LoginThrottle } from "../lib/server/login_throttle.ts";
 import { VoterSession } from "../lib/server/session.ts";
 import { PasswordVerifier } from "../lib/election/booth.ts";
-import { generateKey } from "../lib/election/crypto.ts";
+import { generateKey, keyCheckValue } from "../lib/election/crypto.ts";
 import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
 import {
   sealRoll,
@@ -97,6 +97,7 @@ async function emptyElection(
 ): Promise<void> {
   await writeDatabaseElection(db.sql, {
     candidates: ["Chris", "Jay"],
+    keyCheck: keyCheckValue(key),
     voters: sealRoll(key, [{
       name: "Alice",
       number: "1123456",

@@ -275,6 +275,11 @@ export interface ListeningOptions {
    * (it must exec it, so the pid stays the program's).
    */
   runUnder?: string[];
+  /**
+   * Variables added to the program's environment (e.g. `PGPASSWORD`, kept
+   * off its command line, which `ps` shows to every user).
+   */
+  env?: Record<string, string>;
 }
 
 /** A server process started by {@linkcode startServerProcess}. */
@@ -339,6 +344,7 @@ export async function startListeningProcess(
   const child = new Deno.Command(command, {
     args: [...prefix, ...denoArgs],
     cwd: ROOT,
+    env: options.env,
     stdin: "null",
     stdout: "piped",
     stderr: options.discardLog ? "null" : "piped",

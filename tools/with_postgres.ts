@@ -36,6 +36,8 @@ export interface LocalPostgres extends AsyncDisposable {
   readonly url: string;
   /** The port it listens on (loopback). */
   readonly port: number;
+  /** Its temporary directory (the cluster is in `cluster/` there). */
+  readonly directory: string;
   /**
    * CPU seconds the server has used so far: the postmaster, its live
    * backends and those that have exited (Linux `/proc`).
@@ -127,6 +129,7 @@ export async function startLocalPostgres(
   const handle: LocalPostgres = {
     url: `postgres://booth:${password}@127.0.0.1:${port}/postgres`,
     port,
+    directory: root,
     async cpuSeconds() {
       const postmaster = await postmasterPid();
       let ticks = 0;
@@ -164,11 +167,18 @@ export async function startLocalPostgres(
     async stop() {
       if (stopped) return;
       stopped = true;
-      // A Ctrl-C at a terminal reaches PostgreSQL too (same process group),
-      // and it shuts down by itself; asking the library to stop a server
-      // that is gone waits for ever. The pid file is removed last.
-      if (await exists(join(databaseDir, "postmaster.pid"))) {
-        await server.stop().catch(() => {});
+      // Not the library's stop(): it waits for the exit of the process it
+      // started, for ever when that one is gone already (a Ctrl-C at a
+      // terminal reaches PostgreSQL too, or it was killed or restarted from
+      // outside). The postmaster in the pid file is the one to stop.
+      const pid = await postmasterPid().catch(() => undefined);
+      if (pid !== undefined && !await stopPostmaster(pid)) {
+        console.error(
+          `Cannot stop the local PostgreSQL (pid ${pid}): it still runs ${
+            STOP_BOUND_MS / 1000
+          } s after SIGINT and SIGQUIT; its directory ${root} is kept`,
+        );
+        return;
       }
       await removeRoot();
     },
@@ -177,6 +187,51 @@ export async function startLocalPostgres(
     },
   };
   return handle;
+}
+
+/** How long {@linkcode stopPostmaster} waits after each signal. */
+const STOP_BOUND_MS = 10_000;
+
+/**
+ * Stops the postmaster `pid` if it still runs: SIGINT (PostgreSQL's fast
+ * shutdown), then SIGQUIT (immediate), each followed by a bounded wait for
+ * its exit.
+ *
+ * @param pid The pid recorded in `postmaster.pid`.
+ * @returns False when it still runs after both.
+ */
+export async function stopPostmaster(pid: number): Promise<boolean> {
+  for (const signal of ["SIGINT", "SIGQUIT"] as const) {
+    if (!await isPostmaster(pid)) return true;
+    try {
+      Deno.kill(pid, signal);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return true;
+      throw error;
+    }
+    const deadline = Date.now() + STOP_BOUND_MS;
+    while (Date.now() < deadline) {
+      if (!await isPostmaster(pid)) return true;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return !await isPostmaster(pid);
+}
+
+/**
+ * Whether `pid` is a live PostgreSQL server process (not a zombie, and not
+ * another program that got the pid of a postmaster long gone).
+ */
+async function isPostmaster(pid: number): Promise<boolean> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+    return name === "postgres" && state !== "Z" && state !== "X";
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

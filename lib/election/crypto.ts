@@ -16,6 +16,7 @@ import {
   createCipheriv,
   createDecipheriv,
   createHash,
+  createHmac,
   randomBytes,
   timingSafeEqual,
 } from "node:crypto";
@@ -67,6 +68,48 @@ export function parseKey(text: string): Uint8Array | undefined {
   const line = text.replace(/\r?\n$/, "");
   const bytes = decodeBase64(line);
   return bytes?.length === KEY_BYTES ? bytes : undefined;
+}
+
+/**
+ * The label {@linkcode keyCheckValue} authenticates under K. Fixed and
+ * public: the value proves which K made it and, HMAC being a PRF, tells
+ * nothing about K or any password.
+ */
+const KEY_CHECK_LABEL = "secure-election-booth key check v1";
+
+/**
+ * The key-check value a database election stores: HMAC-SHA256 under K of a
+ * fixed label, so a booth or an official's command can tell, before it
+ * touches a voter, that the K it read is the election's.
+ *
+ * @example
+ * ```ts
+ * const key = generateKey();
+ * keyMatchesCheck(key, keyCheckValue(key)); // true
+ * ```
+ *
+ * @param key The election key K.
+ * @returns 32 bytes.
+ */
+export function keyCheckValue(key: Uint8Array): Uint8Array {
+  return new Uint8Array(
+    createHmac("sha256", key).update(KEY_CHECK_LABEL, "utf8").digest(),
+  );
+}
+
+/**
+ * Whether `key` made `check` (compared in constant time).
+ *
+ * @param key The election key K read from `symkey`.
+ * @param check The value the election stored.
+ * @returns True when `check` is {@linkcode keyCheckValue} of `key`.
+ */
+export function keyMatchesCheck(
+  key: Uint8Array,
+  check: Uint8Array,
+): boolean {
+  const expected = keyCheckValue(key);
+  return check.length === expected.length && timingSafeEqual(expected, check);
 }
 
 /**

@@ -105,9 +105,11 @@ export function pollsStateAt(window: PollsWindow, now: Date): PollsState {
  * @returns What is wrong, as a sentence.
  */
 export function windowProblem(window: PollsWindow): string | undefined {
+  // Equal times are the window of an election closed before it opened
+  // (`closedWindow`): the polls never open.
   if (
     window.opensAt !== undefined && window.closesAt !== undefined &&
-    window.closesAt <= window.opensAt
+    window.closesAt < window.opensAt
   ) {
     return `the closing time "${
       formatTime(window.closesAt)
@@ -140,7 +142,43 @@ export function newWindowProblem(
   if (window.closesAt !== undefined && window.closesAt <= now) {
     return `the closing time "${formatTime(window.closesAt)}" is in the past`;
   }
+  if (
+    window.opensAt !== undefined && window.closesAt !== undefined &&
+    window.closesAt.getTime() === window.opensAt.getTime()
+  ) {
+    return `the closing time "${
+      formatTime(window.closesAt)
+    }" is not after the opening time "${formatTime(window.opensAt)}"`;
+  }
   return windowProblem(window);
+}
+
+/**
+ * The window once the polls close at `closesAt`. A closing at or before
+ * the opening moves the opening to it too: the polls never open (the
+ * official closed an election whose opening was wrong or is called off),
+ * and the result, every total 0, shows from the closing on.
+ *
+ * @example
+ * ```ts
+ * const window = closedWindow(
+ *   { opensAt: new Date("2026-11-27T08:00:00Z") },
+ *   new Date("2026-11-26T12:00:00Z"),
+ * ); // opens and closes at 2026-11-26T12:00:00Z: never open
+ * ```
+ *
+ * @param window The current window.
+ * @param closesAt The new closing time.
+ * @returns The window in force after the closing.
+ */
+export function closedWindow(
+  window: PollsWindow,
+  closesAt: Date,
+): PollsWindow & { closesAt: Date } {
+  if (window.opensAt !== undefined && closesAt <= window.opensAt) {
+    return { opensAt: closesAt, closesAt };
+  }
+  return { ...window, closesAt };
 }
 
 /**
@@ -166,7 +204,7 @@ export function closingProblem(
       formatTime(closesAt)
     }" is in the past (votes may have been recorded since); give a later time or none for now`;
   }
-  return windowProblem({ ...window, closesAt });
+  return windowProblem(closedWindow(window, closesAt));
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   electionPaths,
   lockElection,
   ownerProblem,
+  refuseDatabaseKeyOverwrite,
   refuseNonDirectory,
 } from "./election_dir.ts";
 import { ExposedFileError } from "./private_file.ts";
@@ -61,6 +62,8 @@ export interface CreateElectionOptions {
  * 0700 (group and others lose any access).
  * @param options The voter roll, the ballot and whether to replace.
  * @throws {Error} When an election exists and `force` is not set.
+ * @throws {DatabaseKeyError} When `symkey` is a database election's key or
+ * the election moved into a database, `force` or not.
  * @throws {ElectionLockedError} When a server is serving the election.
  * @throws {NotADirectoryError} When `dir` exists and is not a directory.
  * @throws {ExposedFileError} When `dir` belongs to another user (the server
@@ -87,6 +90,9 @@ export async function createElection(
     if (owner !== undefined) {
       throw new ExposedFileError(`Refusing to create the election: ${owner}`);
     }
+    // Before --force is looked at: that key may be the only copy of a live
+    // database election's K.
+    await refuseDatabaseKeyOverwrite(paths);
     if (!options.force) {
       for (const path of [paths.symkey, paths.passwords, paths.history]) {
         if (await ops.size(path) !== undefined) {
@@ -136,12 +142,6 @@ export async function createElection(
       paths.polls,
       formatPolls(options.polls ?? {}),
     );
-    // Last: a directory moved into a database stays refused until the new
-    // election in it is whole.
-    if (await ops.size(paths.moved) !== undefined) {
-      await ops.remove(paths.moved);
-      await ops.syncDir(dir);
-    }
   } finally {
     ops.close();
   }

@@ -40,6 +40,12 @@ export interface ElectionPaths {
    * a database; it names where, and no file command uses the directory.
    */
   moved: string;
+  /**
+   * `database`: present when `symkey` is the key of a database election
+   * (`init --database`, `--from`); it names the database, and no file
+   * `init` replaces that key.
+   */
+  database: string;
 }
 
 /**
@@ -64,6 +70,7 @@ export function electionPaths(dir: string): ElectionPaths {
     journal: join(dir, "journal"),
     polls: join(dir, "polls"),
     moved: join(dir, "moved"),
+    database: join(dir, "database"),
   };
 }
 
@@ -152,6 +159,114 @@ export async function refuseMovedElection(paths: ElectionPaths): Promise<void> {
   throw new ElectionMovedError(
     paths.dir,
     where === "" ? "moved into a database" : where,
+  );
+}
+
+/**
+ * Thrown when a directory's `symkey` is a database election's K: a file
+ * election there would replace the only copy of that key, and every booth
+ * of the database election would refuse its voters from then on.
+ */
+export class DatabaseKeyError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What holds the key and the way out.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "DatabaseKeyError";
+  }
+}
+
+/**
+ * Which database election the `symkey` in a directory belongs to.
+ *
+ * @param paths The directory's paths.
+ * @returns What its `database` marker says (one line, escaped for the
+ * terminal), e.g. `the key of the election in the database
+ * "postgres://booth@db/booth"`; undefined when it has none.
+ * @throws {UnsafeFileError} When the marker is a link or not a regular file.
+ */
+export async function databaseKeyOwner(
+  paths: ElectionPaths,
+): Promise<string | undefined> {
+  const info = lstatOrUndefined(paths.database);
+  if (info === undefined) return undefined;
+  refuseUnsafeFile(paths.database, info);
+  const text = await Deno.readTextFile(paths.database);
+  const line = escapeForTerminal(text.split("\n")[0].trim(), {
+    newlines: false,
+  });
+  return line === "" ? "the key of a database election" : line;
+}
+
+/**
+ * The `database` marker's line for the key of the election in `where`.
+ *
+ * @param where The database, e.g. `the database "postgres://booth@db/booth"`
+ * (never a password).
+ * @returns The line, without its newline.
+ */
+export function databaseKeyLine(where: string): string {
+  return `the key of the election in ${where}`;
+}
+
+/**
+ * Marks `symkey` in a directory as the key of the election in `where`,
+ * durably.
+ *
+ * @param paths The directory's paths.
+ * @param ops File operations.
+ * @param where The database, never with a password.
+ */
+export async function markDatabaseKey(
+  paths: ElectionPaths,
+  ops: FileOps,
+  where: string,
+): Promise<void> {
+  await replaceFileDurably(ops, paths.database, `${databaseKeyLine(where)}\n`);
+  await ops.syncDir(paths.dir);
+}
+
+/**
+ * Refuses to create a file election where it would replace a database
+ * election's K, `--force` or not: that key may be the only copy.
+ *
+ * @param paths The directory's paths.
+ * @throws {DatabaseKeyError} When the directory holds a database election's
+ * key or a moved election.
+ */
+export async function refuseDatabaseKeyOverwrite(
+  paths: ElectionPaths,
+): Promise<void> {
+  let owner = await databaseKeyOwner(paths);
+  if (owner === undefined) {
+    try {
+      await refuseMovedElection(paths);
+      return;
+    } catch (error) {
+      if (!(error instanceof ElectionMovedError)) throw error;
+      owner = "the key of the election moved into a database";
+    }
+  }
+  throw new DatabaseKeyError(
+    `Refusing to create an election in ${paths.dir}/: "${paths.symkey}" is ${owner}, and --force does not replace it: choose another --data (remove ${paths.dir}/ yourself only once that election is over and exported)`,
+  );
+}
+
+/**
+ * Refuses a file command on a directory that holds only a database
+ * election's key.
+ *
+ * @param paths The directory's paths.
+ * @throws {DatabaseKeyError} When it holds a `database` marker.
+ */
+async function refuseDatabaseKeyDirectory(paths: ElectionPaths): Promise<void> {
+  const owner = await databaseKeyOwner(paths);
+  if (owner === undefined) return;
+  throw new DatabaseKeyError(
+    `${paths.dir}/ holds only ${owner}, not a file election: add --database URL (with --data ${paths.dir})`,
   );
 }
 
@@ -246,6 +361,8 @@ export function ownerProblem(
  * private; the message gives the command that fixes it.
  * @throws {UnsafeFileError} When an election file is a link.
  * @throws {ElectionMovedError} When the election moved into a database.
+ * @throws {DatabaseKeyError} When the directory holds only a database
+ * election's key.
  */
 export async function checkElectionFiles(
   paths: ElectionPaths,
@@ -266,12 +383,12 @@ export async function checkElectionFiles(
   if (info.mode !== null) {
     const owner = ownerProblem(dir, info, uid);
     if (owner !== undefined) {
-      throw new ExposedFileError(`Refusing to start: ${owner}`);
+      throw new ExposedFileError(`Refusing to open the election: ${owner}`);
     }
     const mode = info.mode & 0o777;
     if ((mode & 0o077) !== 0) {
       throw new ExposedFileError(
-        `Refusing to start: election directory "${dir}" is accessible by group or others (mode ${
+        `Refusing to open the election: election directory "${dir}" is accessible by group or others (mode ${
           mode.toString(8).padStart(4, "0")
         }); run chmod 700 "${dir}"`,
       );
@@ -286,6 +403,7 @@ export async function checkElectionFiles(
     paths.journal,
     paths.polls,
     paths.moved,
+    paths.database,
   ];
   for (const path of [...files, ...files.map((path) => `${path}.tmp`)]) {
     const info = lstatOrUndefined(path);
@@ -299,6 +417,7 @@ export async function checkElectionFiles(
   if (symkey) await checkPrivateFile(paths.symkey, "key file", uid);
   if (passwords) await checkPrivateFile(paths.passwords, "voter file", uid);
   await refuseMovedElection(paths);
+  await refuseDatabaseKeyDirectory(paths);
 }
 
 /**

@@ -14,7 +14,11 @@ import {
   parseHistory,
   parsePasswords,
 } from "../election/election_files.ts";
-import { closingProblem, formatPolls } from "../election/polls.ts";
+import {
+  closedWindow,
+  closingProblem,
+  formatPolls,
+} from "../election/polls.ts";
 import type { PollsWindow } from "../election/polls.ts";
 import {
   denoFileOps,
@@ -200,7 +204,8 @@ export interface PollsKeeper {
  * @param now The current time on the keeper's clock ({@linkcode PollsKeeper.now}).
  * @returns The window now in force.
  * @throws {ClosingRefusedError} When the polls closed already, or the time
- * is in the past or not after the opening.
+ * is in the past. A time at or before the opening closes the election
+ * before it opens: the polls never open.
  * @throws {CommitInFlightError} When a commit does not end in time.
  */
 export async function closePolls(
@@ -213,7 +218,7 @@ export async function closePolls(
   if (problem !== undefined) {
     throw new ClosingRefusedError(keeper.where, problem);
   }
-  let closed = { ...window, closesAt };
+  let closed = closedWindow(window, closesAt);
   for (;;) {
     await keeper.write(closed);
     // A closing in the future: the servers and `server report` see it when
@@ -224,12 +229,10 @@ export async function closePolls(
     if (last === undefined || last < closed.closesAt.getTime()) return closed;
     // `history` keeps whole seconds: the vote was decided within the second
     // after `last`, and (on one machine's clock) before now.
-    closed = {
-      ...window,
-      closesAt: new Date(
-        Math.max(last + 1, Math.min(last + 1000, await keeper.now())),
-      ),
-    };
+    closed = closedWindow(
+      window,
+      new Date(Math.max(last + 1, Math.min(last + 1000, await keeper.now()))),
+    );
   }
 }
 
@@ -247,7 +250,8 @@ export async function closePolls(
  * @throws {ElectionMovedError} When it was moved into a database.
  * @throws {ElectionFileError} When `polls` or `history` is malformed.
  * @throws {ClosingRefusedError} When the polls closed already, or the time
- * is in the past or not after the opening.
+ * is in the past. A time at or before the opening closes the election
+ * before it opens: the polls never open.
  * @throws {CommitInFlightError} When the running server's commit does not
  * end within a minute.
  */

@@ -267,7 +267,7 @@ export function describeDatabaseError(error: unknown): string {
       return "the connection was lost";
     case "28P01":
     case "28000":
-      return "the database refused the login (check the user and PGPASSWORD)";
+      return "the database refused the login (check the user and the password, in the URL or PGPASSWORD)";
     case "3D000":
       return "the database does not exist";
     case "57P01":

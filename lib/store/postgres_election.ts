@@ -10,8 +10,12 @@
  */
 
 import { Buffer } from "node:buffer";
-import { join } from "node:path";
-import { formatKey, generateKey, sealPassword } from "../election/crypto.ts";
+import {
+  formatKey,
+  generateKey,
+  keyMatchesCheck,
+  sealPassword,
+} from "../election/crypto.ts";
 import {
   formatCandidates,
   formatPasswords,
@@ -25,8 +29,20 @@ import type {
   VoterEntry,
 } from "../election/election_files.ts";
 import { auditElection } from "./election_state.ts";
+import {
+  DatabaseKeyError,
+  databaseKeyLine,
+  databaseKeyOwner,
+  electionPaths,
+  markDatabaseKey,
+} from "./election_dir.ts";
+import type { ElectionPaths } from "./election_dir.ts";
 import type { ElectionState } from "./election_state.ts";
-import { denoFileOps, replaceFileDurably } from "./file_ops.ts";
+import {
+  denoFileOps,
+  lstatOrUndefined,
+  replaceFileDurably,
+} from "./file_ops.ts";
 import { withRetries } from "./postgres_connection.ts";
 import type { Sql } from "./postgres_connection.ts";
 import {
@@ -64,6 +80,67 @@ export class ElectionExistsError extends Error {
   }
 }
 
+/**
+ * Thrown when the K read from a `symkey` file is not the database
+ * election's: every login would fail (and count toward the lockout), a new
+ * password would be sealed under the wrong key, and `verify` would flag
+ * every voter.
+ */
+export class WrongElectionKeyError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param keyPath The `symkey` file read.
+   */
+  constructor(keyPath: string) {
+    super(
+      `"${keyPath}" is not this election's key: pass --data with the directory init named ("K in DIR/symkey" in its output)`,
+    );
+    this.name = "WrongElectionKeyError";
+  }
+}
+
+/**
+ * Refuses a K that is not the database election's: compares it with the
+ * key-check value `init` stored.
+ *
+ * @param stored `booth.election.key_check`.
+ * @param key K read from `keyPath`.
+ * @param keyPath The `symkey` file, for the message.
+ * @throws {WrongElectionKeyError} When they do not match.
+ */
+export function refuseWrongKey(
+  stored: Uint8Array,
+  key: Uint8Array,
+  keyPath: string,
+): void {
+  if (!keyMatchesCheck(key, new Uint8Array(stored))) {
+    throw new WrongElectionKeyError(keyPath);
+  }
+}
+
+/**
+ * Checks K against the database election before a booth or an official's
+ * command uses it.
+ *
+ * @param sql The pool.
+ * @param key K read from `keyPath`.
+ * @param options The `symkey` path and the redacted URL, for messages.
+ * @throws {NoDatabaseElectionError} When the database holds no election.
+ * @throws {WrongElectionKeyError} When K is not the election's.
+ */
+export async function checkDatabaseKey(
+  sql: Sql,
+  key: Uint8Array,
+  options: { keyPath: string; redacted: string },
+): Promise<void> {
+  const [{ exists }] = await sql`
+    SELECT to_regclass('booth.election') IS NOT NULL AS exists`;
+  if (!exists) throw new NoDatabaseElectionError(options.redacted);
+  const [row] = await sql`SELECT key_check FROM booth.election`;
+  refuseWrongKey(row.key_check as Uint8Array, key, options.keyPath);
+}
+
 /** What {@linkcode writeDatabaseElection} puts in the database. */
 export interface DatabaseElectionContent {
   /** The candidates in ballot order. */
@@ -78,6 +155,8 @@ export interface DatabaseElectionContent {
   history: readonly Pick<HistoryEntry, "name" | "time">[];
   /** When the polls open and close. */
   polls: PollsWindow;
+  /** `keyCheckValue(K)` (lib/election/crypto.ts) of the election's K. */
+  keyCheck: Uint8Array;
 }
 
 /** Options of {@linkcode writeDatabaseElection}. */
@@ -113,9 +192,9 @@ export async function writeDatabaseElection(
     await tx.unsafe(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
     await tx.unsafe(CREATE_SCHEMA);
     await tx`
-      INSERT INTO booth.election (id, voters, opens_at, closes_at)
+      INSERT INTO booth.election (id, voters, opens_at, closes_at, key_check)
       VALUES (1, ${content.voterCount}, ${content.polls.opensAt ?? null},
-              ${content.polls.closesAt ?? null})`;
+              ${content.polls.closesAt ?? null}, ${content.keyCheck})`;
     await tx`INSERT INTO booth.candidates ${
       tx(content.candidates.map((name, i) => ({ position: i + 1, name })))
     }`;
@@ -220,36 +299,77 @@ function end(stream: Writable): Promise<void> {
 
 /**
  * K for a database election: the one in `DIR/symkey` when there is one,
- * else a fresh key written there durably (mode 0600, directory 0700).
+ * else a fresh key written there durably (mode 0600, directory 0700). DIR
+ * is marked (its `database` file) as holding the key of the election in
+ * `where` before the election is written, so that no file `init` replaces
+ * it.
  *
  * @param dir The directory that holds `symkey`.
+ * @param where The database, e.g. `the database "postgres://booth@db/booth"`
+ * (never a password).
  * @param parse Reads K from the file's text (undefined when malformed).
  * @returns K.
  * @throws {Error} When `symkey` exists but is not a key.
+ * @throws {DatabaseKeyError} When DIR holds a file election, or the key of
+ * another database's election.
  */
 export async function keyForDatabase(
   dir: string,
+  where: string,
   parse: (text: string) => Uint8Array | undefined,
 ): Promise<Uint8Array> {
-  const path = join(dir, "symkey");
+  const paths = electionPaths(dir);
   const ops = denoFileOps();
   try {
-    const text = await ops.readText(path);
+    await refuseForeignKeyDirectory(paths, where);
+    const text = await ops.readText(paths.symkey);
+    let key: Uint8Array;
     if (text !== undefined) {
-      const key = parse(text);
-      if (key === undefined) {
+      const parsed = parse(text);
+      if (parsed === undefined) {
         throw new Error(
-          `Key file "${path}": line 1 is not 32 bytes of base64`,
+          `Key file "${paths.symkey}": line 1 is not 32 bytes of base64`,
         );
       }
-      return key;
+      key = parsed;
+    } else {
+      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+      key = generateKey();
+      await replaceFileDurably(ops, paths.symkey, formatKey(key));
     }
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    const key = generateKey();
-    await replaceFileDurably(ops, path, formatKey(key));
+    await markDatabaseKey(paths, ops, where);
     return key;
   } finally {
     ops.close();
+  }
+}
+
+/**
+ * Refuses a directory whose `symkey` belongs to a file election, or to the
+ * election of another database: sharing it would tie two elections to one
+ * K, and a file `init --force` there would kill the database election.
+ *
+ * @param paths The directory's paths.
+ * @param where The database about to use the key.
+ * @throws {DatabaseKeyError} When the key is another election's.
+ */
+export async function refuseForeignKeyDirectory(
+  paths: ElectionPaths,
+  where: string,
+): Promise<void> {
+  const owner = await databaseKeyOwner(paths);
+  if (owner === undefined) {
+    if (lstatOrUndefined(paths.passwords) !== undefined) {
+      throw new DatabaseKeyError(
+        `${paths.dir}/ holds a file election: choose another --data for the key of the election in ${where} (\`init --database URL --from ${paths.dir}\` moves that election instead)`,
+      );
+    }
+    return;
+  }
+  if (owner !== databaseKeyLine(where)) {
+    throw new DatabaseKeyError(
+      `"${paths.symkey}" is ${owner}: choose another --data for the key of the election in ${where}`,
+    );
   }
 }
 
@@ -286,6 +406,8 @@ export interface DatabaseSnapshot {
   history: HistoryEntry[];
   /** When the polls open and close. */
   polls: PollsWindow;
+  /** The key-check value `init` stored. */
+  keyCheck: Uint8Array;
 }
 
 /**
@@ -317,7 +439,7 @@ export async function readDatabaseElection(
       const history =
         await tx`SELECT voter, time FROM booth.history ORDER BY seq`;
       const [election] =
-        await tx`SELECT opens_at, closes_at FROM booth.election`;
+        await tx`SELECT opens_at, closes_at, key_check FROM booth.election`;
       return {
         candidates: candidates.map((row) => row.name as string),
         totals: candidates.map((_, i) =>
@@ -337,6 +459,7 @@ export async function readDatabaseElection(
           line: i + 1,
         })),
         polls: pollsOf(election),
+        keyCheck: new Uint8Array(election.key_check as Uint8Array),
       };
     })
   );

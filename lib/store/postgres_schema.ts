@@ -11,6 +11,10 @@
  * the booth's role, and an auditor is granted the `audit_*` views, which
  * carry no system columns.
  *
+ * `election.key_check` is HMAC-SHA256 under K of a fixed label: a booth or
+ * an official's command given the wrong `symkey` is refused before it
+ * touches a voter, and the value helps guess neither K nor a password.
+ *
  * The login throttle's counts (`lockout_pairs`, `lockout_numbers`) live here
  * too, so that a lockout holds across every booth serving the election.
  * `check_id` names the login whose check a row last counted (so that the
@@ -44,6 +48,7 @@ CREATE TABLE ${SCHEMA}.election (
   voters integer NOT NULL,
   opens_at timestamptz,
   closes_at timestamptz,
+  key_check bytea NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE ${SCHEMA}.candidates (

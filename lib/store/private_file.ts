@@ -56,12 +56,12 @@ export async function checkPrivateFile(
   // Another user who owns the file can change its mode, or replace K.
   if (problem?.kind === "owner") {
     throw new ExposedFileError(
-      `Refusing to start: ${what} "${path}" belongs to uid ${problem.owner}, not to this user (uid ${uid}); run chown ${uid} "${path}"`,
+      `Refusing to use ${what} "${path}": it belongs to uid ${problem.owner}, not to this user (uid ${uid}); run chown ${uid} "${path}"`,
     );
   }
   if (problem?.kind === "mode") {
     throw new ExposedFileError(
-      `Refusing to start: ${what} "${path}" is accessible by group or others (mode ${
+      `Refusing to use ${what} "${path}": it is accessible by group or others (mode ${
         formatMode(problem.mode)
       }); run chmod 600 "${path}"`,
     );

@@ -202,7 +202,7 @@ function checkValue(
 /**
  * The options part of a `--help` text, from the same specs
  * {@linkcode parseFlags} reads: each flag with its value's name, its help,
- * and its default after the help's first line.
+ * and its default at the end of the help's last line.
  *
  * @param specs The flags of a command, in the order to show them.
  * @returns Lines indented by two spaces, joined by newlines.
@@ -216,8 +216,9 @@ export function formatFlags(specs: FlagSpecs): string {
       : ` ${spec.value}`;
     const label = `${spec.short ? `-${spec.short}, ` : ""}--${name}${value}`;
     const help = spec.help.split("\n");
+    // At the end of the description, where a reader finishes it.
     if (spec.type !== "boolean" && spec.default !== undefined) {
-      help[0] += ` (default ${spec.default})`;
+      help[help.length - 1] += ` (default ${spec.default})`;
     }
     return { label, help };
   });

@@ -1,0 +1,176 @@
+/**
+ * A database election's K lives in a `symkey` file of the official's
+ * choosing: every command that reads it checks it against the election, and
+ * no file command may destroy the only copy.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { lines, runProgram, serverTlsFlags } from "./helpers.ts";
+import {
+  databaseFlags,
+  runServerOk,
+  tempDir,
+  testDatabase,
+} from "./postgres_helpers.ts";
+
+Deno.test("serve, passwd, verify and export refuse another election's symkey with one line and change nothing", async () => {
+  await using db = await testDatabase();
+  await using dir = await tempDir();
+  const right = join(dir.path, "right");
+  const wrong = join(dir.path, "wrong");
+  await runServerOk(["init", ...databaseFlags(db.url, right)]);
+  // Another (file) election's key: the default data/ of a busy official.
+  await runServerOk(["init", "--data", wrong]);
+  const message = new RegExp(
+    `^"${wrong}/symkey" is not this election's key: pass --data with the directory init named`,
+  );
+  const [{ sealed: before }] = await db
+    .sql`SELECT sealed FROM booth.voters WHERE name = 'Bob'`;
+
+  const passwd = await runProgram("server", [
+    "passwd",
+    ...databaseFlags(db.url, wrong),
+    "--voter",
+    "Bob",
+  ]);
+  const verify = await runProgram("server", [
+    "verify",
+    ...databaseFlags(db.url, wrong),
+  ]);
+  const out = join(dir.path, "export");
+  const exported = await runProgram("server", [
+    "export",
+    ...databaseFlags(db.url, wrong),
+    "--to",
+    out,
+  ]);
+  for (const [name, result] of Object.entries({ passwd, verify })) {
+    assert.equal(result.code, 1, `${name}: ${result.stderr}`);
+    assert.equal(lines(result.stderr).length, 1, `${name}: ${result.stderr}`);
+    assert.match(result.stderr, message, name);
+  }
+  assert.equal(exported.code, 1, exported.stderr);
+  assert.match(exported.stderr, message);
+  assert.equal(verify.stdout, "", "no line per voter");
+  assert.equal(passwd.stdout, "", "no password shown");
+  const [{ sealed: after }] = await db
+    .sql`SELECT sealed FROM booth.voters WHERE name = 'Bob'`;
+  assert.deepEqual(after, before, "Bob's password is kept");
+  await assert.rejects(Deno.stat(out), Deno.errors.NotFound);
+
+  // Last: a booth that wrongly accepted K would not exit.
+  const serve = await runProgram("server", [
+    "serve",
+    ...databaseFlags(db.url, wrong),
+    ...await serverTlsFlags(),
+    "--port",
+    "0",
+  ]);
+  assert.equal(serve.code, 1, serve.stderr);
+  assert.equal(lines(serve.stderr).length, 1, serve.stderr);
+  assert.match(serve.stderr, message);
+  const [{ booths }] = await db
+    .sql`SELECT count(*)::int AS booths FROM booth.servers`;
+  assert.equal(booths, 0, "the refused booth never announced itself");
+
+  // The right key passes every check.
+  const verified = await runServerOk([
+    "verify",
+    ...databaseFlags(db.url, right),
+  ]);
+  assert.deepEqual(lines(verified.stdout), ["turnout 0/3", "consistent"]);
+});
+
+Deno.test("init --from stores the check of the moved key: its directory verifies, another's is refused", async () => {
+  await using db = await testDatabase();
+  await using dir = await tempDir();
+  const original = join(dir.path, "original");
+  const other = join(dir.path, "other");
+  await runServerOk(["init", "--data", original]);
+  await runServerOk(["init", "--data", other]);
+  await runServerOk(["init", "--database", db.url, "--from", original]);
+  const verified = await runServerOk([
+    "verify",
+    ...databaseFlags(db.url, original),
+  ]);
+  assert.deepEqual(lines(verified.stdout), ["turnout 0/3", "consistent"]);
+  const refused = await runProgram("server", [
+    "verify",
+    ...databaseFlags(db.url, other),
+  ]);
+  assert.equal(refused.code, 1);
+  assert.match(
+    refused.stderr,
+    /^"[^"]*other\/symkey" is not this election's key/,
+  );
+});
+
+Deno.test("a database election's key is never replaced by a file init, even with --force, nor shared with a file election or another database", async () => {
+  await using db = await testDatabase();
+  await using other = await testDatabase();
+  await using dir = await tempDir();
+  const files = join(dir.path, "files");
+  await runServerOk(["init", "--data", files]);
+  const fileKey = await Deno.readTextFile(join(files, "symkey"));
+  const shared = await runProgram("server", [
+    "init",
+    ...databaseFlags(db.url, files),
+  ]);
+  assert.equal(shared.code, 1, shared.stderr);
+  assert.match(
+    shared.stderr,
+    /^[^\n]*\/files\/ holds a file election: choose another --data for the key of the election in the database "postgres:\/\/booth@[^"]+" \(`init --database URL --from [^\n]*\/files` moves that election instead\)\n$/,
+  );
+  assert.equal(await Deno.readTextFile(join(files, "symkey")), fileKey);
+  const [{ exists }] = await db.sql`
+    SELECT to_regclass('booth.election') IS NOT NULL AS exists`;
+  assert.equal(exists, false, "no election was written under a shared key");
+
+  const keyDir = join(dir.path, "data");
+  await runServerOk(["init", ...databaseFlags(db.url, keyDir)]);
+  const key = await Deno.readTextFile(join(keyDir, "symkey"));
+  for (const force of [[], ["--force"]]) {
+    const init = await runProgram("server", [
+      "init",
+      "--data",
+      keyDir,
+      ...force,
+    ]);
+    assert.equal(init.code, 1, init.stderr);
+    assert.match(
+      init.stderr,
+      /^Refusing to create an election in [^\n]*\/data\/: "[^"]*\/data\/symkey" is the key of the election in the database "postgres:\/\/booth@[^"]+", and --force does not replace it: choose another --data/,
+    );
+  }
+  const serve = await runProgram("server", [
+    "serve",
+    "--data",
+    keyDir,
+    ...await serverTlsFlags(),
+    "--port",
+    "0",
+  ]);
+  assert.equal(serve.code, 1, serve.stderr);
+  assert.match(
+    serve.stderr,
+    /^[^\n]*\/data\/ holds only the key of the election in the database "postgres:\/\/booth@[^"]+", not a file election: add --database URL \(with --data [^\n]*\/data\)\n$/,
+  );
+  const elsewhere = await runProgram("server", [
+    "init",
+    ...databaseFlags(other.url, keyDir),
+  ]);
+  assert.equal(elsewhere.code, 1, elsewhere.stderr);
+  assert.match(
+    elsewhere.stderr,
+    /^"[^"]*\/data\/symkey" is the key of the election in the database "[^"]+": choose another --data for the key of the election in the database "[^"]+"\n$/,
+  );
+  // Re-creating the same database's election keeps its key.
+  await runServerOk(["init", ...databaseFlags(db.url, keyDir), "--force"]);
+  assert.equal(await Deno.readTextFile(join(keyDir, "symkey")), key);
+  const verified = await runServerOk([
+    "verify",
+    ...databaseFlags(db.url, keyDir),
+  ]);
+  assert.deepEqual(lines(verified.stdout), ["turnout 0/3", "consistent"]);
+});
