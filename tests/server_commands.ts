@@ -325,6 +325,16 @@ export async function writeRollToGenerate(dir: string): Promise<string> {
   return roll;
 }
 
+/** The files `server export` writes: an election directory's, the journal aside. */
+export const EXPORTED_FILES = [
+  "symkey",
+  "passwords",
+  "candidates",
+  "result",
+  "history",
+  "polls",
+];
+
 /** A password `init --voters` or `passwd` generates: three groups of four. */
 export const GENERATED_PASSWORD =
   /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
