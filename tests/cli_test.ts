@@ -24,6 +24,7 @@ import {
   testCerts,
   typingClient,
 } from "./helpers.ts";
+import { EXPORTED_FILES, refusal } from "./server_commands.ts";
 
 /** One plain line: no stack trace, no "error:" prefix from Deno. */
 function assertOneLine(stderr: string, pattern: RegExp): void {
@@ -561,31 +562,14 @@ Deno.test("passwd --help fits in 80 columns, export --help names every file it w
     assert.ok(line.length <= 80, `${line.length} columns: ${line}`);
   }
   const exported = await runProgram("server", ["export", "--help"]);
-  for (
-    const file of [
-      "symkey",
-      "passwords",
-      "candidates",
-      "result",
-      "history",
-      "polls",
-    ]
-  ) {
+  for (const file of EXPORTED_FILES) {
     assert.ok(exported.stdout.includes(file), `export --help lacks ${file}`);
   }
   await using tmp = await tempDir("booth-cli-");
   const data = join(tmp.path, "data");
-  const one = await runProgram("server", [
-    "init",
-    "--data",
-    data,
-    "--candidates",
-    "Chris",
-  ]);
-  assert.equal(one.code, 2);
   assert.equal(
-    one.stderr,
-    'Option "--candidates" needs at least 2 candidates, not 1 ("Chris") (see --help)\n',
+    await refusal(2, ["init", "--data", data, "--candidates", "Chris"]),
+    'Option "--candidates" needs at least 2 candidates, not 1 ("Chris") (see --help)',
   );
   await assert.rejects(Deno.stat(data), Deno.errors.NotFound);
 });

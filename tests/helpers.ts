@@ -12,6 +12,7 @@ import { connectTls } from "../lib/client/tls_client.ts";
 import type { Connection } from "../lib/wire/connection.ts";
 import { ServerChannel } from "../lib/client/voter_client.ts";
 import {
+  decodedOutput,
   makeCerts,
   ROOT,
   runProgram,
@@ -194,25 +195,21 @@ export async function runClient(
  * @returns Exit code and output.
  */
 export async function runBuildTool(args: string[]): Promise<Output> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-run",
-      "--allow-write",
-      "tools/build.ts",
-      ...args,
-    ],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code,
-    stdout: decoder.decode(stdout),
-    stderr: decoder.decode(stderr),
-  };
+  return decodedOutput(
+    await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-run",
+        "--allow-write",
+        "tools/build.ts",
+        ...args,
+      ],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output(),
+  );
 }
 
 /** The main menu exactly as the issue prints it. */

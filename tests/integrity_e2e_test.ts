@@ -416,6 +416,14 @@ Deno.test("one election, one server: a second server and init --force are refuse
   assert.equal(await next.stop(), 0);
 });
 
+/** Replaces a text file's content with `edit` of it. */
+async function editText(
+  path: string,
+  edit: (text: string) => string,
+): Promise<void> {
+  await Deno.writeTextFile(path, edit(await Deno.readTextFile(path)));
+}
+
 /** Each kind of damage, what verify reports, and the line start-up refuses with. */
 const DAMAGE: {
   name: string;
@@ -432,8 +440,7 @@ const DAMAGE: {
   {
     name: "a voter twice in history",
     damage: async (data) => {
-      const line = await Deno.readTextFile(join(data, "history"));
-      await Deno.writeTextFile(join(data, "history"), line + line);
+      await editText(join(data, "history"), (line) => line + line);
       await Deno.writeTextFile(join(data, "result"), "Chris 0\nLinda 2\n");
     },
     problem:
@@ -462,10 +469,7 @@ const DAMAGE: {
   },
   {
     name: "a last history line without its newline",
-    damage: async (data) => {
-      const line = await Deno.readTextFile(join(data, "history"));
-      await Deno.writeTextFile(join(data, "history"), line.trimEnd());
-    },
+    damage: (data) => editText(join(data, "history"), (line) => line.trimEnd()),
     problem:
       /^Cannot read history file ".*history": line 1 does not end with a newline$/,
   },
@@ -488,16 +492,12 @@ const DAMAGE: {
   },
   {
     name: "a passwords entry that fails to authenticate under K",
-    damage: async (data) => {
-      const rows = lines(await Deno.readTextFile(join(data, "passwords"))).map((
-        l,
-      ) => l.split(" "));
-      [rows[0][2], rows[1][2]] = [rows[1][2], rows[0][2]];
-      await Deno.writeTextFile(
-        join(data, "passwords"),
-        rows.map((r) => r.join(" ") + "\n").join(""),
-      );
-    },
+    damage: (data) =>
+      editText(join(data, "passwords"), (text) => {
+        const rows = lines(text).map((l) => l.split(" "));
+        [rows[0][2], rows[1][2]] = [rows[1][2], rows[0][2]];
+        return rows.map((r) => r.join(" ") + "\n").join("");
+      }),
     problem:
       /^Voter file ".*passwords": line 1 \("Alice"\) does not authenticate under the key in symkey$/,
   },

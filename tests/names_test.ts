@@ -14,7 +14,7 @@ import {
 } from "../lib/election/election_files.ts";
 import { generateKey, sealPassword } from "../lib/election/crypto.ts";
 import { join } from "node:path";
-import { runProgram } from "./helpers.ts";
+import { refusal as serverRefusal } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
 
 /**
@@ -132,31 +132,21 @@ Deno.test("server init refuses look-alike candidates and voters with one line an
   const tmp = temp.path;
   {
     const data = join(tmp, "data");
-    const candidates = await runProgram("server", [
-      "init",
-      "--data",
-      data,
-      "--candidates",
-      "Chris,Chris\u200b",
-    ]);
-    assert.equal(candidates.code, 2);
     assert.equal(
-      candidates.stderr,
-      'Option "--candidates": item 2 has an invalid candidate name "Chris\\u{200b}": it holds the invisible or control character U+200B (see --help)\n',
+      await serverRefusal(2, [
+        "init",
+        "--data",
+        data,
+        "--candidates",
+        "Chris,Chris\u200b",
+      ]),
+      'Option "--candidates": item 2 has an invalid candidate name "Chris\\u{200b}": it holds the invisible or control character U+200B (see --help)',
     );
     const roll = join(tmp, "roll.txt");
     await Deno.writeTextFile(roll, "Alice 1123456 1234\nalice 1138765 5678\n");
-    const voters = await runProgram("server", [
-      "init",
-      "--data",
-      data,
-      "--voters",
-      roll,
-    ]);
-    assert.equal(voters.code, 1);
     assert.match(
-      voters.stderr,
-      /^Cannot read voter roll ".*roll\.txt": line 2 repeats the name "Alice" of line 1 as "alice"\n$/,
+      await serverRefusal(1, ["init", "--data", data, "--voters", roll]),
+      /^Cannot read voter roll ".*roll\.txt": line 2 repeats the name "Alice" of line 1 as "alice"$/,
     );
     await assert.rejects(Deno.stat(data), Deno.errors.NotFound);
   }

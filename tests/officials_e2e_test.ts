@@ -23,6 +23,7 @@ import {
   assertReportHashes,
   GENERATED_PASSWORD,
   initElectionIn,
+  initWithCredentials,
   minutesFromNow,
   oneLine,
   passwdInto,
@@ -66,15 +67,7 @@ Deno.test("generated credentials log in through the real client; passwd replaces
     "nothing written",
   );
 
-  const init = await server(
-    "init",
-    "--data",
-    data,
-    "--voters",
-    roll,
-    "--credentials",
-    out,
-  );
+  const init = await server(...initWithCredentials(data, roll, out));
   assert.equal(init.code, 0, init.stderr);
   assert.equal((await Deno.stat(out)).mode! & 0o777, 0o600);
   const credentials = lines(await Deno.readTextFile(out)).map((l) =>
@@ -90,15 +83,7 @@ Deno.test("generated credentials log in through the real client; passwd replaces
   assert.equal(credentials[2][2], "9012", "a given password is kept");
   const written = await Deno.readTextFile(out);
   assert.match(
-    await refusal(1, [
-      "init",
-      "--data",
-      join(tmp.path, "other"),
-      "--voters",
-      roll,
-      "--credentials",
-      out,
-    ]),
+    await refusal(1, initWithCredentials(join(tmp.path, "other"), roll, out)),
     /^Credentials file ".*credentials\.txt" exists: use --force to replace it$/,
   );
   assert.equal(

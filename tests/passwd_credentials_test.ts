@@ -7,7 +7,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { lines } from "./helpers.ts";
-import { initElectionIn, passwdInto, server } from "./server_commands.ts";
+import {
+  initElectionIn,
+  initWithCredentials,
+  passwdInto,
+  server,
+} from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
 
 async function refusedPasswd(data: string, out: string): Promise<string> {
@@ -62,13 +67,7 @@ Deno.test("init and passwd refuse a credentials file inside the election directo
     `Option "--credentials" names a file in the election directory ${data}/ ("${path}"): write the voters' passwords outside it (see --help)`;
   for (const inside of [join(data, "passwords"), join(data, "letters")]) {
     const init = await server(
-      "init",
-      "--data",
-      data,
-      "--voters",
-      roll,
-      "--credentials",
-      inside,
+      ...initWithCredentials(data, roll, inside),
       "--force",
     );
     assert.deepEqual([init.code, lines(init.stderr)], [2, [refusal(inside)]]);

@@ -14,7 +14,7 @@ import type { FileOps } from "../lib/store/file_ops.ts";
 import { changeVoterPassword } from "../lib/store/officials.ts";
 import { parsePasswords } from "../lib/election/election_files.ts";
 import { passwordMatches } from "../lib/election/crypto.ts";
-import { programArgs } from "../tools/processes.ts";
+import { decodedOutput, programArgs } from "../tools/processes.ts";
 import { lines } from "./helpers.ts";
 import { initElectionIn } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
@@ -79,24 +79,20 @@ Deno.test("two passwd at once both take effect: the second reads the voter file 
 
 /** `server passwd` for Bob with its standard output sent where `redirect` says. */
 async function passwdTo(data: string, redirect: string) {
-  const { code, stdout, stderr } = await new Deno.Command("bash", {
-    args: [
-      "-c",
-      `exec "$@" ${redirect}`,
-      "bash",
-      Deno.execPath(),
-      ...programArgs("server", ["passwd", "--data", data, "--voter", "Bob"]),
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code,
-    stdout: decoder.decode(stdout),
-    stderr: decoder.decode(stderr),
-  };
+  return decodedOutput(
+    await new Deno.Command("bash", {
+      args: [
+        "-c",
+        `exec "$@" ${redirect}`,
+        "bash",
+        Deno.execPath(),
+        ...programArgs("server", ["passwd", "--data", data, "--voter", "Bob"]),
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output(),
+  );
 }
 
 Deno.test("passwd changes nothing when the new password cannot be shown: stdout full, closed or discarded", async () => {

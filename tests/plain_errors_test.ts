@@ -9,7 +9,32 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { lines, runProgram, testCerts } from "./helpers.ts";
 import { tempDir } from "./temp_dir.ts";
-import { initElectionIn, refusal, server } from "./server_commands.ts";
+import {
+  initElectionIn,
+  initWithCredentials,
+  refusal,
+  refusedServe,
+  server,
+} from "./server_commands.ts";
+
+/**
+ * `server kit` for localhost, expected to refuse in one line.
+ *
+ * @returns The line on stderr.
+ */
+function refusedKit(cert: string, ca: string, out: string): Promise<string> {
+  return refusal(1, [
+    "kit",
+    "--host",
+    "localhost",
+    "--cert",
+    cert,
+    "--ca",
+    ca,
+    "--out",
+    out,
+  ]);
+}
 
 Deno.test("a file given as the election directory, a kit --out that is a file: said in words", async () => {
   await using tmp = await tempDir("booth-errors-");
@@ -39,17 +64,7 @@ Deno.test("a file given as the election directory, a kit --out that is a file: s
   );
   const certs = await testCerts();
   assert.equal(
-    await refusal(1, [
-      "kit",
-      "--host",
-      "localhost",
-      "--cert",
-      join(certs, "server.crt"),
-      "--ca",
-      join(certs, "ca.crt"),
-      "--out",
-      file,
-    ]),
+    await refusedKit(join(certs, "server.crt"), join(certs, "ca.crt"), file),
     `Cannot write the kit in "${file}": it is a file; --out takes a directory`,
   );
   assert.equal(await Deno.readTextFile(file), "", "the file is untouched");
@@ -96,15 +111,9 @@ Deno.test("init counts one voter and one generated password in the singular", as
   const data = join(tmp.path, "data");
   const letters = join(tmp.path, "letters.txt");
   const out = await server(
-    "init",
-    "--data",
-    data,
-    "--voters",
-    roll,
+    ...initWithCredentials(data, roll, letters),
     "--candidates",
     "Chris,Linda",
-    "--credentials",
-    letters,
   );
   assert.equal(out.code, 0, out.stderr);
   const said = lines(out.stdout);
@@ -166,17 +175,7 @@ Deno.test("a device, a FIFO or an oversized file given as an input file is refus
     `Cannot read voter roll "${fifo}": ${notRegular}`,
   );
   assert.equal(
-    await refusal(1, [
-      "kit",
-      "--host",
-      "localhost",
-      "--cert",
-      join(certs, "server.crt"),
-      "--ca",
-      fifo,
-      "--out",
-      join(tmp.path, "kit"),
-    ]),
+    await refusedKit(join(certs, "server.crt"), fifo, join(tmp.path, "kit")),
     `Cannot read CA certificate "${fifo}": ${notRegular} (run \`make certs\` to create one)`,
   );
   assert.equal(
@@ -217,19 +216,8 @@ Deno.test("an empty --data, a directory where journal belongs: one line that nam
   const data = join(tmp.path, "data");
   assert.equal((await server("init", "--data", data)).code, 0);
   await Deno.mkdir(join(data, "journal"));
-  const certs = await testCerts();
   assert.equal(
-    await refusal(1, [
-      "serve",
-      "--data",
-      data,
-      "--port",
-      "0",
-      "--cert",
-      join(certs, "server.crt"),
-      "--key",
-      join(certs, "server.key"),
-    ]),
+    await refusedServe(data),
     `Cannot read journal file "${join(data, "journal")}": it is a directory`,
   );
 });

@@ -25,16 +25,8 @@ import {
   runServerOk,
   testDatabase,
 } from "./postgres_helpers.ts";
+import { EXPORTED_FILES } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
-
-const FILES = [
-  "symkey",
-  "passwords",
-  "candidates",
-  "result",
-  "history",
-  "polls",
-];
 
 Deno.test("init --database creates the election, K only in DIR/symkey, and never replaces it without --force", async () => {
   await using db = await testDatabase();
@@ -136,7 +128,7 @@ Deno.test("export after init --from equals the original files byte for byte, and
     lines(exported.stdout)[1],
     /^.*\/out\/ holds K \(symkey\): keep it private, and serve it only once the database election is over/,
   );
-  for (const file of FILES) {
+  for (const file of EXPORTED_FILES) {
     assert.deepEqual(
       await Deno.readFile(join(out, file)),
       await Deno.readFile(join(original, file)),

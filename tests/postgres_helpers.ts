@@ -17,8 +17,6 @@ import {
 } from "../lib/store/postgres_election.ts";
 import { createDatabase, dropDatabase } from "../tools/postgres_admin.ts";
 import { runProgram } from "./helpers.ts";
-import { tempDir as tempDirWith } from "./temp_dir.ts";
-import type { TempDir } from "./temp_dir.ts";
 import type { Output } from "./helpers.ts";
 
 /** The server the PostgreSQL tests use. */
@@ -62,16 +60,6 @@ export async function testDatabase(): Promise<TestDatabase> {
       await dropDatabase(server, name);
     },
   };
-}
-
-/**
- * A temporary directory removed when disposed: `tempDir` of temp_dir.ts,
- * named for these tests.
- *
- * @returns The directory.
- */
-export function tempDir(): Promise<TempDir> {
-  return tempDirWith("booth-pg-");
 }
 
 /**

@@ -10,13 +10,13 @@ import { lines, runProgram, serverTlsFlags } from "./helpers.ts";
 import {
   databaseFlags,
   runServerOk,
-  tempDir,
   testDatabase,
 } from "./postgres_helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 
 Deno.test("serve, passwd, verify and export refuse another election's symkey with one line and change nothing", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   const right = join(dir.path, "right");
   const wrong = join(dir.path, "wrong");
   await runServerOk(["init", ...databaseFlags(db.url, right)]);
@@ -84,7 +84,7 @@ Deno.test("serve, passwd, verify and export refuse another election's symkey wit
 
 Deno.test("init --from stores the check of the moved key: its directory verifies, another's is refused", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   const original = join(dir.path, "original");
   const other = join(dir.path, "other");
   await runServerOk(["init", "--data", original]);
@@ -109,7 +109,7 @@ Deno.test("init --from stores the check of the moved key: its directory verifies
 Deno.test("a database election's key is never replaced by a file init, even with --force, nor shared with a file election or another database", async () => {
   await using db = await testDatabase();
   await using other = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   const files = join(dir.path, "files");
   await runServerOk(["init", "--data", files]);
   const fileKey = await Deno.readTextFile(join(files, "symkey"));

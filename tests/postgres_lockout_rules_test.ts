@@ -12,15 +12,9 @@ import type {
   CheckVerdict,
   LockoutPolicy,
 } from "../lib/election/lockout_rules.ts";
-import { generateKey, keyCheckValue } from "../lib/election/crypto.ts";
 import { MemoryLockoutLedger } from "../lib/store/lockout_ledger.ts";
-import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
-import {
-  sealRoll,
-  writeDatabaseElection,
-} from "../lib/store/postgres_election.ts";
 import { PostgresLockoutLedger } from "../lib/store/postgres_lockout_ledger.ts";
-import { testDatabase } from "./postgres_helpers.ts";
+import { testDatabase, writeElectionInto } from "./postgres_helpers.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20261126);
 
@@ -95,20 +89,10 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 for (const [name, policy] of Object.entries(POLICIES)) {
   Deno.test(`random logins and successes give the same verdicts from the PostgreSQL ledger as from the pure rules, with ${name}`, async () => {
     await using db = await testDatabase();
-    const key = generateKey();
-    await writeDatabaseElection(db.sql, {
+    await writeElectionInto(db, {
+      voters: [{ name: "Alice", number: NUMBERS[0], password: "1234" }],
       candidates: ["Chris", "Jay"],
-      keyCheck: keyCheckValue(key),
-      voters: sealRoll(key, [{
-        name: "Alice",
-        number: NUMBERS[0],
-        password: "1234",
-      }]),
-      voterCount: 1,
-      totals: [0, 0],
-      history: [],
-      polls: {},
-    }, { redacted: parseDatabaseUrl(db.url).redacted });
+    });
     let runs = 0;
     let compared = 0;
     const allowed = { yes: 0, no: 0, locksIfWrong: 0, everyone: 0 };

@@ -10,12 +10,8 @@ import { ServerChannel } from "../lib/client/voter_client.ts";
 import { LoginThrottle } from "../lib/server/login_throttle.ts";
 import { VoterSession } from "../lib/server/session.ts";
 import { PasswordVerifier } from "../lib/election/booth.ts";
-import { generateKey, keyCheckValue } from "../lib/election/crypto.ts";
+import type { CheckVerdict } from "../lib/election/lockout_rules.ts";
 import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
-import {
-  sealRoll,
-  writeDatabaseElection,
-} from "../lib/store/postgres_election.ts";
 import { PostgresLockoutLedger } from "../lib/store/postgres_lockout_ledger.ts";
 import { PostgresStore } from "../lib/store/postgres_store.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
@@ -24,10 +20,11 @@ import { tlsFrom } from "./peers.ts";
 import {
   databaseFlags,
   runServerOk,
-  tempDir,
   testDatabase,
+  writeElectionInto,
 } from "./postgres_helpers.ts";
 import type { TestDatabase } from "./postgres_helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 
 const WRONG = ["Alice", "1123456", "0000"];
 
@@ -50,7 +47,7 @@ const lockedOut = (reply: ServerMessage) =>
 
 Deno.test("5 wrong logins from one address alternating between two booths of one database lock that pair on both; the right password from another address still works", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir();
+  await using dir = await tempDir("booth-pg-");
   const data = join(dir.path, "data");
   await runServerOk(["init", ...databaseFlags(db.url, data)]);
   const booths = [
@@ -91,30 +88,26 @@ Deno.test("5 wrong logins from one address alternating between two booths of one
   }
 });
 
-async function emptyElection(
-  db: TestDatabase,
-  key = generateKey(),
-): Promise<void> {
-  await writeDatabaseElection(db.sql, {
+/** Alice alone on the roll, no vote cast: the election the ledgers guard. */
+function emptyElection(db: TestDatabase): Promise<Uint8Array> {
+  return writeElectionInto(db, {
+    voters: [{ name: "Alice", number: "1123456", password: "1234" }],
     candidates: ["Chris", "Jay"],
-    keyCheck: keyCheckValue(key),
-    voters: sealRoll(key, [{
-      name: "Alice",
-      number: "1123456",
-      password: "1234",
-    }]),
-    voterCount: 1,
-    totals: [0, 0],
-    history: [],
-    polls: {},
-  }, { redacted: parseDatabaseUrl(db.url).redacted });
+  });
 }
 
-/** Two throttles on one database through two pools, as two booths have. */
-async function twoBooths(
+/**
+ * `count` checks of Alice's number at once, alternating between two
+ * throttles on one database through two pools, as two booths have.
+ *
+ * @param address The address of the `i`th check.
+ * @returns Each check's verdict, in the order they were asked.
+ */
+async function racingChecks(
   db: TestDatabase,
-  run: (throttles: LoginThrottle[]) => Promise<void>,
-): Promise<void> {
+  count: number,
+  address: (i: number) => string,
+): Promise<CheckVerdict[]> {
   const other = (await import("postgres")).default(db.url, {
     max: 5,
     onnotice: () => {},
@@ -126,10 +119,17 @@ async function twoBooths(
     await using secondLedger = new PostgresLockoutLedger(other, {
       sweepEveryMs: 0,
     });
-    await run([
+    const throttles = [
       new LoginThrottle(firstLedger),
       new LoginThrottle(secondLedger),
-    ]);
+    ];
+    const admissions = await Promise.all(
+      Array.from(
+        { length: count },
+        (_, i) => throttles[i % 2].admit(address(i), "1123456"),
+      ),
+    );
+    return admissions.map((admission) => admission.verdict);
   } finally {
     await other.end();
   }
@@ -138,41 +138,25 @@ async function twoBooths(
 Deno.test("40 checks of one pair racing through two ledgers on one database admit exactly 5 password checks", async () => {
   await using db = await testDatabase();
   await emptyElection(db);
-  await twoBooths(db, async (throttles) => {
-    const admissions = await Promise.all(
-      Array.from(
-        { length: 40 },
-        (_, i) => throttles[i % 2].admit("192.0.2.1", "1123456"),
-      ),
-    );
-    assert.equal(admissions.filter((a) => a.verdict.allowed).length, 5);
-    const [pair] = await db.sql`
-      SELECT lockouts, locked_until FROM booth.lockout_pairs`;
-    assert.equal(pair.lockouts, 1);
-    assert.ok(Number(pair.locked_until) > Date.now());
-  });
+  const verdicts = await racingChecks(db, 40, () => "192.0.2.1");
+  assert.equal(verdicts.filter((v) => v.allowed).length, 5);
+  const [pair] = await db.sql`
+    SELECT lockouts, locked_until FROM booth.lockout_pairs`;
+  assert.equal(pair.lockouts, 1);
+  assert.ok(Number(pair.locked_until) > Date.now());
 });
 
 Deno.test("150 checks of one number from 50 addresses racing through two ledgers admit exactly 100 password checks, then the number is locked for everyone", async () => {
   await using db = await testDatabase();
   await emptyElection(db);
-  await twoBooths(db, async (throttles) => {
-    // 3 checks per address: no pair reaches its own limit of 5.
-    const admissions = await Promise.all(
-      Array.from(
-        { length: 150 },
-        (_, i) => throttles[i % 2].admit(`192.0.2.${i % 50}`, "1123456"),
-      ),
-    );
-    assert.equal(admissions.filter((a) => a.verdict.allowed).length, 100);
-    const refusals = admissions.flatMap((a) =>
-      a.verdict.allowed ? [] : [a.verdict.lock.scope]
-    );
-    assert.deepEqual(new Set(refusals), new Set(["everyone"]));
-    const [number] = await db.sql`
-      SELECT cardinality(failure_times) AS n FROM booth.lockout_numbers`;
-    assert.equal(number.n, 100);
-  });
+  // 3 checks per address: no pair reaches its own limit of 5.
+  const verdicts = await racingChecks(db, 150, (i) => `192.0.2.${i % 50}`);
+  assert.equal(verdicts.filter((v) => v.allowed).length, 100);
+  const refusals = verdicts.flatMap((v) => v.allowed ? [] : [v.lock.scope]);
+  assert.deepEqual(new Set(refusals), new Set(["everyone"]));
+  const [number] = await db.sql`
+    SELECT cardinality(failure_times) AS n FROM booth.lockout_numbers`;
+  assert.equal(number.n, 100);
 });
 
 Deno.test("a right password undoes its check, sent after the answer: the pair's row is gone, the number keeps the wrong check", async () => {
@@ -242,8 +226,7 @@ Deno.test("the sweep keeps the ledger bounded: expired records go, then the leas
 
 Deno.test("a login on PostgreSQL sends one statement before its answer, right or wrong password; a success's clear follows the answer, sent at the latest when the ledger closes", async () => {
   await using db = await testDatabase();
-  const key = generateKey();
-  await emptyElection(db, key);
+  const key = await emptyElection(db);
   const sent: string[] = [];
   await using store = await PostgresStore.open(parseDatabaseUrl(db.url), {
     // The heartbeat (booth.servers) runs on its own timer: not the login's.

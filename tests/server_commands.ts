@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import {
+  certFlags,
   lines,
   ROOT,
   runProgram,
@@ -109,18 +110,23 @@ export async function assertReportHashes(
  * test (it would otherwise serve forever).
  *
  * @param data The election directory.
+ * @param certs A directory holding the `server.crt` and `server.key` to
+ * serve with (the test certificates unless given).
  * @returns The line the server printed on stderr.
  * @throws {assert.AssertionError} When the server started, did not exit 1,
  * printed on stdout, or printed more or less than one line on stderr.
  */
-export async function refusedServe(data: string): Promise<string> {
+export async function refusedServe(
+  data: string,
+  certs?: string,
+): Promise<string> {
   const child = new Deno.Command(Deno.execPath(), {
     args: programArgs("server", [
       "--data",
       data,
       "--port",
       "0",
-      ...await serverTlsFlags(),
+      ...(certs === undefined ? await serverTlsFlags() : certFlags(certs)),
     ]),
     cwd: ROOT,
     stdin: "null",
@@ -247,6 +253,38 @@ export function passwdInto(
 }
 
 /**
+ * The `server init` command line that creates an election in `data` from a
+ * voter roll and writes the voters' credentials (generated passwords
+ * included) to a file.
+ *
+ * @example
+ * ```ts
+ * const init = await server(...initWithCredentials("d", "roll.txt", "out.txt"));
+ * ```
+ *
+ * @param data The election directory.
+ * @param roll The voter roll (`--voters`).
+ * @param credentials The credentials file (`--credentials`).
+ * @returns The subcommand and its flags, for {@linkcode server} or
+ * {@linkcode refusal}.
+ */
+export function initWithCredentials(
+  data: string,
+  roll: string,
+  credentials: string,
+): string[] {
+  return [
+    "init",
+    "--data",
+    data,
+    "--voters",
+    roll,
+    "--credentials",
+    credentials,
+  ];
+}
+
+/**
  * Runs `server kit` with the certificate and CA that `makeCerts` wrote.
  *
  * @param certs The directory of `server.crt` and `ca.crt`.
@@ -286,6 +324,16 @@ export async function writeRollToGenerate(dir: string): Promise<string> {
   );
   return roll;
 }
+
+/** The files `server export` writes: an election directory's, the journal aside. */
+export const EXPORTED_FILES = [
+  "symkey",
+  "passwords",
+  "candidates",
+  "result",
+  "history",
+  "polls",
+];
 
 /** A password `init --voters` or `passwd` generates: three groups of four. */
 export const GENERATED_PASSWORD =

@@ -83,6 +83,21 @@ export interface Output {
   stderr: string;
 }
 
+/**
+ * A finished `Deno.Command`'s output, its streams decoded as UTF-8.
+ *
+ * @param output What `Deno.Command.output()` returned.
+ * @returns Exit code and text.
+ */
+export function decodedOutput(output: Deno.CommandOutput): Output {
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
 /** Which of a process's output streams to watch. */
 export type OutputStream = "stdout" | "stderr";
 

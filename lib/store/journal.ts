@@ -53,9 +53,21 @@ export async function readJournal(
   paths: ElectionPaths,
   ops: FileOps,
 ): Promise<JournalContent> {
-  let text;
+  const text = await journalFileCall(paths, () => ops.readText(paths.journal));
+  return parseJournal(text ?? "", paths.journal);
+}
+
+/**
+ * Runs one file operation on the journal, a file system error said as the
+ * journal file's: an unsafe file (a link, not a regular file) is refused as
+ * itself.
+ */
+async function journalFileCall<T>(
+  paths: ElectionPaths,
+  call: () => Promise<T>,
+): Promise<T> {
   try {
-    text = await ops.readText(paths.journal);
+    return await call();
   } catch (error) {
     if (error instanceof UnsafeFileError) throw error;
     throw new ElectionFileError(
@@ -64,7 +76,6 @@ export async function readJournal(
       describeFsError(error),
     );
   }
-  return parseJournal(text ?? "", paths.journal);
 }
 
 /** What a rollback undid, for the log: never a name or a choice. */
@@ -112,17 +123,7 @@ export class UndoJournal {
    * @throws {UnsafeFileError} When it is a link or not a regular file.
    */
   static async open(paths: ElectionPaths, ops: FileOps): Promise<UndoJournal> {
-    let bytes;
-    try {
-      bytes = await ops.size(paths.journal);
-    } catch (error) {
-      if (error instanceof UnsafeFileError) throw error;
-      throw new ElectionFileError(
-        "journal file",
-        paths.journal,
-        describeFsError(error),
-      );
-    }
+    const bytes = await journalFileCall(paths, () => ops.size(paths.journal));
     return new UndoJournal(paths, ops, bytes);
   }
 
