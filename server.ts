@@ -143,6 +143,7 @@ import {
   writeDatabaseElection,
   WrongElectionKeyError,
 } from "./lib/store/postgres_election.ts";
+import type { DatabaseSnapshot } from "./lib/store/postgres_election.ts";
 import type { ProgressBar } from "./lib/terminal/progress.ts";
 
 /** The seed's voters, the default roll of `server init`. */
@@ -1342,16 +1343,29 @@ async function copyKey(from: string, to: string): Promise<void> {
   });
 }
 
-async function verifyDatabase(url: string, dir: string): Promise<number> {
-  const target = databaseTarget(url);
+/**
+ * Reads the database election with K from `dir/symkey` (a private file),
+ * refusing with one line, not one per voter, a K that is another election's.
+ */
+async function readDatabaseUnderKey(
+  target: DatabaseTarget,
+  dir: string,
+): Promise<{ key: Uint8Array; snapshot: DatabaseSnapshot }> {
   await checkPrivateFile(join(dir, "symkey"), "key file", Deno.uid());
   const key = await readElectionKey(dir);
   const snapshot = await withDatabase(
     target,
     (sql) => readDatabaseElection(sql, target.redacted),
   );
-  // One line, not one per voter, when K is another election's.
   refuseWrongKey(snapshot.keyCheck, key, join(dir, "symkey"));
+  return { key, snapshot };
+}
+
+async function verifyDatabase(url: string, dir: string): Promise<number> {
+  const { key, snapshot } = await readDatabaseUnderKey(
+    databaseTarget(url),
+    dir,
+  );
   const { voted, registered, problems } = auditDatabaseElection(
     snapshot,
     key,
@@ -1367,27 +1381,10 @@ async function exportElection(
   const out = required("to", flags.to);
   const target = databaseTarget(database);
   const dir = flags.data;
-  const symkey = await Deno.readTextFile(join(dir, "symkey")).catch(
-    (error) => {
-      throw new Error(
-        `Cannot read key file "${join(dir, "symkey")}": ${
-          describeFsError(error)
-        }`,
-      );
-    },
-  );
-  const key = parseKey(symkey);
-  if (key === undefined) {
-    throw new Error(
-      `Key file "${join(dir, "symkey")}": line 1 is not 32 bytes of base64`,
-    );
-  }
-  const snapshot = await withDatabase(
-    target,
-    (sql) => readDatabaseElection(sql, target.redacted),
-  );
   // An export under another election's K would hold a roll nobody can use.
-  refuseWrongKey(snapshot.keyCheck, key, join(dir, "symkey"));
+  const { snapshot } = await readDatabaseUnderKey(target, dir);
+  // K is copied as it is in DIR, byte for byte.
+  const symkey = await Deno.readTextFile(join(dir, "symkey"));
   await prepareEmptyDirectory(out);
   const files = electionFiles(snapshot);
   const paths = electionPaths(out);
