@@ -111,3 +111,28 @@ Deno.test("a partial write is completed before the next line", async () => {
   await log.drain();
   assert.equal(text, "first line\nsecond\n");
 });
+
+Deno.test("a stream that would block (a full non-blocking pipe) is waited for, not given up: every line kept is written", async () => {
+  let refusals = 3;
+  let text = "";
+  const stream: LogStream = {
+    write(bytes) {
+      if (refusals > 0) {
+        refusals--;
+        return Promise.reject(
+          new Deno.errors.WouldBlock("Resource temporarily unavailable"),
+        );
+      }
+      text += new TextDecoder().decode(bytes);
+      return Promise.resolve(bytes.length);
+    },
+  };
+  const log = new LogWriter(stream, { batchMs: 0, retryMs: 0 });
+  log.write("line 1");
+  log.write("line 2");
+  assert.equal(await log.drain(), true);
+  log.write("line 3");
+  assert.equal(await log.drain(), true);
+  assert.equal(refusals, 0);
+  assert.equal(text, "line 1\nline 2\nline 3\n");
+});

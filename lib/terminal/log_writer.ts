@@ -33,6 +33,11 @@ export interface LogWriterOptions {
    */
   batchMs?: number;
   /**
+   * How long to wait before writing again when the stream would block (a
+   * non-blocking pipe or terminal that is full). Default 50 ms.
+   */
+  retryMs?: number;
+  /**
    * The line that reports dropped lines, written (beyond the capacity) before
    * the next line kept or once the buffer has drained.
    */
@@ -73,6 +78,7 @@ export class LogWriter implements AsyncDisposable {
   readonly #stream: LogStream;
   readonly #capacity: number;
   readonly #batchMs: number;
+  readonly #retryMs: number;
   readonly #droppedLine: (dropped: number) => string;
   readonly #encoder = new TextEncoder();
   #queued: Uint8Array[] = [];
@@ -93,6 +99,7 @@ export class LogWriter implements AsyncDisposable {
     this.#stream = stream;
     this.#capacity = options.capacityBytes ?? LOG_BUFFER_BYTES;
     this.#batchMs = options.batchMs ?? 10;
+    this.#retryMs = options.retryMs ?? 50;
     this.#droppedLine = options.droppedLine ?? describeDropped;
     this.#drained.resolve();
   }
@@ -182,12 +189,12 @@ export class LogWriter implements AsyncDisposable {
       this.#queued = [];
       try {
         for (let written = 0; written < chunk.length;) {
-          const n = await this.#stream.write(chunk.subarray(written));
+          const n = await this.#writeSome(chunk.subarray(written));
           written += n;
           this.#pending -= n;
         }
       } catch {
-        // Nowhere left to say it: stderr itself failed.
+        // Nowhere left to say it: stderr itself failed (a closed pipe).
         this.#broken = true;
         this.#queued = [];
         this.#pending = 0;
@@ -196,6 +203,23 @@ export class LogWriter implements AsyncDisposable {
     }
     this.#writing = false;
     this.#drained.resolve();
+  }
+
+  /**
+   * One write; a stream that would block (O_NONBLOCK set on the pipe or
+   * terminal by whoever shares it, and full) is a stalled reader, not a
+   * broken one: wait and write again, lines meanwhile queue up to the
+   * capacity.
+   */
+  async #writeSome(bytes: Uint8Array): Promise<number> {
+    for (;;) {
+      try {
+        return await this.#stream.write(bytes);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.WouldBlock)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, this.#retryMs));
+      }
+    }
   }
 }
 
