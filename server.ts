@@ -1613,6 +1613,9 @@ async function serve(
     console.log(`listening on ${server.hostname}:${server.port}`);
     const signal = await stopped.promise;
     await server.close();
+    // The ledger sends the clears of the last successes on the store's pool:
+    // closed first, as its disposal would be.
+    await ledger?.close();
     await store.close();
     if (!quiet) print(`${timestamp()} server stopped (${signal})`, "none");
     return ExitCode.Ok;

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { serveConnection } from "../lib/server/booth_server.ts";
 import { LoginThrottle } from "../lib/server/login_throttle.ts";
 import { MemoryLockoutLedger } from "../lib/store/lockout_ledger.ts";
+import type { LockoutLedger } from "../lib/store/lockout_ledger.ts";
 import { MAX_UNSENT_BYTES } from "../lib/wire/connection.ts";
 import { FakeClock } from "./fake_clock.ts";
 import { memoryPipe } from "./memory_pipe.ts";
@@ -20,11 +21,18 @@ import {
 
 /** An election, a server-side connection on fake time, and its client end. */
 async function serving(
-  options: { capacity?: number; requestsPerSecond?: number } = {},
+  options: {
+    capacity?: number;
+    requestsPerSecond?: number;
+    ledger?: LockoutLedger;
+  } = {},
 ) {
   const election = await aliceElection("booth-server-");
   const clock = new FakeClock();
-  const throttle = new LoginThrottle(new MemoryLockoutLedger(), { clock });
+  const throttle = new LoginThrottle(
+    options.ledger ?? new MemoryLockoutLedger(),
+    { clock },
+  );
   const [client, server] = memoryPipe({
     openedAt: clock.now(),
     capacity: options.capacity,
@@ -90,6 +98,34 @@ Deno.test("a connection that has not logged in is closed when the login grace en
   assert.equal(await s.receive(), null);
   await s.done;
   assert.ok(s.log.includes("connection closed (No login within 60 seconds)"));
+});
+
+Deno.test("a login still being checked when the grace ends gets its answer, not login-timeout", async () => {
+  // A ledger (a database) that holds the login's check until released.
+  const memory = new MemoryLockoutLedger();
+  const entered = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  const held: LockoutLedger = {
+    async admit(...args) {
+      entered.resolve();
+      await release.promise;
+      return memory.admit(...args);
+    },
+    clear: (...args) => memory.clear(...args),
+    close: () => memory.close(),
+    [Symbol.asyncDispose]: () => memory.close(),
+  };
+  await using s = await serving({ ledger: held });
+  s.clock.advance(59_999);
+  await s.client.write(frame(ALICE_LOGIN));
+  await entered.promise;
+  s.clock.advance(1);
+  await settle();
+  release.resolve();
+  const answer = await s.receive();
+  assert.equal(answer?.type, "login");
+  assert.equal((answer as { answer: number }).answer, 1);
+  assert.ok(!s.log.some((line) => line.includes("No login within")));
 });
 
 Deno.test("a logged-in session is closed after the idle timeout, counted from its last request", async () => {

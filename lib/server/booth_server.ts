@@ -389,12 +389,19 @@ export async function serveConnection(
       connection.abort();
       return;
     }
+    if (busy) {
+      // A request is being answered (a login's check already counted): it
+      // gets its answer first, which may move the deadline.
+      expiredWhileBusy = true;
+      return;
+    }
     endSession(...expiry);
   };
-  armFor(deadline);
   // A stopping server lets a request being answered finish (a vote in
   // progress is committed and acknowledged) and then says why it closes.
   let busy = false;
+  let expiredWhileBusy = false;
+  armFor(deadline);
   const stop = () => {
     if (!busy) endSession("shutdown", SHUTDOWN);
   };
@@ -444,6 +451,10 @@ export async function serveConnection(
         if (options.signal?.aborted) break;
       }
       busy = false;
+      if (expiredWhileBusy && !ending) {
+        expiredWhileBusy = false;
+        checkDeadline();
+      }
       if (decoder.failure) {
         const step = session.protocolError(decoder.failure.message);
         reason = closeReason(step.reply);
