@@ -155,8 +155,8 @@ const SEED_VOTERS: RollLine[] = [
 const SEED_CANDIDATES = "Chris,Linda";
 
 const COMMON_FLAGS = {
-  help: { type: "boolean", short: "h", help: "show this help" },
-  version: { type: "boolean", help: "show the version" },
+  help: { type: "boolean", short: "h", alone: true, help: "show this help" },
+  version: { type: "boolean", alone: true, help: "show the version" },
 } as const satisfies FlagSpecs;
 
 /** The election directory when `--data` is not given. */
@@ -329,7 +329,8 @@ const PASSWD_FLAGS = {
   voter: {
     type: "string",
     value: "NAME",
-    help: "the voter, by name as in the roll (required)",
+    required: true,
+    help: "the voter, by name as in the roll",
   },
   credentials: {
     type: "string",
@@ -390,11 +391,16 @@ const EXPORT_FLAGS = {
   database: {
     type: "string",
     value: "URL",
-    help:
-      "the election's database (password from PGPASSWORD or the URL)\n(required)",
+    required: true,
+    help: "the election's database\n(password from PGPASSWORD or the URL)",
   },
   data: dataFlag("directory holding symkey"),
-  to: { type: "string", value: "OUT", help: "directory to write (required)" },
+  to: {
+    type: "string",
+    value: "OUT",
+    required: true,
+    help: "directory to write",
+  },
   ...COMMON_FLAGS,
 } as const satisfies FlagSpecs;
 
@@ -402,7 +408,8 @@ const KIT_FLAGS = {
   host: {
     type: "string",
     value: "HOST",
-    help: "host name or address voters connect to (required)",
+    required: true,
+    help: "host name or address voters connect to",
   },
   port: {
     type: "integer",
@@ -433,7 +440,8 @@ const KIT_FLAGS = {
   out: {
     type: "string",
     value: "DIR",
-    help: "where to write the kit (required; created if missing)",
+    required: true,
+    help: "where to write the kit, created if missing",
   },
   force: {
     type: "boolean",
@@ -554,31 +562,10 @@ ${formatFlags(KIT_FLAGS)}`;
 export async function main(args: string[]): Promise<number> {
   const [first, ...rest] = args;
   try {
-    switch (first) {
-      case "init":
-        return await subcommand(rest, INIT_FLAGS, INIT_HELP, init);
-      case "verify":
-        return await subcommand(rest, VERIFY_FLAGS, VERIFY_HELP, verify);
-      case "kit":
-        return await subcommand(rest, KIT_FLAGS, KIT_HELP, kit);
-      case "passwd":
-        return await subcommand(rest, PASSWD_FLAGS, PASSWD_HELP, passwd);
-      case "close":
-        return await subcommand(rest, CLOSE_FLAGS, CLOSE_HELP, close);
-      case "report":
-        return await subcommand(rest, REPORT_FLAGS, REPORT_HELP, report);
-      case "export":
-        return await subcommand(
-          rest,
-          EXPORT_FLAGS,
-          EXPORT_HELP,
-          exportElection,
-        );
-      case "serve":
-        return await subcommand(rest, SERVE_FLAGS, SERVE_HELP, serve);
-      default:
-        return await subcommand(args, SERVE_FLAGS, SERVE_HELP, serve);
-    }
+    const named = first !== undefined && Object.hasOwn(SUBCOMMANDS, first);
+    return named
+      ? await SUBCOMMANDS[first](rest)
+      : await SUBCOMMANDS.serve(args);
   } catch (error) {
     if (error instanceof UsageError) {
       printError(`${error.message} (see --help)`);
@@ -590,20 +577,33 @@ export async function main(args: string[]): Promise<number> {
 }
 
 /**
- * Runs one subcommand: its flags parsed by `specs`, `--help` answered with
- * `help` and `--version` with the version instead of running it.
+ * One subcommand: its flags parsed by `specs`, `--help` answered with `help`
+ * and `--version` with the version instead of running it.
  */
-async function subcommand<S extends typeof COMMON_FLAGS & FlagSpecs>(
-  args: string[],
+function subcommand<S extends typeof COMMON_FLAGS & FlagSpecs>(
   specs: S,
   help: string,
   run: (flags: FlagValues<S>) => Promise<number>,
-): Promise<number> {
-  const flags = parseFlags(args, specs);
-  if (flags.help) return printHelp(help);
-  if (flags.version) return printHelp(`election-server ${VERSION}`);
-  return await run(flags);
+): (args: string[]) => Promise<number> {
+  return async (args) => {
+    const flags = parseFlags(args, specs);
+    if (flags.help) return printHelp(help);
+    if (flags.version) return printHelp(`election-server ${VERSION}`);
+    return await run(flags);
+  };
 }
+
+/** The subcommands by name; without one, the arguments are serve's. */
+const SUBCOMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  serve: subcommand(SERVE_FLAGS, SERVE_HELP, serve),
+  init: subcommand(INIT_FLAGS, INIT_HELP, init),
+  verify: subcommand(VERIFY_FLAGS, VERIFY_HELP, verify),
+  kit: subcommand(KIT_FLAGS, KIT_HELP, kit),
+  passwd: subcommand(PASSWD_FLAGS, PASSWD_HELP, passwd),
+  close: subcommand(CLOSE_FLAGS, CLOSE_HELP, close),
+  report: subcommand(REPORT_FLAGS, REPORT_HELP, report),
+  export: subcommand(EXPORT_FLAGS, EXPORT_HELP, exportElection),
+};
 
 async function init(
   flags: FlagValues<typeof INIT_FLAGS>,
@@ -761,7 +761,7 @@ async function passwd(
   flags: FlagValues<typeof PASSWD_FLAGS>,
 ): Promise<number> {
   const dir = flags.data;
-  const name = required("voter", flags.voter);
+  const name = flags.voter;
   const credentialsPath = flags.credentials;
   if (credentialsPath === undefined && stdoutDiscarded()) {
     throw new Error(
@@ -1121,9 +1121,7 @@ async function verify(
 async function kit(
   flags: FlagValues<typeof KIT_FLAGS>,
 ): Promise<number> {
-  const host = required("host", flags.host);
-  const out = required("out", flags.out);
-  const { port, name } = flags;
+  const { host, out, port, name } = flags;
   const badHost = hostProblem(host);
   if (badHost) {
     throw new UsageError(
@@ -1377,9 +1375,8 @@ async function verifyDatabase(url: string, dir: string): Promise<number> {
 async function exportElection(
   flags: FlagValues<typeof EXPORT_FLAGS>,
 ): Promise<number> {
-  const database = required("database", flags.database);
-  const out = required("to", flags.to);
-  const target = databaseTarget(database);
+  const out = flags.to;
+  const target = databaseTarget(flags.database);
   const dir = flags.data;
   // An export under another election's K would hold a roll nobody can use.
   const { snapshot } = await readDatabaseUnderKey(target, dir);
@@ -1699,21 +1696,6 @@ function describeListenError(error: unknown): string {
     return "permission denied (ports below 1024 need privileges)";
   }
   return error instanceof Error ? error.message : String(error);
-}
-
-/**
- * A flag the command cannot do without.
- *
- * @param name The flag's name without dashes.
- * @param value Its parsed value.
- * @returns The value.
- * @throws {UsageError} When the flag was not given.
- */
-function required(name: string, value: string | undefined): string {
-  if (value === undefined) {
-    throw new UsageError(`Option "--${name}" is required`);
-  }
-  return value;
 }
 
 function timestamp(): string {

@@ -555,6 +555,36 @@ Deno.test("parseFlags takes --flag value, --flag=value and short aliases, the la
   }
 });
 
+const REQUIRED_FLAGS = {
+  to: { type: "string", value: "OUT", required: true, help: "where to write" },
+  from: { type: "string", value: "URL", required: true, help: "the source" },
+  help: { type: "boolean", alone: true, help: "show this help" },
+} as const;
+
+Deno.test("a required flag is typed as always there, shown as (required), and its absence is a UsageError unless --help is asked", () => {
+  const flags = parseFlags(["--from", "db", "--to", "out"], REQUIRED_FLAGS);
+  // Typed from the spec: this assignment compiles only because it is required.
+  const to: string = flags.to;
+  assert.deepEqual({ to, from: flags.from }, { to: "out", from: "db" });
+  for (
+    const [args, missing] of [[[], "to"], [["--to", "out"], "from"]] as const
+  ) {
+    assert.throws(
+      () => parseFlags([...args], REQUIRED_FLAGS),
+      (error: unknown) =>
+        error instanceof UsageError &&
+        error.message === `Option "--${missing}" is required`,
+      args.join(" "),
+    );
+  }
+  assert.equal(parseFlags(["--help"], REQUIRED_FLAGS).help, true);
+  assert.deepEqual(lines(formatFlags(REQUIRED_FLAGS)), [
+    "  --to OUT     where to write (required)",
+    "  --from URL   the source (required)",
+    "  --help       show this help",
+  ]);
+});
+
 Deno.test("passwd --help fits in 80 columns, export --help names every file it writes, and init refuses a ballot of one candidate", async () => {
   const passwd = await runProgram("server", ["passwd", "--help"]);
   assert.equal(passwd.code, 0);

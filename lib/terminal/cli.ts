@@ -44,6 +44,11 @@ export interface FlagDoc {
 /** A switch: present or not. */
 export interface BooleanFlag extends FlagDoc {
   type: "boolean";
+  /**
+   * Answered on its own, like `--help`: when given, the command reads no
+   * other flag, so a required one may be missing.
+   */
+  alone?: true;
 }
 
 /** A text value, e.g. a path. */
@@ -53,6 +58,8 @@ export interface StringFlag extends FlagDoc {
   value: string;
   /** The value when the flag is absent. */
   default?: string;
+  /** The command cannot do without it; shown as `(required)` in `--help`. */
+  required?: true;
 }
 
 /** A whole number within bounds. */
@@ -91,6 +98,7 @@ export type FlagValue<F extends FlagSpec> = F extends BooleanFlag ? boolean
     ? C
   : F extends { type: "choice"; choices: readonly (infer C)[] } ? C | undefined
   : F extends { type: "string"; default: string } ? string
+  : F extends { type: "string"; required: true } ? string
   : string | undefined;
 
 /** The values of a command's flags, typed from its specs. */
@@ -99,9 +107,11 @@ export type FlagValues<S extends FlagSpecs> = {
 };
 
 /**
- * Parses flags strictly: unknown flags, missing, empty or malformed values and
- * stray positional arguments are usage errors. A flag given twice keeps its
- * last value; an absent one takes its spec's default.
+ * Parses flags strictly: unknown flags, missing, empty or malformed values,
+ * absent required flags and stray positional arguments are usage errors. A
+ * flag given twice keeps its last value; an absent one takes its spec's
+ * default. When a flag marked `alone` (such as `--help`) is given, required
+ * flags are not asked for: the caller answers that flag and reads no other.
  *
  * @example
  * ```ts
@@ -163,6 +173,15 @@ export function parseFlags<S extends FlagSpecs>(
       values[name] = checkValue(name, spec, value);
     } else values[name] = spec.default;
   }
+  const answeredAlone = Object.entries(specs).some(([name, spec]) =>
+    spec.type === "boolean" && spec.alone && given.has(name)
+  );
+  const missing = Object.entries(specs).find(([name, spec]) =>
+    spec.type === "string" && spec.required && !given.has(name)
+  );
+  if (missing && !answeredAlone) {
+    throw new UsageError(`Option "--${missing[0]}" is required`);
+  }
   return values as FlagValues<S>;
 }
 
@@ -202,7 +221,7 @@ function checkValue(
 /**
  * The options part of a `--help` text, from the same specs
  * {@linkcode parseFlags} reads: each flag with its value's name, its help,
- * and its default at the end of the help's last line.
+ * and its default, or `(required)`, at the end of the help's last line.
  *
  * @param specs The flags of a command, in the order to show them.
  * @returns Lines indented by two spaces, joined by newlines.
@@ -219,6 +238,9 @@ export function formatFlags(specs: FlagSpecs): string {
     // At the end of the description, where a reader finishes it.
     if (spec.type !== "boolean" && spec.default !== undefined) {
       help[help.length - 1] += ` (default ${spec.default})`;
+    }
+    if (spec.type === "string" && spec.required) {
+      help[help.length - 1] += " (required)";
     }
     return { label, help };
   });
