@@ -18,11 +18,11 @@ import {
   occurs,
   runClient,
   startServer,
-  tempDir,
   TOM,
   typingClient,
 } from "./helpers.ts";
-import type { TempDir } from "./helpers.ts";
+import { tempDir } from "./temp_dir.ts";
+import type { TempDir } from "./temp_dir.ts";
 
 /** A voter's piped session: credentials, then menu answers. */
 function session(voter: string[], ...answers: string[]): string[] {

@@ -2,7 +2,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { makeCerts, ROOT, tempDir } from "./helpers.ts";
+import { makeCerts, ROOT } from "./helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 
 async function openssl(args: string[]): Promise<string> {
   const { code, stdout, stderr } = await new Deno.Command("openssl", {

@@ -20,10 +20,10 @@ import {
   runClient,
   runProgram,
   startServer,
-  tempDir,
   testCerts,
   typingClient,
 } from "./helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 import { EXPORTED_FILES, refusal } from "./server_commands.ts";
 
 /** One plain line: no stack trace, no "error:" prefix from Deno. */

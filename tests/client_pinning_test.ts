@@ -18,10 +18,10 @@ import {
   runClient,
   runProgram,
   startServer,
-  tempDir,
   testCerts,
   typed,
 } from "./helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 
 Deno.test("a server whose certificate another CA the runtime trusts (DENO_CERT) signed gets no credential", async () => {
   const electionCerts = await testCerts();

@@ -28,7 +28,7 @@ import { readElectionKey } from "../lib/store/election_state.ts";
 import { FileBoothStore } from "../lib/store/file_store.ts";
 import { memoryPipe } from "./memory_pipe.ts";
 import { ServerChannel } from "../lib/client/voter_client.ts";
-import { tempDir } from "./helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 import { REFUSED_CLIENT_JSON } from "./sessions.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20261126);

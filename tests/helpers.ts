@@ -35,9 +35,6 @@ export {
 } from "../tools/processes.ts";
 export type { Output, ServerProcess } from "../tools/processes.ts";
 
-export { tempDir } from "./temp_dir.ts";
-export type { TempDir } from "./temp_dir.ts";
-
 /**
  * Directories made for the whole test process (the shared certificates, the
  * elections of {@linkcode initElection}): removed when the process ends,

@@ -23,12 +23,12 @@ import {
   runClient,
   runProgram,
   startServer,
-  tempDir,
   testCerts,
   TOM,
   typed,
   typingClient,
 } from "./helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 import type { TestVoter } from "./helpers.ts";
 import { denoTlsTo } from "./peers.ts";
 import { refusedServe } from "./server_commands.ts";

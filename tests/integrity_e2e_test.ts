@@ -16,8 +16,8 @@ import {
   runClient,
   runProgram,
   startServer,
-  tempDir,
 } from "./helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 import { refusedServe } from "./server_commands.ts";
 import type { TestVoter } from "./helpers.ts";
 
@@ -460,25 +460,21 @@ const DAMAGE: {
     problem:
       /^Cannot read result file ".*result": line 2 names "Lisa" where candidates has "Linda"$/,
   },
-  {
-    name: "a malformed line",
-    damage: (data) =>
-      Deno.writeTextFile(join(data, "history"), "Bob at noon\n"),
+  ...[
+    ["a malformed line", "Bob at noon\n"],
+    ["an impossible time in history", "Bob 2026-02-30T10:00:00Z\n"],
+  ].map(([name, history]) => ({
+    name,
+    damage: (data: string) =>
+      Deno.writeTextFile(join(data, "history"), history),
     problem:
       /^Cannot read history file ".*history": line 1 is not "<voter name> <ISO 8601 time>"$/,
-  },
+  })),
   {
     name: "a last history line without its newline",
     damage: (data) => editText(join(data, "history"), (line) => line.trimEnd()),
     problem:
       /^Cannot read history file ".*history": line 1 does not end with a newline$/,
-  },
-  {
-    name: "an impossible time in history",
-    damage: (data) =>
-      Deno.writeTextFile(join(data, "history"), "Bob 2026-02-30T10:00:00Z\n"),
-    problem:
-      /^Cannot read history file ".*history": line 1 is not "<voter name> <ISO 8601 time>"$/,
   },
   {
     name: "a voter file that is not UTF-8",

@@ -26,12 +26,10 @@ import {
   testDatabase,
 } from "./postgres_helpers.ts";
 import { EXPORTED_FILES } from "./server_commands.ts";
-import { tempDir } from "./temp_dir.ts";
 
 Deno.test("init --database creates the election, K only in DIR/symkey, and never replaces it without --force", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  const data = join(dir.path, "data");
+  const data = join(db.dir, "data");
   const out = await runServerOk(["init", ...databaseFlags(db.url, data)]);
   assert.match(out.stdout, /3 voters, 2 candidates \(Chris, Linda\)/);
   const key = await Deno.readTextFile(join(data, "symkey"));
@@ -68,8 +66,7 @@ Deno.test("init --database creates the election, K only in DIR/symkey, and never
 
 Deno.test("init --force is refused while a booth server is serving the election", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  const data = join(dir.path, "data");
+  const data = join(db.dir, "data");
   await runServerOk(["init", ...databaseFlags(db.url, data)]);
   {
     await using _booth = await PostgresStore.open(parseDatabaseUrl(db.url), {
@@ -96,8 +93,7 @@ Deno.test("init --force is refused while a booth server is serving the election"
 
 Deno.test("export after init --from equals the original files byte for byte, and verify --data on it says consistent", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  const original = join(dir.path, "original");
+  const original = join(db.dir, "original");
   await runServerOk(["init", "--data", original]);
   // Two votes, as the file store writes them.
   await Deno.writeTextFile(join(original, "result"), "Chris 1\nLinda 1\n");
@@ -122,7 +118,7 @@ Deno.test("export after init --from equals the original files byte for byte, and
     [verified.code, lines(verified.stdout)],
     [0, ["turnout 2/3", "consistent"]],
   );
-  const out = join(dir.path, "out");
+  const out = join(db.dir, "out");
   const exported = await exportInto(databaseFlags(db.url, original), out);
   assert.match(
     lines(exported.stdout)[1],
@@ -156,8 +152,7 @@ Deno.test("export after init --from equals the original files byte for byte, and
 
 Deno.test("verify --database reports a voter entry that does not authenticate under K and exits 1", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  const data = join(dir.path, "data");
+  const data = join(db.dir, "data");
   await runServerOk(["init", ...databaseFlags(db.url, data)]);
   await db.sql`
     UPDATE booth.voters SET sealed = (SELECT sealed FROM booth.voters WHERE name = 'Alice')
@@ -175,8 +170,7 @@ Deno.test("verify --database reports a voter entry that does not authenticate un
 
 Deno.test("the database URL's password appears in no output, and an unreachable database is one line", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  const data = join(dir.path, "data");
+  const data = join(db.dir, "data");
   const outputs = [
     await runProgram("server", ["init", ...databaseFlags(db.url, data)]),
     await runProgram("server", ["init", ...databaseFlags(db.url, data)]),
@@ -188,7 +182,7 @@ Deno.test("the database URL's password appears in no output, and an unreachable 
       "export",
       ...databaseFlags(db.url, data),
       "--to",
-      join(dir.path, "out"),
+      join(db.dir, "out"),
     ]),
   ];
   const refusals: Output[] = [];
@@ -229,12 +223,11 @@ Deno.test("the database URL's password appears in no output, and an unreachable 
 
 Deno.test("the password may come from PGPASSWORD instead of the URL", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
   const bare = new URL(db.url);
   bare.password = "";
   const out = await runProgram(
     "server",
-    ["init", ...databaseFlags(bare.href, join(dir.path, "data"))],
+    ["init", ...databaseFlags(bare.href, join(db.dir, "data"))],
     { env: { PGPASSWORD: db.password } },
   );
   assert.equal(out.code, 0, out.stderr);
@@ -243,8 +236,7 @@ Deno.test("the password may come from PGPASSWORD instead of the URL", async () =
 
 Deno.test("init --from refuses an election a file booth is serving, and the moved directory is never served or changed again", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  const data = join(dir.path, "data");
+  const data = join(db.dir, "data");
   await runServerOk(["init", "--data", data]);
   const move = ["init", "--database", db.url, "--from", data];
   {

@@ -93,8 +93,7 @@ const isRecorded = (m: ServerMessage) => m.type === "ballot" && m.answer === 1;
 
 Deno.test("50 voters racing three sessions each on three booths get exactly one recorded each", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  const data = await initDatabaseElection(db.url, dir.path, 50);
+  const data = await initDatabaseElection(db.url, db.dir, 50);
   const booths = await Promise.all([0, 1, 2].map(() => booth(data, db.url)));
   const voters: Voter[] = [];
   try {
@@ -145,12 +144,11 @@ Deno.test("50 voters racing three sessions each on three booths get exactly one 
 
 Deno.test("a booth killed with SIGKILL ten times under continuous voting on three booths loses no acknowledged vote and doubles none; the others keep serving", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
   // More voters than the rounds can use: voting goes on until the last
   // round, and no voter is left without a vote at the end.
   const VOTERS = 5000;
   const ROUNDS = 10;
-  const data = await initDatabaseElection(db.url, dir.path, VOTERS);
+  const data = await initDatabaseElection(db.url, db.dir, VOTERS);
   const booths: ServerProcess[] = await Promise.all(
     [0, 1, 2].map(() => booth(data, db.url)),
   );
@@ -254,7 +252,7 @@ Deno.test("a booth killed with SIGKILL ten times under continuous voting on thre
     ]);
     assert.equal(rounds, ROUNDS);
     assert.deepEqual(failuresOnLiveBooths, []);
-    const out = join(dir.path, "out");
+    const out = join(db.dir, "out");
     await exportInto(databaseFlags(db.url, data), out);
     const history = lines(await Deno.readTextFile(join(out, "history")))
       .map((line) => line.split(" ")[0]);

@@ -17,6 +17,7 @@ import {
 } from "../lib/store/postgres_election.ts";
 import { createDatabase, dropDatabase } from "../tools/postgres_admin.ts";
 import { runProgram } from "./helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 import type { Output } from "./helpers.ts";
 
 /** The server the PostgreSQL tests use. */
@@ -38,26 +39,41 @@ export interface TestDatabase extends AsyncDisposable {
   readonly password: string;
   /** A small pool on it, for the test's own queries. */
   readonly sql: postgres.Sql;
+  /** A fresh temp directory for the test's key and files, removed with it. */
+  readonly dir: string;
 }
 
 /**
- * Creates a fresh database on the test server, dropped (with any booth still
- * connected) when disposed.
+ * Creates a fresh database on the test server and a temp directory beside
+ * it, both removed (the database with any booth still connected) when
+ * disposed.
  *
  * @returns The database.
  */
 export async function testDatabase(): Promise<TestDatabase> {
   const server = testServerUrl();
   const name = `booth_test_${randomBytes(6).toString("hex")}`;
-  const url = await createDatabase(server, name);
+  const dir = await tempDir("booth-pg-");
+  let url: URL;
+  try {
+    url = await createDatabase(server, name);
+  } catch (error) {
+    await dir[Symbol.asyncDispose]();
+    throw error;
+  }
   const sql = postgres(url.href, { max: 3, onnotice: () => {} });
   return {
     url: url.href,
     password: decodeURIComponent(url.password),
     sql,
+    dir: dir.path,
     async [Symbol.asyncDispose]() {
-      await sql.end();
-      await dropDatabase(server, name);
+      try {
+        await sql.end();
+        await dropDatabase(server, name);
+      } finally {
+        await dir[Symbol.asyncDispose]();
+      }
     },
   };
 }

@@ -12,13 +12,11 @@ import {
   runServerOk,
   testDatabase,
 } from "./postgres_helpers.ts";
-import { tempDir } from "./temp_dir.ts";
 
 Deno.test("serve, passwd, verify and export refuse another election's symkey with one line and change nothing", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  const right = join(dir.path, "right");
-  const wrong = join(dir.path, "wrong");
+  const right = join(db.dir, "right");
+  const wrong = join(db.dir, "wrong");
   await runServerOk(["init", ...databaseFlags(db.url, right)]);
   // Another (file) election's key: the default data/ of a busy official.
   await runServerOk(["init", "--data", wrong]);
@@ -38,7 +36,7 @@ Deno.test("serve, passwd, verify and export refuse another election's symkey wit
     "verify",
     ...databaseFlags(db.url, wrong),
   ]);
-  const out = join(dir.path, "export");
+  const out = join(db.dir, "export");
   const exported = await runProgram("server", [
     "export",
     ...databaseFlags(db.url, wrong),
@@ -84,9 +82,8 @@ Deno.test("serve, passwd, verify and export refuse another election's symkey wit
 
 Deno.test("init --from stores the check of the moved key: its directory verifies, another's is refused", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  const original = join(dir.path, "original");
-  const other = join(dir.path, "other");
+  const original = join(db.dir, "original");
+  const other = join(db.dir, "other");
   await runServerOk(["init", "--data", original]);
   await runServerOk(["init", "--data", other]);
   await runServerOk(["init", "--database", db.url, "--from", original]);
@@ -109,8 +106,7 @@ Deno.test("init --from stores the check of the moved key: its directory verifies
 Deno.test("a database election's key is never replaced by a file init, even with --force, nor shared with a file election or another database", async () => {
   await using db = await testDatabase();
   await using other = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  const files = join(dir.path, "files");
+  const files = join(db.dir, "files");
   await runServerOk(["init", "--data", files]);
   const fileKey = await Deno.readTextFile(join(files, "symkey"));
   const shared = await runProgram("server", [
@@ -127,7 +123,7 @@ Deno.test("a database election's key is never replaced by a file init, even with
     SELECT to_regclass('booth.election') IS NOT NULL AS exists`;
   assert.equal(exists, false, "no election was written under a shared key");
 
-  const keyDir = join(dir.path, "data");
+  const keyDir = join(db.dir, "data");
   await runServerOk(["init", ...databaseFlags(db.url, keyDir)]);
   const key = await Deno.readTextFile(join(keyDir, "symkey"));
   for (const force of [[], ["--force"]]) {

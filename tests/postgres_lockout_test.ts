@@ -24,7 +24,6 @@ import {
   writeElectionInto,
 } from "./postgres_helpers.ts";
 import type { TestDatabase } from "./postgres_helpers.ts";
-import { tempDir } from "./temp_dir.ts";
 
 const WRONG = ["Alice", "1123456", "0000"];
 
@@ -47,8 +46,7 @@ const lockedOut = (reply: ServerMessage) =>
 
 Deno.test("5 wrong logins from one address alternating between two booths of one database lock that pair on both; the right password from another address still works", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  const data = join(dir.path, "data");
+  const data = join(db.dir, "data");
   await runServerOk(["init", ...databaseFlags(db.url, data)]);
   const booths = [
     await startServer(data, ["--database", db.url, "--quiet"]),

@@ -16,7 +16,6 @@ import {
   startServer,
 } from "./helpers.ts";
 import { databaseFlags, exportInto, testDatabase } from "./postgres_helpers.ts";
-import { tempDir } from "./temp_dir.ts";
 import {
   assertReportHashes,
   GENERATED_PASSWORD,
@@ -32,10 +31,9 @@ import { CLOSED_ON_ONE_VOTE_FOR_CHRIS } from "./sessions.ts";
 
 Deno.test("with --database: generated credentials log in, passwd works while booths serve, close reaches every booth within 1 s and no ballot counts after it, report equals the file store's report of the export", async () => {
   await using db = await testDatabase();
-  await using tmp = await tempDir("booth-pg-");
-  const roll = await writeRollToGenerate(tmp.path);
-  const out = join(tmp.path, "credentials.txt");
-  const data = join(tmp.path, "keys");
+  const roll = await writeRollToGenerate(db.dir);
+  const out = join(db.dir, "credentials.txt");
+  const data = join(db.dir, "keys");
   const init = await server(
     "init",
     ...databaseFlags(db.url, data),
@@ -142,7 +140,7 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
         { name: "Linda", votes: 0, percent: 0 },
       ],
     });
-    const exported = join(tmp.path, "exported");
+    const exported = join(db.dir, "exported");
     await exportInto(databaseFlags(db.url, data), exported);
     await assertReportHashes(summary, exported);
     const fromFiles = await reportSummary("--data", exported);

@@ -15,7 +15,6 @@ import {
   testDatabase,
   writeElectionInto,
 } from "./postgres_helpers.ts";
-import { tempDir } from "./temp_dir.ts";
 import type { TestDatabase } from "./postgres_helpers.ts";
 import { storeContract } from "./store_contract.ts";
 import { closePolls } from "../lib/store/officials.ts";
@@ -63,8 +62,7 @@ async function rollOf(count: number, dir: string): Promise<string> {
 
 Deno.test("three booths racing 50 voters, three ballots each, record exactly one vote per voter", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  await initIn(db, dir.path, "--voters", await rollOf(50, dir.path));
+  await initIn(db, db.dir, "--voters", await rollOf(50, db.dir));
   const target = parseDatabaseUrl(db.url);
   await using a = await PostgresStore.open(target);
   await using b = await PostgresStore.open(target);
@@ -97,8 +95,7 @@ Deno.test("three booths racing 50 voters, three ballots each, record exactly one
 
 Deno.test("a ballot off the ballot writes nothing, and a booth sees votes cast on another", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  await initIn(db, dir.path);
+  await initIn(db, db.dir);
   const target = parseDatabaseUrl(db.url);
   await using a = await PostgresStore.open(target);
   await using b = await PostgresStore.open(target);
@@ -126,8 +123,7 @@ Deno.test("a ballot off the ballot writes nothing, and a booth sees votes cast o
 
 Deno.test("no table or column links a voter to a choice: tally holds counts, history who and when", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  await initIn(db, dir.path);
+  await initIn(db, db.dir);
   const columns = await db.sql`
     SELECT table_name, column_name FROM information_schema.columns
     WHERE table_schema = 'booth' ORDER BY table_name, ordinal_position`;
@@ -152,8 +148,7 @@ Deno.test("no table or column links a voter to a choice: tally holds counts, his
 
 Deno.test("a store whose database is gone throws StorageError, and the database's URL is named without its password", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  await initIn(db, dir.path);
+  await initIn(db, db.dir);
   const closed = new URL(db.url);
   closed.port = "1";
   await assert.rejects(
@@ -188,8 +183,7 @@ function skewedClock(skewMs: number): () => Date {
 
 Deno.test("a booth whose clock runs a minute slow counts no ballot once server close --database has returned, and stamps history with the database's time", async () => {
   await using db = await testDatabase();
-  await using dir = await tempDir("booth-pg-");
-  await initIn(db, dir.path);
+  await initIn(db, db.dir);
   const target = parseDatabaseUrl(db.url);
   await using slow = await PostgresStore.open(target, {
     now: skewedClock(-60_000),
@@ -202,7 +196,7 @@ Deno.test("a booth whose clock runs a minute slow counts no ballot once server c
   assert.ok(late >= 0 && late < 30_000, `stamped ${time}, now ${now}`);
   await runServerOk([
     "close",
-    ...databaseFlags(db.url, join(dir.path, "data")),
+    ...databaseFlags(db.url, join(db.dir, "data")),
   ]);
   assert.deepEqual(await slow.recordBallot("Bob", 2), {
     kind: "polls-closed",

@@ -11,9 +11,9 @@ import {
   ROOT,
   startServer,
   taskFlags,
-  tempDir,
   testCerts,
 } from "./helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 
 const DRIVER = `
 import json, os, pty, select, sys, time

@@ -74,7 +74,7 @@ export async function readInputFile(
   checkKind(await Deno.stat(path), maxBytes);
   using file = await Deno.open(path, { read: true });
   checkKind(await file.stat(), maxBytes);
-  const chunks: Uint8Array[] = [];
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
   let length = 0;
   while (length <= maxBytes) {
     const chunk = new Uint8Array(Math.min(64 * 1024, maxBytes + 1 - length));
@@ -85,13 +85,7 @@ export async function readInputFile(
   }
   // It grew since it was looked at.
   if (length > maxBytes) throw tooLarge(maxBytes);
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
+  return new Uint8Array(await new Blob(chunks).arrayBuffer());
 }
 
 function checkKind(info: Deno.FileInfo, maxBytes: number): void {
