@@ -81,7 +81,7 @@ Deno.test("the answer time limit is 30 seconds unless told", async () => {
   }
 });
 
-Deno.test("controls, DEL, C1, ESC and format characters are shown escaped; newlines only when allowed", () => {
+Deno.test("controls, DEL, C1, ESC, format characters and default-ignorable code points are shown escaped; newlines only when allowed", () => {
   const cases: [string, string][] = [
     ["plain Linda 42", "plain Linda 42"],
     ["Ünïcödé, 中文, emoji 🗳", "Ünïcödé, 中文, emoji 🗳"],
@@ -98,6 +98,11 @@ Deno.test("controls, DEL, C1, ESC and format characters are shown escaped; newli
       "Chris\\u{200B}\\u{200C}\\u{200D}\\u{FEFF}\\xad",
     ],
     ["\u2028\u2029", "\\u{2028}\\u{2029}"],
+    // Default-ignorable code points: a variation selector, a Hangul filler.
+    [
+      "Chris\ufe00 Chris\u3164 Chr\u034fis",
+      "Chris\\u{FE00} Chris\\u{3164} Chr\\u{034F}is",
+    ],
     ["\u{e0041}", "\\u{E0041}"],
     ["lone \ud800 surrogate", "lone \\u{D800} surrogate"],
     ["two\nlines", "two\nlines"],

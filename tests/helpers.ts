@@ -5,6 +5,7 @@
  * server process on a free loopback port.
  */
 
+import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PROTOCOL_VERSION } from "../lib/wire/protocol.ts";
 import type { ServerMessage } from "../lib/wire/protocol.ts";
@@ -239,6 +240,15 @@ export const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 /** Lines of a text, without the empty string after the last newline. */
 export function lines(text: string): string[] {
   return text === "" ? [] : text.replace(/\n$/, "").split("\n");
+}
+
+/**
+ * Fails the test unless a program exited 0 and printed exactly `expected` on
+ * stdout, line by line (its stderr shown when it did not exit 0).
+ */
+export function assertPrinted(out: Output, expected: string[]): void {
+  assert.equal(out.code, 0, out.stderr);
+  assert.deepEqual(lines(out.stdout), expected);
 }
 
 /** A voter's connection opened by {@linkcode connectVoter}; its owner closes it. */

@@ -16,10 +16,10 @@ import {
   runClient,
   runProgram,
   startServer,
+  type TestVoter,
 } from "./helpers.ts";
-import { tempDir } from "./temp_dir.ts";
 import { refusedServe } from "./server_commands.ts";
-import type { TestVoter } from "./helpers.ts";
+import { tempDir } from "./temp_dir.ts";
 
 Deno.test("three sessions of one voter (the most it may hold) reach the ballot, choose at once: exactly one vote", async () => {
   const data = await initElection();

@@ -35,13 +35,19 @@ class StalledStream implements LogStream {
   }
 }
 
-Deno.test("lines beyond the log's capacity are dropped and their count is written once the reader comes back", async () => {
+/** A log of `capacityBytes` on a stalled stream, counting drops as "N dropped". */
+function stalledLog(capacityBytes: number) {
   const stream = new StalledStream();
   const log = new LogWriter(stream, {
-    capacityBytes: 20,
+    capacityBytes,
     batchMs: 0,
     droppedLine: (n) => `${n} dropped`,
   });
+  return { stream, log };
+}
+
+Deno.test("lines beyond the log's capacity are dropped and their count is written once the reader comes back", async () => {
+  const { stream, log } = stalledLog(20);
   log.write("line 1"); // 7 bytes
   log.write("line 2"); // 14
   log.write("line 3"); // 21 > 20: dropped
@@ -54,12 +60,7 @@ Deno.test("lines beyond the log's capacity are dropped and their count is writte
 });
 
 Deno.test("the count of dropped lines comes before the next line kept, in order", async () => {
-  const stream = new StalledStream();
-  const log = new LogWriter(stream, {
-    capacityBytes: 14,
-    batchMs: 0,
-    droppedLine: (n) => `${n} dropped`,
-  });
+  const { stream, log } = stalledLog(14);
   log.write("line 1");
   log.write("line 2");
   log.write("line 3");

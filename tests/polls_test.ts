@@ -323,11 +323,7 @@ async function withSession(
   polls: { opensAt?: Date; closesAt?: Date },
   test: (
     store: FileBoothStore,
-    session: (
-      name: string,
-      password: string,
-      number: string,
-    ) => Promise<VoterSession>,
+    session: (voter: (typeof SEED)[number]) => Promise<VoterSession>,
     setNow: (time: Date) => void,
   ) => Promise<void>,
 ) {
@@ -349,7 +345,7 @@ async function withSession(
   try {
     await test(
       store,
-      async (name, password, number) => {
+      async ({ name, number, password }) => {
         const session = new VoterSession(store, {
           verifier,
           throttle,
@@ -373,20 +369,35 @@ async function withSession(
   }
 }
 
+/** The main menu's choices 1 and 2, as the client sends them. */
+const ASK_TO_VOTE = { type: "menu", choice: 1 } as const;
+const ASK_FOR_RESULT = { type: "menu", choice: 2 } as const;
+
+/** Asks to vote and casts `choice`; fails the test unless it is recorded. */
+async function vote(session: VoterSession, choice: number): Promise<void> {
+  const ballot = await session.handle(ASK_TO_VOTE);
+  assert.equal(ballot.reply.type === "vote" && ballot.reply.answer, 1);
+  const recorded = await session.handle({ type: "ballot", choice });
+  assert.equal(recorded.reply.type === "ballot" && recorded.reply.answer, 1);
+}
+
 Deno.test("before the opening a vote is answered no with polls-not-open; at the opening the ballot comes", async () => {
   await withSession(
     { opensAt: at("2026-11-26T13:00:00Z") },
     async (_, login, setNow) => {
-      const alice = await login("Alice", "1234", "1123456");
-      const early = await alice.handle({ type: "menu", choice: 1 });
-      assert.deepEqual(early.reply, {
+      const alice = await login(SEED[0]);
+      const answer = async () => (await alice.handle(ASK_TO_VOTE)).reply;
+      assert.deepEqual(await answer(), {
         type: "vote",
         answer: 0,
         reason: "polls-not-open",
       });
       setNow(at("2026-11-26T13:00:00Z"));
-      const open = await alice.handle({ type: "menu", choice: 1 });
-      assert.equal(open.reply.type === "vote" && open.reply.answer, 1);
+      assert.deepEqual(await answer(), {
+        type: "vote",
+        answer: 1,
+        candidates: ["Chris", "Linda"],
+      });
     },
   );
 });
@@ -395,8 +406,8 @@ Deno.test("a ballot that reaches the store after the closing is refused with pol
   await withSession(
     { closesAt: at("2026-11-26T13:00:00Z") },
     async (store, login, setNow) => {
-      const alice = await login("Alice", "1234", "1123456");
-      await alice.handle({ type: "menu", choice: 1 });
+      const alice = await login(SEED[0]);
+      await alice.handle(ASK_TO_VOTE);
       setNow(at("2026-11-26T13:00:00Z"));
       const late = await alice.handle({ type: "ballot", choice: 1 });
       assert.deepEqual(late.reply, {
@@ -405,7 +416,7 @@ Deno.test("a ballot that reaches the store after the closing is refused with pol
         reason: "polls-closed",
       });
       assert.equal((await store.tally()).voted, 0);
-      const again = await alice.handle({ type: "menu", choice: 1 });
+      const again = await alice.handle(ASK_TO_VOTE);
       assert.deepEqual(again.reply, {
         type: "vote",
         answer: 0,
@@ -419,13 +430,12 @@ Deno.test("after the closing the result comes with the turnout; before it, not a
   await withSession(
     { closesAt: at("2026-11-26T13:00:00Z") },
     async (_, login, setNow) => {
-      const alice = await login("Alice", "1234", "1123456");
-      await alice.handle({ type: "menu", choice: 1 });
-      await alice.handle({ type: "ballot", choice: 2 });
-      const open = await alice.handle({ type: "menu", choice: 2 });
+      await vote(await login(SEED[0]), 2);
+      const alice = await login(SEED[0]);
+      const open = await alice.handle(ASK_FOR_RESULT);
       assert.deepEqual(open.reply, { type: "result", answer: 0 });
       setNow(at("2026-11-26T13:00:01Z"));
-      const closed = await alice.handle({ type: "menu", choice: 2 });
+      const closed = await alice.handle(ASK_FOR_RESULT);
       assert.deepEqual(closed.reply, {
         type: "result",
         answer: 1,
@@ -444,16 +454,8 @@ Deno.test("when everyone has voted the result is the seed's, without a turnout, 
   await withSession(
     { closesAt: at("2026-11-26T13:00:00Z") },
     async (_, login, setNow) => {
-      for (
-        const [name, password, number] of SEED.map((
-          v,
-        ) => [v.name, v.password, v.number])
-      ) {
-        const voter = await login(name, password, number);
-        await voter.handle({ type: "menu", choice: 1 });
-        await voter.handle({ type: "ballot", choice: 1 });
-      }
-      const voter = await login("Tom", "9012", "1154571");
+      for (const voter of SEED) await vote(await login(voter), 1);
+      const voter = await login(SEED[2]);
       const seed = {
         type: "result",
         answer: 1,
@@ -464,12 +466,12 @@ Deno.test("when everyone has voted the result is the seed's, without a turnout, 
         }],
       };
       assert.deepEqual(
-        (await voter.handle({ type: "menu", choice: 2 })).reply,
+        (await voter.handle(ASK_FOR_RESULT)).reply,
         seed,
       );
       setNow(at("2026-11-26T14:00:00Z"));
       assert.deepEqual(
-        (await voter.handle({ type: "menu", choice: 2 })).reply,
+        (await voter.handle(ASK_FOR_RESULT)).reply,
         seed,
       );
     },
