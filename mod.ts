@@ -43,6 +43,7 @@ export * from "./lib/wire/connection.ts";
 export * from "./lib/wire/tls_connection.ts";
 export * from "./lib/wire/transport.ts";
 export * from "./lib/server/booth_server.ts";
+export * from "./lib/server/close_booth.ts";
 export * from "./lib/client/line_input.ts";
 export * from "./lib/client/voter_client.ts";
 export * from "./lib/client/tls_client.ts";

@@ -12,6 +12,7 @@
  */
 
 import { startBoothServer } from "./lib/server/booth_server.ts";
+import { closeBooth } from "./lib/server/close_booth.ts";
 import {
   fitConnections,
   freeDescriptors,
@@ -1609,11 +1610,9 @@ async function serve(
     await securityLog.drain(LOG_DRAIN_MS);
     console.log(`listening on ${server.hostname}:${server.port}`);
     const signal = await stopped.promise;
-    await server.close();
     // The ledger sends the clears of the last successes on the store's pool:
-    // closed first, as its disposal would be.
-    await ledger?.close();
-    await store.close();
+    // closed after the server and before the store, as their disposal would.
+    await closeBooth({ server, ledger, store });
     if (!quiet) print(`${timestamp()} server stopped (${signal})`, "none");
     return ExitCode.Ok;
   } finally {
