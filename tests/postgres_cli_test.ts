@@ -22,6 +22,7 @@ import type { Output } from "./helpers.ts";
 import {
   databaseFlags,
   exportInto,
+  initDatabaseElection,
   runServerOk,
   testDatabase,
 } from "./postgres_helpers.ts";
@@ -30,7 +31,7 @@ import { EXPORTED_FILES } from "./server_commands.ts";
 Deno.test("init --database creates the election, K only in DIR/symkey, and never replaces it without --force", async () => {
   await using db = await testDatabase();
   const data = join(db.dir, "data");
-  const out = await runServerOk(["init", ...databaseFlags(db.url, data)]);
+  const out = await runServerOk(["init", ...db.flags(data)]);
   assert.match(out.stdout, /3 voters, 2 candidates \(Chris, Linda\)/);
   const key = await Deno.readTextFile(join(data, "symkey"));
   assert.equal((await Deno.stat(join(data, "symkey"))).mode! & 0o777, 0o600);
@@ -45,7 +46,7 @@ Deno.test("init --database creates the election, K only in DIR/symkey, and never
 
   const again = await runProgram("server", [
     "init",
-    ...databaseFlags(db.url, data),
+    ...db.flags(data),
   ]);
   assert.equal(again.code, 1);
   assert.match(
@@ -54,7 +55,7 @@ Deno.test("init --database creates the election, K only in DIR/symkey, and never
   );
   const forced = await runServerOk([
     "init",
-    ...databaseFlags(db.url, data),
+    ...db.flags(data),
     "--candidates",
     "Ann,Ben,Cy",
     "--force",
@@ -66,15 +67,14 @@ Deno.test("init --database creates the election, K only in DIR/symkey, and never
 
 Deno.test("init --force is refused while a booth server is serving the election", async () => {
   await using db = await testDatabase();
-  const data = join(db.dir, "data");
-  await runServerOk(["init", ...databaseFlags(db.url, data)]);
+  const data = await initDatabaseElection(db);
   {
     await using _booth = await PostgresStore.open(parseDatabaseUrl(db.url), {
       address: "booth-a:4443",
     });
     const refused = await runProgram("server", [
       "init",
-      ...databaseFlags(db.url, data),
+      ...db.flags(data),
       "--force",
     ]);
     assert.equal(refused.code, 1);
@@ -86,7 +86,7 @@ Deno.test("init --force is refused while a booth server is serving the election"
   // Once the booth has stopped, --force replaces the election.
   await runServerOk([
     "init",
-    ...databaseFlags(db.url, data),
+    ...db.flags(data),
     "--force",
   ]);
 });
@@ -112,14 +112,14 @@ Deno.test("export after init --from equals the original files byte for byte, and
   assert.match(moved.stdout, /3 voters, 2 votes/);
   const verified = await runProgram("server", [
     "verify",
-    ...databaseFlags(db.url, original),
+    ...db.flags(original),
   ]);
   assert.deepEqual(
     [verified.code, lines(verified.stdout)],
     [0, ["turnout 2/3", "consistent"]],
   );
   const out = join(db.dir, "out");
-  const exported = await exportInto(databaseFlags(db.url, original), out);
+  const exported = await exportInto(db.flags(original), out);
   assert.match(
     lines(exported.stdout)[1],
     /^.*\/out\/ holds K \(symkey\): keep it private, and serve it only once the database election is over/,
@@ -139,7 +139,7 @@ Deno.test("export after init --from equals the original files byte for byte, and
   // An export never writes into a directory that holds something.
   const refused = await runProgram("server", [
     "export",
-    ...databaseFlags(db.url, original),
+    ...db.flags(original),
     "--to",
     out,
   ]);
@@ -152,14 +152,13 @@ Deno.test("export after init --from equals the original files byte for byte, and
 
 Deno.test("verify --database reports a voter entry that does not authenticate under K and exits 1", async () => {
   await using db = await testDatabase();
-  const data = join(db.dir, "data");
-  await runServerOk(["init", ...databaseFlags(db.url, data)]);
+  const data = await initDatabaseElection(db);
   await db.sql`
     UPDATE booth.voters SET sealed = (SELECT sealed FROM booth.voters WHERE name = 'Alice')
     WHERE name = 'Bob'`;
   const out = await runProgram("server", [
     "verify",
-    ...databaseFlags(db.url, data),
+    ...db.flags(data),
   ]);
   assert.equal(out.code, 1);
   assert.deepEqual(lines(out.stdout), [
@@ -172,15 +171,15 @@ Deno.test("the database URL's password appears in no output, and an unreachable 
   await using db = await testDatabase();
   const data = join(db.dir, "data");
   const outputs = [
-    await runProgram("server", ["init", ...databaseFlags(db.url, data)]),
-    await runProgram("server", ["init", ...databaseFlags(db.url, data)]),
+    await runProgram("server", ["init", ...db.flags(data)]),
+    await runProgram("server", ["init", ...db.flags(data)]),
     await runProgram("server", [
       "verify",
-      ...databaseFlags(db.url, data),
+      ...db.flags(data),
     ]),
     await runProgram("server", [
       "export",
-      ...databaseFlags(db.url, data),
+      ...db.flags(data),
       "--to",
       join(db.dir, "out"),
     ]),
@@ -274,7 +273,7 @@ Deno.test("init --from refuses an election a file booth is serving, and the move
   assert.equal(verified.code, 1);
   assert.match(lines(verified.stdout).at(-1)!, /was moved into the database/);
   // Alice's vote moved with the election: she cannot vote again there.
-  const audit = await runServerOk(["verify", ...databaseFlags(db.url, data)]);
+  const audit = await runServerOk(["verify", ...db.flags(data)]);
   assert.deepEqual(lines(audit.stdout), ["turnout 1/3", "consistent"]);
   // data/symkey is the database election's only K: no file init replaces
   // it, --force or not, and the key still verifies afterwards.
@@ -286,6 +285,6 @@ Deno.test("init --from refuses an election a file booth is serving, and the move
       /^Refusing to create an election in [^\n]*\/data\/: "[^"]*\/data\/symkey" is the key of the election in the database "postgres:\/\/booth@[^"]+", and --force does not replace it: choose another --data \(remove [^\n]*\/data\/ yourself only once that election is over and exported\)\n$/,
     );
   }
-  const after = await runServerOk(["verify", ...databaseFlags(db.url, data)]);
+  const after = await runServerOk(["verify", ...db.flags(data)]);
   assert.deepEqual(lines(after.stdout), ["turnout 1/3", "consistent"]);
 });

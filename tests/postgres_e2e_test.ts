@@ -70,7 +70,7 @@ async function writeRoll(dir: string, count: number): Promise<string> {
 }
 
 /** Creates an election of `count` voters in the database; returns DIR. */
-async function initDatabaseElection(
+async function initElectionOfVoters(
   url: string,
   dir: string,
   count: number,
@@ -93,7 +93,7 @@ const isRecorded = (m: ServerMessage) => m.type === "ballot" && m.answer === 1;
 
 Deno.test("50 voters racing three sessions each on three booths get exactly one recorded each", async () => {
   await using db = await testDatabase();
-  const data = await initDatabaseElection(db.url, db.dir, 50);
+  const data = await initElectionOfVoters(db.url, db.dir, 50);
   const booths = await Promise.all([0, 1, 2].map(() => booth(data, db.url)));
   const voters: Voter[] = [];
   try {
@@ -148,7 +148,7 @@ Deno.test("a booth killed with SIGKILL ten times under continuous voting on thre
   // round, and no voter is left without a vote at the end.
   const VOTERS = 5000;
   const ROUNDS = 10;
-  const data = await initDatabaseElection(db.url, db.dir, VOTERS);
+  const data = await initElectionOfVoters(db.url, db.dir, VOTERS);
   const booths: ServerProcess[] = await Promise.all(
     [0, 1, 2].map(() => booth(data, db.url)),
   );
@@ -253,7 +253,7 @@ Deno.test("a booth killed with SIGKILL ten times under continuous voting on thre
     assert.equal(rounds, ROUNDS);
     assert.deepEqual(failuresOnLiveBooths, []);
     const out = join(db.dir, "out");
-    await exportInto(databaseFlags(db.url, data), out);
+    await exportInto(db.flags(data), out);
     const history = lines(await Deno.readTextFile(join(out, "history")))
       .map((line) => line.split(" ")[0]);
     const result = lines(await Deno.readTextFile(join(out, "result")))
@@ -285,7 +285,7 @@ Deno.test("PostgreSQL stopped during voting: the vote gets the storage answer, a
   // This test stops its database server, so it runs one of its own.
   await using pg = await startLocalPostgres();
   await using dir = await tempDir("booth-pg-");
-  const data = await initDatabaseElection(pg.url, dir.path, 20);
+  const data = await initElectionOfVoters(pg.url, dir.path, 20);
   const booths = await Promise.all(
     [0, 1].map(() => booth(data, pg.url, ["--lockout-threshold", "2"])),
   );

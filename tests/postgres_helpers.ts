@@ -6,6 +6,7 @@
  */
 
 import { randomBytes } from "node:crypto";
+import { join } from "node:path";
 import postgres from "postgres";
 import { generateKey, keyCheckValue } from "../lib/election/crypto.ts";
 import type { RollEntry } from "../lib/election/election_files.ts";
@@ -41,6 +42,11 @@ export interface TestDatabase extends AsyncDisposable {
   readonly sql: postgres.Sql;
   /** A fresh temp directory for the test's key and files, removed with it. */
   readonly dir: string;
+  /**
+   * The flags that point a `server` subcommand at this database's election:
+   * {@linkcode databaseFlags} with its URL.
+   */
+  flags(data: string): string[];
 }
 
 /**
@@ -67,6 +73,7 @@ export async function testDatabase(): Promise<TestDatabase> {
     password: decodeURIComponent(url.password),
     sql,
     dir: dir.path,
+    flags: (data) => databaseFlags(url.href, data),
     async [Symbol.asyncDispose]() {
       try {
         await sql.end();
@@ -76,6 +83,24 @@ export async function testDatabase(): Promise<TestDatabase> {
       }
     },
   };
+}
+
+/**
+ * `server init --database` into `db`, its key in `db.dir`/data: the seed's
+ * election unless `more` flags say otherwise. Fails the test unless it
+ * succeeds.
+ *
+ * @param db The test database.
+ * @param more Further flags of `init`, e.g. `--voters FILE`.
+ * @returns The directory holding the key (`--data`).
+ */
+export async function initDatabaseElection(
+  db: TestDatabase,
+  ...more: string[]
+): Promise<string> {
+  const data = join(db.dir, "data");
+  await runServerOk(["init", ...db.flags(data), ...more]);
+  return data;
 }
 
 /**

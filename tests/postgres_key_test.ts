@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { lines, serverTlsFlags } from "./helpers.ts";
 import { refusal } from "./server_commands.ts";
 import {
-  databaseFlags,
+  initDatabaseElection,
   runServerOk,
   testDatabase,
 } from "./postgres_helpers.ts";
@@ -18,7 +18,7 @@ Deno.test("serve, passwd, verify and export refuse another election's symkey wit
   await using db = await testDatabase();
   const right = join(db.dir, "right");
   const wrong = join(db.dir, "wrong");
-  await runServerOk(["init", ...databaseFlags(db.url, right)]);
+  await runServerOk(["init", ...db.flags(right)]);
   // Another (file) election's key: the default data/ of a busy official.
   await runServerOk(["init", "--data", wrong]);
   const message = new RegExp(
@@ -29,7 +29,7 @@ Deno.test("serve, passwd, verify and export refuse another election's symkey wit
 
   // One line each on stderr, nothing on stdout: no line per voter from
   // verify, no password from passwd.
-  const wrongKey = databaseFlags(db.url, wrong);
+  const wrongKey = db.flags(wrong);
   const out = join(db.dir, "export");
   for (
     const args of [
@@ -63,7 +63,7 @@ Deno.test("serve, passwd, verify and export refuse another election's symkey wit
   // The right key passes every check.
   const verified = await runServerOk([
     "verify",
-    ...databaseFlags(db.url, right),
+    ...db.flags(right),
   ]);
   assert.deepEqual(lines(verified.stdout), ["turnout 0/3", "consistent"]);
 });
@@ -77,11 +77,11 @@ Deno.test("init --from stores the check of the moved key: its directory verifies
   await runServerOk(["init", "--database", db.url, "--from", original]);
   const verified = await runServerOk([
     "verify",
-    ...databaseFlags(db.url, original),
+    ...db.flags(original),
   ]);
   assert.deepEqual(lines(verified.stdout), ["turnout 0/3", "consistent"]);
   assert.match(
-    await refusal(1, ["verify", ...databaseFlags(db.url, other)]),
+    await refusal(1, ["verify", ...db.flags(other)]),
     /^"[^"]*other\/symkey" is not this election's key/,
   );
 });
@@ -93,7 +93,7 @@ Deno.test("a database election's key is never replaced by a file init, even with
   await runServerOk(["init", "--data", files]);
   const fileKey = await Deno.readTextFile(join(files, "symkey"));
   assert.match(
-    await refusal(1, ["init", ...databaseFlags(db.url, files)]),
+    await refusal(1, ["init", ...db.flags(files)]),
     /^.*\/files\/ holds a file election: choose another --data for the key of the election in the database "postgres:\/\/booth@[^"]+" \(`init --database URL --from .*\/files` moves that election instead\)$/,
   );
   assert.equal(await Deno.readTextFile(join(files, "symkey")), fileKey);
@@ -101,8 +101,7 @@ Deno.test("a database election's key is never replaced by a file init, even with
     SELECT to_regclass('booth.election') IS NOT NULL AS exists`;
   assert.equal(exists, false, "no election was written under a shared key");
 
-  const keyDir = join(db.dir, "data");
-  await runServerOk(["init", ...databaseFlags(db.url, keyDir)]);
+  const keyDir = await initDatabaseElection(db);
   const key = await Deno.readTextFile(join(keyDir, "symkey"));
   for (const force of [[], ["--force"]]) {
     assert.match(
@@ -122,15 +121,15 @@ Deno.test("a database election's key is never replaced by a file init, even with
     /^.*\/data\/ holds only the key of the election in the database "postgres:\/\/booth@[^"]+", not a file election: add --database URL \(with --data .*\/data\)$/,
   );
   assert.match(
-    await refusal(1, ["init", ...databaseFlags(other.url, keyDir)]),
+    await refusal(1, ["init", ...other.flags(keyDir)]),
     /^"[^"]*\/data\/symkey" is the key of the election in the database "[^"]+": choose another --data for the key of the election in the database "[^"]+"$/,
   );
   // Re-creating the same database's election keeps its key.
-  await runServerOk(["init", ...databaseFlags(db.url, keyDir), "--force"]);
+  await runServerOk(["init", ...db.flags(keyDir), "--force"]);
   assert.equal(await Deno.readTextFile(join(keyDir, "symkey")), key);
   const verified = await runServerOk([
     "verify",
-    ...databaseFlags(db.url, keyDir),
+    ...db.flags(keyDir),
   ]);
   assert.deepEqual(lines(verified.stdout), ["turnout 0/3", "consistent"]);
 });

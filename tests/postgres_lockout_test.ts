@@ -5,7 +5,6 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { ServerChannel } from "../lib/client/voter_client.ts";
 import { LoginThrottle } from "../lib/server/login_throttle.ts";
 import { VoterSession } from "../lib/server/session.ts";
@@ -18,8 +17,7 @@ import type { ServerMessage } from "../lib/wire/protocol.ts";
 import { ALICE, logIn, startServer } from "./helpers.ts";
 import { tlsFrom } from "./peers.ts";
 import {
-  databaseFlags,
-  runServerOk,
+  initDatabaseElection,
   testDatabase,
   writeElectionInto,
 } from "./postgres_helpers.ts";
@@ -46,8 +44,7 @@ const lockedOut = (reply: ServerMessage) =>
 
 Deno.test("5 wrong logins from one address alternating between two booths of one database lock that pair on both; the right password from another address still works", async () => {
   await using db = await testDatabase();
-  const data = join(db.dir, "data");
-  await runServerOk(["init", ...databaseFlags(db.url, data)]);
+  const data = await initDatabaseElection(db);
   const booths = [
     await startServer(data, ["--database", db.url, "--quiet"]),
     await startServer(data, ["--database", db.url, "--quiet"]),

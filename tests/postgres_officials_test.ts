@@ -15,7 +15,7 @@ import {
   runClient,
   startServer,
 } from "./helpers.ts";
-import { databaseFlags, exportInto, testDatabase } from "./postgres_helpers.ts";
+import { exportInto, testDatabase } from "./postgres_helpers.ts";
 import {
   assertReportHashes,
   GENERATED_PASSWORD,
@@ -36,7 +36,7 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
   const data = join(db.dir, "keys");
   const init = await server(
     "init",
-    ...databaseFlags(db.url, data),
+    ...db.flags(data),
     "--voters",
     roll,
     "--credentials",
@@ -72,7 +72,7 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
     // working at once.
     const passwd = await server(
       "passwd",
-      ...databaseFlags(db.url, data),
+      ...db.flags(data),
       "--voter",
       "Bob",
     );
@@ -141,7 +141,7 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
       ],
     });
     const exported = join(db.dir, "exported");
-    await exportInto(databaseFlags(db.url, data), exported);
+    await exportInto(db.flags(data), exported);
     await assertReportHashes(summary, exported);
     const fromFiles = await reportSummary("--data", exported);
     assert.deepEqual(

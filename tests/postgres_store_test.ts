@@ -10,7 +10,7 @@ import { parseDatabaseUrl } from "../lib/store/postgres_connection.ts";
 import { PostgresStore } from "../lib/store/postgres_store.ts";
 import { StorageError } from "../lib/store/booth_store.ts";
 import {
-  databaseFlags,
+  initDatabaseElection,
   runServerOk,
   testDatabase,
   writeElectionInto,
@@ -34,22 +34,6 @@ storeContract("PostgreSQL store", async (election, owned) => {
   };
 });
 
-/**
- * `server init --database` into `db`, the key in `dir`/data: the seed's
- * election unless `more` flags say otherwise.
- */
-async function initIn(
-  db: TestDatabase,
-  dir: string,
-  ...more: string[]
-): Promise<void> {
-  await runServerOk([
-    "init",
-    ...databaseFlags(db.url, join(dir, "data")),
-    ...more,
-  ]);
-}
-
 async function rollOf(count: number, dir: string): Promise<string> {
   const path = join(dir, "roll");
   const roll = Array.from(
@@ -62,7 +46,7 @@ async function rollOf(count: number, dir: string): Promise<string> {
 
 Deno.test("three booths racing 50 voters, three ballots each, record exactly one vote per voter", async () => {
   await using db = await testDatabase();
-  await initIn(db, db.dir, "--voters", await rollOf(50, db.dir));
+  await initDatabaseElection(db, "--voters", await rollOf(50, db.dir));
   const target = parseDatabaseUrl(db.url);
   await using a = await PostgresStore.open(target);
   await using b = await PostgresStore.open(target);
@@ -95,7 +79,7 @@ Deno.test("three booths racing 50 voters, three ballots each, record exactly one
 
 Deno.test("a ballot off the ballot writes nothing, and a booth sees votes cast on another", async () => {
   await using db = await testDatabase();
-  await initIn(db, db.dir);
+  await initDatabaseElection(db);
   const target = parseDatabaseUrl(db.url);
   await using a = await PostgresStore.open(target);
   await using b = await PostgresStore.open(target);
@@ -123,7 +107,7 @@ Deno.test("a ballot off the ballot writes nothing, and a booth sees votes cast o
 
 Deno.test("no table or column links a voter to a choice: tally holds counts, history who and when", async () => {
   await using db = await testDatabase();
-  await initIn(db, db.dir);
+  await initDatabaseElection(db);
   const columns = await db.sql`
     SELECT table_name, column_name FROM information_schema.columns
     WHERE table_schema = 'booth' ORDER BY table_name, ordinal_position`;
@@ -148,7 +132,7 @@ Deno.test("no table or column links a voter to a choice: tally holds counts, his
 
 Deno.test("a store whose database is gone throws StorageError, and the database's URL is named without its password", async () => {
   await using db = await testDatabase();
-  await initIn(db, db.dir);
+  await initDatabaseElection(db);
   const closed = new URL(db.url);
   closed.port = "1";
   await assert.rejects(
@@ -183,7 +167,7 @@ function skewedClock(skewMs: number): () => Date {
 
 Deno.test("a booth whose clock runs a minute slow counts no ballot once server close --database has returned, and stamps history with the database's time", async () => {
   await using db = await testDatabase();
-  await initIn(db, db.dir);
+  await initDatabaseElection(db);
   const target = parseDatabaseUrl(db.url);
   await using slow = await PostgresStore.open(target, {
     now: skewedClock(-60_000),
@@ -196,7 +180,7 @@ Deno.test("a booth whose clock runs a minute slow counts no ballot once server c
   assert.ok(late >= 0 && late < 30_000, `stamped ${time}, now ${now}`);
   await runServerOk([
     "close",
-    ...databaseFlags(db.url, join(db.dir, "data")),
+    ...db.flags(join(db.dir, "data")),
   ]);
   assert.deepEqual(await slow.recordBallot("Bob", 2), {
     kind: "polls-closed",
