@@ -6,17 +6,27 @@
 
 import assert from "node:assert/strict";
 import { LoginThrottle } from "../lib/server/login_throttle.ts";
-import type { CheckVerdict } from "../lib/election/lockout_rules.ts";
+import type {
+  CheckVerdict,
+  LockoutPolicy,
+} from "../lib/election/lockout_rules.ts";
 import { MemoryLockoutLedger } from "../lib/store/lockout_ledger.ts";
 import { FakeClock } from "./fake_clock.ts";
 
 const ALICE = "1123456";
 const HOUR = 3600_000;
 
-function throttle(options: { maxPairs?: number; maxNumbers?: number } = {}) {
+function throttle(
+  options: { maxPairs?: number; maxNumbers?: number } = {},
+  policy: Partial<LockoutPolicy> = {},
+) {
   const clock = new FakeClock();
   const ledger = new MemoryLockoutLedger({ ...options, now: clock.now });
-  return { clock, ledger, throttle: new LoginThrottle(ledger, { clock }) };
+  return {
+    clock,
+    ledger,
+    throttle: new LoginThrottle(ledger, { clock, ...policy }),
+  };
 }
 
 /** Fails `count` password checks; returns the verdicts. */
@@ -173,5 +183,82 @@ Deno.test("the in-memory ledger stays within its bound and keeps locked records 
     (await t.admit("10.0.0.2", "locked")).verdict.allowed,
     false,
     "the locked pair was kept",
+  );
+});
+
+/** One wrong login on each of `count` numbers nobody else uses, from `address`. */
+async function junk(t: LoginThrottle, address: string, count: number) {
+  for (let i = 0; i < count; i++) await t.admit(address, `junk${i}`);
+}
+
+Deno.test("junk logins on other numbers do not push a number locked for everyone out of a full ledger (review finding)", async () => {
+  const { throttle: t } = throttle({ maxPairs: 100, maxNumbers: 50 });
+  for (let a = 0; a < 20; a++) await fail(t, `10.0.1.${a}`, 5);
+  await junk(t, "10.0.2.1", 1000);
+  const { verdict } = await t.admit("10.0.0.1", ALICE);
+  assert.deepEqual(verdict, {
+    allowed: false,
+    lock: { seconds: 24 * 3600, scope: "everyone" },
+  });
+});
+
+Deno.test("a number's failures outlast lighter records: after junk logins it still gets only the rest of its 100", async () => {
+  const { throttle: t } = throttle({ maxPairs: 100, maxNumbers: 50 });
+  for (let a = 0; a < 12; a++) await fail(t, `10.0.1.${a}`, 5);
+  await junk(t, "10.0.2.1", 1000);
+  let allowed = 0;
+  for (let a = 12; a < 30; a++) {
+    allowed += checked(await fail(t, `10.0.1.${a}`, 5));
+  }
+  assert.equal(allowed, 100 - 60);
+});
+
+Deno.test("a pair's earlier locks outlast junk pairs of its address: its next lock still doubles", async () => {
+  const { throttle: t, clock } = throttle({ maxPairs: 50, maxNumbers: 50 });
+  await fail(t, "10.0.0.2", 5);
+  clock.advance(30_000);
+  await fail(t, "10.0.0.2", 5);
+  clock.advance(60_000);
+  await junk(t, "10.0.0.2", 1000);
+  const third = await fail(t, "10.0.0.2", 5);
+  assert.deepEqual(third[4].allowed && third[4].locksIfWrong, {
+    seconds: 120,
+    scope: "address",
+  });
+});
+
+Deno.test("a full ledger forgets a number whose failures left the window before a lighter one still in it", async () => {
+  const { throttle: t, clock } = throttle({ maxNumbers: 2 }, {
+    windowLimit: 3,
+    threshold: 10,
+  });
+  await fail(t, "10.0.0.1", 2, "old");
+  clock.advance(25 * HOUR);
+  await fail(t, "10.0.0.2", 1, "recent");
+  await fail(t, "10.0.0.3", 1, "new"); // full: "old" goes, not "recent"
+  const recent = await fail(t, "10.0.0.2", 3, "recent");
+  assert.deepEqual(recent.map((v) => v.allowed), [true, true, false]);
+});
+
+Deno.test("a ledger full of numbers locked for everyone refuses a new number rather than forget one, until the first lock ends", async () => {
+  const { throttle: t, clock } = throttle({ maxNumbers: 2 }, {
+    windowLimit: 2,
+    threshold: 10,
+  });
+  await fail(t, "10.0.0.1", 2, "first");
+  clock.advance(1000);
+  await fail(t, "10.0.0.1", 2, "second");
+  const { verdict } = await t.admit("10.0.0.2", "new");
+  assert.deepEqual(verdict, {
+    allowed: false,
+    lock: { seconds: 24 * 3600 - 1, scope: "everyone" },
+  });
+  assert.equal((await t.admit("10.0.0.2", "first")).verdict.allowed, false);
+  clock.advance(24 * HOUR - 500); // the first's lock has ended, not the second's
+  assert.equal((await t.admit("10.0.0.2", "new")).verdict.allowed, true);
+  assert.equal(
+    (await t.admit("10.0.0.2", "second")).verdict.allowed,
+    false,
+    "the second is still locked: the first, whose lock ended, was forgotten",
   );
 });

@@ -178,7 +178,7 @@ Deno.test("a right password undoes its check, sent after the answer: the pair's 
   assert.equal(after.n, 1, "the wrong check still counts for the number");
 });
 
-Deno.test("the sweep keeps the ledger bounded: expired records go, then the least recently updated beyond the bound, locked ones last", async () => {
+Deno.test("the sweep keeps the ledger bounded: expired records go, then beyond the bound those standing for the fewest failures, the least recently updated first", async () => {
   await using db = await testDatabase();
   await emptyElection(db);
   let now = Date.UTC(2026, 0, 1);
@@ -206,17 +206,80 @@ Deno.test("the sweep keeps the ledger bounded: expired records go, then the leas
   assert.deepEqual(
     pairs.map((row) => `${row.address} ${row.number}`),
     ["192.0.2.9 1000001", "192.0.2.9 1000002"],
-    "the two most recently updated of the five locked pairs",
+    "the two most recently updated of the five pairs locked once",
   );
   const numbers = await db.sql`
     SELECT number FROM booth.lockout_numbers ORDER BY number`;
-  assert.deepEqual(numbers.map((row) => row.number), ["1000001", "1000002"]);
+  assert.deepEqual(
+    numbers.map((row) => row.number),
+    ["1000002", "1123456"],
+    "the number with three failures, then the newer of those with one",
+  );
   now += 2 * 24 * 3600 * 1000;
   await ledger.sweep();
   const [{ count }] = await db.sql`
     SELECT (SELECT count(*) FROM booth.lockout_pairs) +
            (SELECT count(*) FROM booth.lockout_numbers) AS count`;
   assert.equal(Number(count), 0, "two days later every record has expired");
+});
+
+Deno.test("the sweep keeps a pair locked twice over newer junk pairs of its address, and a locked number over junk numbers", async () => {
+  await using db = await testDatabase();
+  await emptyElection(db);
+  let now = Date.UTC(2026, 0, 1);
+  await using ledger = new PostgresLockoutLedger(db.sql, {
+    sweepEveryMs: 0,
+    maxPairs: 1,
+    maxNumbers: 1,
+    now: () => now,
+  });
+  const throttle = new LoginThrottle(ledger, {
+    threshold: 1,
+    windowLimit: 2,
+    clock: { now: () => now, setTimer: () => () => {} },
+  });
+  for (let lock = 0; lock < 2; lock++) {
+    now += 3600_000;
+    assert.ok((await throttle.admit("192.0.2.1", "1123456")).verdict.allowed);
+  }
+  for (let i = 0; i < 5; i++) {
+    now += 1000;
+    await throttle.admit("192.0.2.1", `900000${i}`);
+  }
+  await ledger.sweep();
+  const [pair] = await db.sql`
+    SELECT number, lockouts FROM booth.lockout_pairs`;
+  assert.deepEqual({ ...pair }, { number: "1123456", lockouts: 2 });
+  const [number] = await db.sql`SELECT number FROM booth.lockout_numbers`;
+  assert.equal(number.number, "1123456");
+  const { verdict } = await throttle.admit("192.0.2.2", "1123456");
+  assert.equal(verdict.allowed, false, "still locked for everyone");
+});
+
+Deno.test("the sweep never deletes a number locked for everyone, even beyond the bound", async () => {
+  await using db = await testDatabase();
+  await emptyElection(db);
+  let now = Date.UTC(2026, 0, 1);
+  await using ledger = new PostgresLockoutLedger(db.sql, {
+    sweepEveryMs: 0,
+    maxNumbers: 1,
+    now: () => now,
+  });
+  const throttle = new LoginThrottle(ledger, {
+    threshold: 10,
+    windowLimit: 2,
+    clock: { now: () => now, setTimer: () => () => {} },
+  });
+  for (const number of ["1000001", "1000002", "1000002", "1000001"]) {
+    now += 1000;
+    await throttle.admit("192.0.2.1", number);
+  }
+  now += 1000;
+  await throttle.admit("192.0.2.1", "1000003");
+  await ledger.sweep();
+  const numbers = await db.sql`
+    SELECT number FROM booth.lockout_numbers ORDER BY number`;
+  assert.deepEqual(numbers.map((row) => row.number), ["1000001", "1000002"]);
 });
 
 Deno.test("a login on PostgreSQL sends one statement before its answer, right or wrong password; a success's clear follows the answer, sent at the latest when the ledger closes", async () => {

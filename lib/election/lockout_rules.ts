@@ -102,18 +102,54 @@ export interface LockoutRecords {
   number: NumberRecord | undefined;
 }
 
+/**
+ * How much a record matters to a ledger that must forget records to stay
+ * bounded. It forgets first a record past its `until` (it protects nothing
+ * any more), then the lightest, least recently updated first: to make it
+ * forget a record of weight w, an attacker must first fill it with records
+ * of weight w or more, so a locked number (weight 100) is forgotten last.
+ */
+export interface Keep {
+  /** When it stops mattering (ms since the epoch); Infinity for never. */
+  until: number;
+  /**
+   * The failures it stands for: a number's failures in the window; a
+   * pair's failures, with `threshold` for each lock it has had.
+   */
+  weight: number;
+}
+
 /** What a rule returns: the records to store and a result for the caller. */
 export interface LedgerChange<T> {
   /** The new records; undefined deletes one. */
   records: LockoutRecords;
   /** The rule's answer. */
   result: T;
-  /**
-   * Until when each record must be kept in preference to others (the end
-   * of its lock, ms since the epoch): a ledger that must forget records to
-   * stay bounded forgets those past this time first.
-   */
-  keepUntil: { pair: number; number: number };
+  /** How much each new record matters ({@linkcode Keep}). */
+  keep: { pair: Keep; number: Keep };
+}
+
+/**
+ * How much a number's record matters: until its last failure leaves the
+ * window, as much as its failures (oldest first).
+ */
+function numberKeep(failureTimes: number[], policy: LockoutPolicy): Keep {
+  const last = failureTimes.at(-1);
+  return last === undefined ? { until: 0, weight: 0 } : {
+    until: last + policy.windowSeconds * 1000,
+    weight: failureTimes.length,
+  };
+}
+
+/**
+ * How much a pair's record matters: always (its locks double the next
+ * one's length), weighed by the failures it stands for.
+ */
+function pairKeep(pair: PairRecord | undefined, policy: LockoutPolicy): Keep {
+  return pair === undefined ? { until: 0, weight: 0 } : {
+    until: Infinity,
+    weight: pair.lockouts * policy.threshold + pair.failures,
+  };
 }
 
 /**
@@ -146,10 +182,6 @@ export function admitCheck(
   const numberLockedUntil = times.length >= policy.windowLimit
     ? times[times.length - policy.windowLimit] + windowMs
     : 0;
-  const keepUntil = {
-    pair: pair.lockedUntil,
-    number: times.length > 0 ? times[times.length - 1] + windowMs : 0,
-  };
   const kept = {
     pair: records.pair,
     number: times.length > 0 ? { failureTimes: times } : undefined,
@@ -157,7 +189,10 @@ export function admitCheck(
   if (numberLockedUntil > now || pair.lockedUntil > now) {
     return {
       records: kept,
-      keepUntil,
+      keep: {
+        pair: pairKeep(kept.pair, policy),
+        number: numberKeep(times, policy),
+      },
       result: {
         allowed: false,
         lock: lockInForce(pair.lockedUntil, numberLockedUntil, now),
@@ -188,9 +223,9 @@ export function admitCheck(
   }
   return {
     records: { pair: next, number: { failureTimes } },
-    keepUntil: {
-      pair: next.lockedUntil,
-      number: now + windowMs,
+    keep: {
+      pair: pairKeep(next, policy),
+      number: numberKeep(failureTimes, policy),
     },
     result: { allowed: true, at: now, locksIfWrong },
   };
@@ -229,16 +264,19 @@ export function lockInForce(
  * @example
  * ```ts
  * const records = { pair: undefined, number: { failureTimes: [5, 9] } };
- * clearAfterSuccess(records, 9).records.number; // { failureTimes: [5] }
+ * clearAfterSuccess(records, 9, DEFAULT_LOCKOUT_POLICY).records.number;
+ * // { failureTimes: [5] }
  * ```
  *
  * @param records The pair's and the number's records.
  * @param at When the check was counted (the verdict's `at`).
+ * @param policy The limits the check was admitted under.
  * @returns The new records.
  */
 export function clearAfterSuccess(
   records: LockoutRecords,
   at: number,
+  policy: LockoutPolicy,
 ): LedgerChange<void> {
   const times = [...records.number?.failureTimes ?? []];
   const index = times.lastIndexOf(at);
@@ -248,7 +286,10 @@ export function clearAfterSuccess(
       pair: undefined,
       number: times.length > 0 ? { failureTimes: times } : undefined,
     },
-    keepUntil: { pair: 0, number: 0 },
+    keep: {
+      pair: pairKeep(undefined, policy),
+      number: numberKeep(times, policy),
+    },
     result: undefined,
   };
 }

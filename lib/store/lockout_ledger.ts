@@ -9,9 +9,14 @@
  * @module
  */
 
-import { admitCheck, clearAfterSuccess } from "../election/lockout_rules.ts";
+import {
+  admitCheck,
+  clearAfterSuccess,
+  DEFAULT_LOCKOUT_POLICY,
+} from "../election/lockout_rules.ts";
 import type {
   CheckVerdict,
+  Keep,
   LedgerChange,
   LockoutPolicy,
   LockoutRecords,
@@ -103,15 +108,122 @@ export interface MemoryLedgerOptions {
 
 interface Kept<R> {
   record: R;
-  keepUntil: number;
+  until: number;
+}
+
+/**
+ * At most `max` records by key, forgetting when full as {@linkcode Keep}
+ * says: a record past its `until` (the first of each weight is looked at),
+ * else the least recently changed of the lightest. Constant time per update
+ * but for the number of distinct weights (at most the window's limit for
+ * numbers, a few for pairs).
+ */
+class BoundedRecords<R> {
+  /** Records by weight, each weight's in the order they last changed. */
+  readonly #byWeight = new Map<number, Map<string, Kept<R>>>();
+  readonly #weightOf = new Map<string, number>();
+  readonly #max: number;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  get size(): number {
+    return this.#weightOf.size;
+  }
+
+  get(key: string): R | undefined {
+    const weight = this.#weightOf.get(key);
+    return weight === undefined
+      ? undefined
+      : this.#byWeight.get(weight)?.get(key)?.record;
+  }
+
+  /**
+   * Stores `record` (deletes the key when undefined): as the newest of its
+   * weight when its weight or `until` changed, else in its place, so that
+   * each weight stays in the order of its records' `until` (a refused login
+   * changes neither).
+   */
+  set(key: string, record: R | undefined, keep: Keep, now: number): void {
+    const bucket = this.#byWeight.get(keep.weight);
+    if (
+      record !== undefined && bucket?.get(key)?.until === keep.until &&
+      this.#weightOf.get(key) === keep.weight
+    ) {
+      bucket.set(key, { record, until: keep.until });
+      return;
+    }
+    this.#delete(key);
+    if (record === undefined) return;
+    if (this.size >= this.#max) this.#forgetOne(now);
+    let newest = this.#byWeight.get(keep.weight);
+    if (newest === undefined) {
+      newest = new Map();
+      this.#byWeight.set(keep.weight, newest);
+    }
+    newest.set(key, { record, until: keep.until });
+    this.#weightOf.set(key, keep.weight);
+  }
+
+  clear(): void {
+    this.#byWeight.clear();
+    this.#weightOf.clear();
+  }
+
+  #delete(key: string): void {
+    const weight = this.#weightOf.get(key);
+    if (weight === undefined) return;
+    const bucket = this.#byWeight.get(weight)!;
+    bucket.delete(key);
+    if (bucket.size === 0) this.#byWeight.delete(weight);
+    this.#weightOf.delete(key);
+  }
+
+  /** Whether a record is held under `key`. */
+  has(key: string): boolean {
+    return this.#weightOf.has(key);
+  }
+
+  /** Whether storing a new key would first forget another record. */
+  get full(): boolean {
+    return this.size >= this.#max;
+  }
+
+  /**
+   * The record that would be forgotten next: the first of some weight past
+   * its `until`, else the least recently changed of the lightest.
+   */
+  next(
+    now: number,
+  ): { key: string; weight: number; until: number } | undefined {
+    let lightest: { key: string; weight: number; until: number } | undefined;
+    for (const [weight, bucket] of this.#byWeight) {
+      const [key, kept] = bucket.entries().next().value!;
+      if (kept.until <= now) return { key, weight, until: kept.until };
+      if (lightest === undefined || weight < lightest.weight) {
+        lightest = { key, weight, until: kept.until };
+      }
+    }
+    return lightest;
+  }
+
+  #forgetOne(now: number): void {
+    const next = this.next(now);
+    if (next !== undefined) this.#delete(next.key);
+  }
 }
 
 /**
  * The ledger of one server, in memory. Bounded: at most `maxPairs` pair
  * records (about 150 bytes each, 15 MB at the default) and `maxNumbers`
  * number records (at most 100 failure times each, about 1 KB, 10 MB at the
- * default). When full it forgets the least recently updated record whose
- * lock has ended, or, if every record is locked, the least recently updated.
+ * default). When full it forgets what protects least ({@linkcode Keep}): a
+ * number whose failures have left the window, else the least recently
+ * updated of the records standing for the fewest failures, so that junk
+ * logins on other numbers cannot push a locked number out. It never forgets
+ * a number locked for everyone: when every number it holds is, a new
+ * number's login is refused as locked until the first of them ends.
  *
  * @example
  * ```ts
@@ -124,11 +236,11 @@ interface Kept<R> {
  * ```
  */
 export class MemoryLockoutLedger implements LockoutLedger {
-  readonly #pairs = new Map<string, Kept<PairRecord>>();
-  readonly #numbers = new Map<string, Kept<NumberRecord>>();
-  readonly #maxPairs: number;
-  readonly #maxNumbers: number;
+  readonly #pairs: BoundedRecords<PairRecord>;
+  readonly #numbers: BoundedRecords<NumberRecord>;
   readonly #now: () => number;
+  /** The limits of the last admission, which a clear undoes. */
+  #policy: LockoutPolicy = DEFAULT_LOCKOUT_POLICY;
 
   /**
    * Creates an empty ledger.
@@ -136,8 +248,8 @@ export class MemoryLockoutLedger implements LockoutLedger {
    * @param options Bounds and clock.
    */
   constructor(options: MemoryLedgerOptions = {}) {
-    this.#maxPairs = options.maxPairs ?? 100_000;
-    this.#maxNumbers = options.maxNumbers ?? 10_000;
+    this.#pairs = new BoundedRecords(options.maxPairs ?? 100_000);
+    this.#numbers = new BoundedRecords(options.maxNumbers ?? 10_000);
     this.#now = options.now ?? Date.now;
   }
 
@@ -163,6 +275,9 @@ export class MemoryLockoutLedger implements LockoutLedger {
     voters?: VoterLookup,
   ): Promise<Admission> {
     const voter = await voters?.findVoter(attempt.number);
+    this.#policy = policy;
+    const full = this.#fullOfLockedNumbers(attempt, policy);
+    if (full !== undefined) return { voter, verdict: full };
     const verdict = this.#update(
       attempt.address,
       attempt.number,
@@ -182,8 +297,34 @@ export class MemoryLockoutLedger implements LockoutLedger {
     this.#update(
       address,
       number,
-      (records) => clearAfterSuccess(records, at),
+      (records) => clearAfterSuccess(records, at, this.#policy),
     );
+  }
+
+  /**
+   * A new number's refusal when the ledger could only make room for it by
+   * forgetting a number locked for everyone: it fails closed (every one of
+   * `maxNumbers` numbers locked, a million failed checks at the default,
+   * which could as well have locked that many voters) rather than give a
+   * locked number its guesses back.
+   */
+  #fullOfLockedNumbers(
+    attempt: LoginAttempt,
+    policy: LockoutPolicy,
+  ): CheckVerdict | undefined {
+    if (this.#numbers.has(attempt.number) || !this.#numbers.full) return;
+    const next = this.#numbers.next(attempt.now);
+    if (
+      next === undefined || next.until <= attempt.now ||
+      next.weight < policy.windowLimit
+    ) return;
+    return {
+      allowed: false,
+      lock: {
+        seconds: Math.max(1, Math.ceil((next.until - attempt.now) / 1000)),
+        scope: "everyone",
+      },
+    };
   }
 
   #update<T>(
@@ -193,27 +334,13 @@ export class MemoryLockoutLedger implements LockoutLedger {
   ): T {
     const pairKey = `${address} ${number}`;
     const outcome = change({
-      pair: this.#pairs.get(pairKey)?.record,
-      number: this.#numbers.get(number)?.record,
+      pair: this.#pairs.get(pairKey),
+      number: this.#numbers.get(number),
     });
-    const { records, keepUntil } = outcome;
+    const { records, keep } = outcome;
     const now = this.#now();
-    store(
-      this.#pairs,
-      pairKey,
-      records.pair,
-      keepUntil.pair,
-      this.#maxPairs,
-      now,
-    );
-    store(
-      this.#numbers,
-      number,
-      records.number,
-      keepUntil.number,
-      this.#maxNumbers,
-      now,
-    );
+    this.#pairs.set(pairKey, records.pair, keep.pair, now);
+    this.#numbers.set(number, records.number, keep.number, now);
     return outcome.result;
   }
 
@@ -228,30 +355,4 @@ export class MemoryLockoutLedger implements LockoutLedger {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-function store<R>(
-  map: Map<string, Kept<R>>,
-  key: string,
-  record: R | undefined,
-  keepUntil: number,
-  max: number,
-  now: number,
-): void {
-  // Deleting first keeps the map in least-recently-updated order.
-  map.delete(key);
-  if (record === undefined) return;
-  if (map.size >= max) evictOne(map, now);
-  map.set(key, { record, keepUntil });
-}
-
-function evictOne<R>(map: Map<string, Kept<R>>, now: number): void {
-  for (const [key, kept] of map) {
-    if (kept.keepUntil <= now) {
-      map.delete(key);
-      return;
-    }
-  }
-  const oldest = map.keys().next().value;
-  if (oldest !== undefined) map.delete(oldest);
 }

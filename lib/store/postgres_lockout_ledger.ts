@@ -33,12 +33,21 @@
  *
  * Bounded: a sweep every minute deletes pairs idle for a day whose lock has
  * ended, numbers whose last failure left the window, and beyond `maxPairs`
- * or `maxNumbers` the least recently updated records whose lock has ended.
+ * or `maxNumbers` what protects least, as the in-memory ledger does (`Keep`
+ * in `lib/election/lockout_rules.ts`): the records standing for the fewest failures (a pair's
+ * locks, then its failures; a number's failures), the least recently
+ * updated first. Junk logins on other numbers so cannot push a locked
+ * number out; a number locked for everyone is never deleted before its
+ * lock ends, even beyond `maxNumbers`.
  *
  * @module
  */
 
-import { admitCheck, lockInForce } from "../election/lockout_rules.ts";
+import {
+  admitCheck,
+  DEFAULT_LOCKOUT_POLICY,
+  lockInForce,
+} from "../election/lockout_rules.ts";
 import type {
   CheckVerdict,
   Lock,
@@ -98,6 +107,8 @@ export class PostgresLockoutLedger implements LockoutLedger {
   readonly #idleMs: number;
   readonly #now: () => number;
   readonly #roll: VoterLookup | undefined;
+  /** The window's limit of the last admission: a number at it is locked. */
+  #windowLimit = DEFAULT_LOCKOUT_POLICY.windowLimit;
   #sweeper: ReturnType<typeof setInterval> | undefined;
   /** Clears not yet sent; the first one queues a send. */
   #pending: PendingClear[] = [];
@@ -143,6 +154,7 @@ export class PostgresLockoutLedger implements LockoutLedger {
     policy: LockoutPolicy,
     voters?: VoterLookup,
   ): Promise<Admission> {
+    this.#windowLimit = policy.windowLimit;
     const elsewhere = voters !== undefined && voters !== this.#roll;
     const voter = elsewhere
       ? await voters.findVoter(attempt.number)
@@ -335,8 +347,8 @@ export class PostgresLockoutLedger implements LockoutLedger {
 
   /**
    * Deletes the records that no longer matter, then, beyond the bounds, the
-   * least recently updated records whose lock has ended (or, when every
-   * record is locked, the least recently updated).
+   * records standing for the fewest failures, the least recently updated
+   * first, but never a number locked for everyone.
    *
    * @throws {Error} When the database cannot be written.
    */
@@ -350,13 +362,16 @@ export class PostgresLockoutLedger implements LockoutLedger {
     await this.#sql`
       DELETE FROM booth.lockout_pairs WHERE (address, number) IN (
         SELECT address, number FROM booth.lockout_pairs
-        ORDER BY keep_until > ${now} DESC, updated_at DESC
+        ORDER BY lockouts DESC, failures DESC, updated_at DESC
         OFFSET ${this.#maxPairs})`;
     await this.#sql`
       DELETE FROM booth.lockout_numbers WHERE number IN (
-        SELECT number FROM booth.lockout_numbers
-        ORDER BY keep_until > ${now} DESC, updated_at DESC
-        OFFSET ${this.#maxNumbers})`;
+        SELECT number FROM (
+          SELECT number, failure_times, keep_until FROM booth.lockout_numbers
+          ORDER BY cardinality(failure_times) DESC, updated_at DESC
+          OFFSET ${this.#maxNumbers}) AS beyond
+        WHERE cardinality(failure_times) < ${this.#windowLimit}::integer
+          OR keep_until <= ${now})`;
   }
 
   /**
