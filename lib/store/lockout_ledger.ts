@@ -141,9 +141,12 @@ class BoundedRecords<R> {
 
   /**
    * Stores `record` (deletes the key when undefined): as the newest of its
-   * weight when its weight or `until` changed, else in its place, so that
-   * each weight stays in the order of its records' `until` (a refused login
-   * changes neither).
+   * weight when its weight or `until` changed, else in its place (a refused
+   * login changes neither). A failure files its record last with the latest
+   * `until`, so each weight is mostly in the order of `until`; a success's
+   * clear can file a record with an earlier `until` behind others, and a
+   * record past its `until` behind it is then not seen first: the lightest
+   * live record is forgotten instead, never more than it stands for.
    */
   set(key: string, record: R | undefined, keep: Keep, now: number): void {
     const bucket = this.#byWeight.get(keep.weight);
@@ -180,16 +183,6 @@ class BoundedRecords<R> {
     this.#weightOf.delete(key);
   }
 
-  /** Whether a record is held under `key`. */
-  has(key: string): boolean {
-    return this.#weightOf.has(key);
-  }
-
-  /** Whether storing a new key would first forget another record. */
-  get full(): boolean {
-    return this.size >= this.#max;
-  }
-
   /**
    * The record that would be forgotten next: the first of some weight past
    * its `until`, else the least recently changed of the lightest.
@@ -221,9 +214,9 @@ class BoundedRecords<R> {
  * default). When full it forgets what protects least ({@linkcode Keep}): a
  * number whose failures have left the window, else the least recently
  * updated of the records standing for the fewest failures, so that junk
- * logins on other numbers cannot push a locked number out. It never forgets
- * a number locked for everyone: when every number it holds is, a new
- * number's login is refused as locked until the first of them ends.
+ * logins on other numbers cannot push a locked number out cheaply: only
+ * once every number it holds is locked for everyone does it forget one
+ * (the least recently changed).
  *
  * @example
  * ```ts
@@ -276,8 +269,6 @@ export class MemoryLockoutLedger implements LockoutLedger {
   ): Promise<Admission> {
     const voter = await voters?.findVoter(attempt.number);
     this.#policy = policy;
-    const full = this.#fullOfLockedNumbers(attempt, policy);
-    if (full !== undefined) return { voter, verdict: full };
     const verdict = this.#update(
       attempt.address,
       attempt.number,
@@ -299,32 +290,6 @@ export class MemoryLockoutLedger implements LockoutLedger {
       number,
       (records) => clearAfterSuccess(records, at, this.#policy),
     );
-  }
-
-  /**
-   * A new number's refusal when the ledger could only make room for it by
-   * forgetting a number locked for everyone: it fails closed (every one of
-   * `maxNumbers` numbers locked, a million failed checks at the default,
-   * which could as well have locked that many voters) rather than give a
-   * locked number its guesses back.
-   */
-  #fullOfLockedNumbers(
-    attempt: LoginAttempt,
-    policy: LockoutPolicy,
-  ): CheckVerdict | undefined {
-    if (this.#numbers.has(attempt.number) || !this.#numbers.full) return;
-    const next = this.#numbers.next(attempt.now);
-    if (
-      next === undefined || next.until <= attempt.now ||
-      next.weight < policy.windowLimit
-    ) return;
-    return {
-      allowed: false,
-      lock: {
-        seconds: Math.max(1, Math.ceil((next.until - attempt.now) / 1000)),
-        scope: "everyone",
-      },
-    };
   }
 
   #update<T>(

@@ -367,10 +367,11 @@ export class PostgresLockoutLedger implements LockoutLedger {
     await this.#sql`
       DELETE FROM booth.lockout_numbers WHERE number IN (
         SELECT number FROM (
-          SELECT number, failure_times, keep_until FROM booth.lockout_numbers
-          ORDER BY cardinality(failure_times) DESC, updated_at DESC
+          SELECT number, cardinality(failure_times) AS failures, keep_until
+          FROM booth.lockout_numbers
+          ORDER BY failures DESC, updated_at DESC
           OFFSET ${this.#maxNumbers}) AS beyond
-        WHERE cardinality(failure_times) < ${this.#windowLimit}::integer
+        WHERE failures < ${this.#windowLimit}::integer
           OR keep_until <= ${now})`;
   }
 
