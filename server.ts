@@ -65,6 +65,7 @@ import {
 import {
   formatTime,
   newWindowProblem,
+  nextWholeSecond,
   parseTimeWithOffset,
 } from "./lib/election/polls.ts";
 import type { PollsWindow } from "./lib/election/polls.ts";
@@ -495,9 +496,9 @@ ${formatFlags(PASSWD_FLAGS)}`;
 
 const CLOSE_HELP = `Usage: deno task server close [options]
 
-Sets the time the polls close (default: now). Works while a server runs,
-without a restart: once a closing now has returned, no vote counts any more
-(it waits for a vote the server is recording). After the closing a vote is
+Sets the time the polls close (default: now, the next whole second). Works
+while a server runs, without a restart: once a closing now has returned, no
+vote counts any more (it waits for a vote the server is recording). After the closing a vote is
 refused and View election result shows the result with the turnout.
 The polls cannot be reopened, nor closed at a time already past. A closing
 at or before the opening closes the election before it opens: the polls
@@ -508,11 +509,12 @@ ${formatFlags(CLOSE_FLAGS)}`;
 
 const REPORT_HELP = `Usage: deno task server report [options]
 
-Prints the election's state (not yet open, open, closed, everyone voted), the
-turnout, and once the result is available each candidate's votes with a
-percentage and a bar, and the winner or tie line; then the SHA-256 of
-candidates, passwords, result and history, so a printed report can later be
-checked against the files. While the polls are open it shows the turnout
+Prints the election's state (not yet open, open, closed, everyone voted; or,
+for an election closed at or before its opening, never opens and then closed
+before opening, with no opening time), the turnout, and once the result is
+available each candidate's votes with a percentage and a bar, and the winner
+or tie line; then the SHA-256 of candidates, passwords, result and history,
+so a printed report can later be checked against the files. While the polls are open it shows the turnout
 only, never running totals (nor the hash of result). Works while a server runs.
 
 Options:
@@ -886,9 +888,25 @@ async function closeFiles(
   dir: string,
   at: Date | undefined,
 ): Promise<{ closesAt: Date; opensAt?: Date; closed: boolean }> {
-  const now = new Date();
+  const now = at === undefined
+    ? await wholeSecondNow(() => Promise.resolve(Date.now()))
+    : new Date();
   const { closesAt, opensAt } = await setClosingTime(dir, at ?? now, now);
   return { closesAt, opensAt, closed: closesAt <= new Date() };
+}
+
+/**
+ * "Now" for `close` without `--at`: waits on `clock` until the next whole
+ * second and returns it, so that the closing time is in whole seconds like
+ * every other time, and has come when `close` goes on to wait for the votes
+ * in flight.
+ */
+async function wholeSecondNow(clock: () => Promise<number>): Promise<Date> {
+  const second = nextWholeSecond(await clock());
+  for (let ms = await clock(); ms < second.getTime(); ms = await clock()) {
+    await new Promise((resolve) => setTimeout(resolve, second.getTime() - ms));
+  }
+  return second;
 }
 
 /**
@@ -901,7 +919,9 @@ async function closeDatabase(
 ): Promise<{ closesAt: Date; opensAt?: Date; closed: boolean }> {
   return await withDatabase(target, async (sql) => {
     const keeper = databasePollsKeeper(sql, target.redacted);
-    const now = new Date(await keeper.now());
+    const now = at === undefined
+      ? await wholeSecondNow(() => keeper.now())
+      : new Date(await keeper.now());
     const { closesAt, opensAt } = await closePolls(keeper, at ?? now, now);
     return {
       closesAt,
@@ -920,7 +940,7 @@ async function report(
     const target = databaseTarget(database);
     const summary = await withDatabase(
       target,
-      (sql) => reportDatabaseElection(sql, target.redacted, new Date()),
+      (sql) => reportDatabaseElection(sql, target.redacted, reportMoment()),
     );
     printReport(
       summary,
@@ -931,7 +951,7 @@ async function report(
   }
   let summary;
   try {
-    summary = await reportElection(dir, new Date());
+    summary = await reportElection(dir, reportMoment());
   } catch (error) {
     if (error instanceof ElectionInconsistentError) {
       throw new Error(
@@ -942,6 +962,15 @@ async function report(
   }
   printReport(summary, flags.json === true, `${dir}/`);
   return ExitCode.Ok;
+}
+
+/**
+ * The moment a report describes: the whole second it runs in, as every time
+ * the election keeps (the state is judged at that moment too, so it agrees
+ * with the times printed).
+ */
+function reportMoment(): Date {
+  return new Date(Math.floor(Date.now() / 1000) * 1000);
 }
 
 function printReport(

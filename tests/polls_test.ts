@@ -10,7 +10,9 @@ import {
   closedWindow,
   closingProblem,
   formatPolls,
+  neverOpens,
   newWindowProblem,
+  nextWholeSecond,
   parsePolls,
   parseTimeWithOffset,
   pollsStateAt,
@@ -154,6 +156,41 @@ Deno.test("closing before the opening is allowed and the polls never open: close
     newWindowProblem(window, at("2026-11-26T06:00:00Z"))!,
     /is not after the opening time/,
   );
+});
+
+Deno.test("a window closed at or before its opening never opens; an ordinary or open-ended one does", () => {
+  const closesAt = at("2026-11-26T07:00:00Z");
+  assert.equal(neverOpens(closedWindow(WINDOW, closesAt)), true);
+  assert.equal(neverOpens(WINDOW), false);
+  assert.equal(
+    neverOpens(closedWindow(WINDOW, at("2026-11-26T19:00:00Z"))),
+    false,
+  );
+  assert.equal(neverOpens({ closesAt }), false);
+  assert.equal(neverOpens({ opensAt: closesAt }), false);
+});
+
+Deno.test("close without --at closes at the next whole second, or at now when now is one", () => {
+  assert.equal(
+    nextWholeSecond(Date.parse("2026-11-26T17:41:22.698Z")).toISOString(),
+    "2026-11-26T17:41:23.000Z",
+  );
+  assert.equal(
+    nextWholeSecond(Date.parse("2026-11-26T17:41:22.001Z")).toISOString(),
+    "2026-11-26T17:41:23.000Z",
+  );
+  assert.equal(
+    nextWholeSecond(Date.parse("2026-11-26T17:41:22Z")).toISOString(),
+    "2026-11-26T17:41:22.000Z",
+  );
+  // What `polls` then holds parses back to the same moment.
+  const closing = nextWholeSecond(Date.parse("2026-11-26T17:41:22.698Z"));
+  const text = formatPolls(closedWindow(WINDOW, closing));
+  assert.equal(
+    text,
+    "opens-at 2026-11-26T08:00:00Z\ncloses-at 2026-11-26T17:41:23Z\n",
+  );
+  assert.deepEqual(parsePolls(text, "polls").closesAt, closing);
 });
 
 Deno.test("a new election may not close in the past, nor close at or before it opens", () => {

@@ -15,8 +15,13 @@ import {
   runClient,
   startServer,
 } from "./helpers.ts";
-import { exportInto, testDatabase } from "./postgres_helpers.ts";
 import {
+  exportInto,
+  initDatabaseElection,
+  testDatabase,
+} from "./postgres_helpers.ts";
+import {
+  assertClosedBeforeOpening,
   assertReportHashes,
   GENERATED_PASSWORD,
   minutesFromNow,
@@ -166,4 +171,17 @@ Deno.test("with --database: generated credentials log in, passwd works while boo
     closeVoters();
     for (const booth of booths) await booth.stop();
   }
+});
+
+Deno.test("with --database: close before the opening makes the report say the polls never open, and close now records a whole second", async () => {
+  await using db = await testDatabase();
+  await initDatabaseElection(
+    db,
+    "--opens-at",
+    minutesFromNow(60),
+    "--closes-at",
+    minutesFromNow(120),
+  );
+  const summary = await assertClosedBeforeOpening("--database", db.url);
+  assert.equal(summary.registered, 3);
 });

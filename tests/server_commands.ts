@@ -396,3 +396,62 @@ export async function resultOnceShown(
   );
   return { result, tookMs: performance.now() - closedAt };
 }
+
+/** A time as `polls` and the report write it when it has no milliseconds. */
+const WHOLE_SECOND_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+
+/**
+ * The review's early closing, on an election created to open in an hour:
+ * `close --at` in half an hour makes the report say the polls never open
+ * (no "not yet open", no moved opening time); `close` now then closes them
+ * at a whole second, and the report says they closed before opening, with
+ * turnout 0 and the result.
+ *
+ * @param election The flags naming the election (`--data DIR` or
+ * `--database URL`).
+ * @returns The report after the closing.
+ * @throws {assert.AssertionError} When a command or report says otherwise.
+ */
+export async function assertClosedBeforeOpening(
+  ...election: string[]
+): Promise<ElectionReportSummary> {
+  const later = await server("close", ...election, "--at", minutesFromNow(30));
+  assert.equal(later.code, 0, later.stderr);
+  assert.match(oneLine(later.stdout), /before they opened: they never open$/);
+  const before = await reportSummary(...election);
+  assert.equal(before.state, "never-opens");
+  assert.match(before.reportedAt, WHOLE_SECOND_UTC);
+  assert.equal(before.neverOpens, true);
+  assert.equal(before.opensAt, undefined, "a moved opening is no opening");
+  assert.equal(before.result, undefined, "no result before the closing");
+  const text = await server("report", ...election);
+  assert.equal(text.code, 0, text.stderr);
+  const shown = lines(text.stdout);
+  assert.ok(
+    shown.includes("State: never opens (closed before opening)"),
+    text.stdout,
+  );
+  assert.ok(shown.includes(`Closes at: ${before.closesAt}`), text.stdout);
+  assert.ok(!shown.some((l) => l.startsWith("Opens at:")), text.stdout);
+
+  const now = await server("close", ...election);
+  assert.equal(now.code, 0, now.stderr);
+  const closedAt = oneLine(now.stdout).match(/ closed at (\S+), before/)?.[1];
+  assert.match(closedAt ?? now.stdout, WHOLE_SECOND_UTC);
+  const after = await reportSummary(...election);
+  assert.equal(after.state, "closed");
+  assert.equal(after.neverOpens, true);
+  assert.equal(after.opensAt, undefined);
+  assert.equal(after.closesAt, closedAt);
+  assert.deepEqual([after.voted, after.turnoutPercent], [0, 0]);
+  assert.ok(after.result !== undefined, "the result shows from the closing on");
+  const final = await server("report", ...election);
+  assert.ok(
+    lines(final.stdout).includes(
+      "State: closed before opening (the polls never opened)",
+    ),
+    final.stdout,
+  );
+  assert.ok(lines(final.stdout).includes(`Closed at: ${closedAt}`));
+  return after;
+}

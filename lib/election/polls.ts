@@ -98,6 +98,44 @@ export function pollsStateAt(window: PollsWindow, now: Date): PollsState {
 }
 
 /**
+ * Whether the polls of this window never open: an election closed at or
+ * before its opening ({@linkcode closedWindow}), whose opening moved to its
+ * closing. Its opening time is no opening: say "never opens", not "opens at".
+ *
+ * @example
+ * ```ts
+ * const at = new Date("2026-11-26T12:00:00Z");
+ * neverOpens({ opensAt: at, closesAt: at }); // true
+ * neverOpens({ closesAt: at }); // false
+ * ```
+ *
+ * @param window The opening and closing times.
+ * @returns True when both are set and the closing is not after the opening.
+ */
+export function neverOpens(window: PollsWindow): boolean {
+  return window.opensAt !== undefined && window.closesAt !== undefined &&
+    window.closesAt <= window.opensAt;
+}
+
+/**
+ * The next whole second at or after `ms`: `close` without `--at` closes the
+ * polls then, so that `polls` and the report keep whole seconds like every
+ * other time.
+ *
+ * @example
+ * ```ts
+ * nextWholeSecond(Date.parse("2026-11-26T17:41:22.698Z")); // 17:41:23Z
+ * nextWholeSecond(Date.parse("2026-11-26T17:41:22Z")); // 17:41:22Z
+ * ```
+ *
+ * @param ms Milliseconds since the epoch.
+ * @returns The moment.
+ */
+export function nextWholeSecond(ms: number): Date {
+  return new Date(Math.ceil(ms / 1000) * 1000);
+}
+
+/**
  * Why a window cannot be used, or undefined when it can: the polls must
  * open before they close.
  *

@@ -10,7 +10,7 @@
 
 import { createHash } from "node:crypto";
 import { winnersOf } from "../election/booth.ts";
-import { formatTime, pollsStateAt } from "../election/polls.ts";
+import { formatTime, neverOpens, pollsStateAt } from "../election/polls.ts";
 import { denoFileOps, lstatOrUndefined, refuseUnsafeFile } from "./file_ops.ts";
 import type { FileOps } from "./file_ops.ts";
 import {
@@ -23,8 +23,17 @@ import { waitForCommitsSettled } from "./commits_settled.ts";
 import { readPollsFile } from "./polls_file.ts";
 import type { PollsWindow } from "../election/polls.ts";
 
-/** The election's state in a report. */
-export type ElectionStage = "not-open" | "open" | "closed" | "everyone-voted";
+/**
+ * The election's state in a report. `never-opens`: closed at or before its
+ * opening, before that closing (from the closing on it is `closed`, with
+ * {@linkcode ElectionReportSummary.neverOpens}).
+ */
+export type ElectionStage =
+  | "not-open"
+  | "never-opens"
+  | "open"
+  | "closed"
+  | "everyone-voted";
 
 /** One candidate's line in a report. */
 export interface CandidateResult {
@@ -42,10 +51,19 @@ export interface ElectionReportSummary {
   reportedAt: string;
   /** Where the election stands. */
   state: ElectionStage;
-  /** The opening time, ISO 8601 UTC, when one is set. */
+  /**
+   * The opening time, ISO 8601 UTC, when one is set and the polls open at
+   * it (absent when they never open).
+   */
   opensAt?: string;
   /** The closing time, ISO 8601 UTC, when one is set. */
   closesAt?: string;
+  /**
+   * Present, and true, when the election was closed at or before its
+   * opening: the polls never open (nor opened), and the result, turnout 0,
+   * shows from the closing on.
+   */
+  neverOpens?: true;
   /** Registered voters. */
   registered: number;
   /** Votes cast. */
@@ -169,11 +187,19 @@ export function summariseElection(input: ReportInput): ElectionReportSummary {
   const pollsNow = pollsStateAt(polls, now);
   const everyone = voted === registered;
   const available = everyone || pollsNow === "closed";
+  // A closing at or before the opening moved the opening to it: that is
+  // no opening to show, and "not yet open" would promise one.
+  const never = neverOpens(polls);
   const summary: ElectionReportSummary = {
     reportedAt: formatTime(now),
-    state: everyone ? "everyone-voted" : pollsNow,
-    ...(polls.opensAt ? { opensAt: formatTime(polls.opensAt) } : {}),
+    state: never
+      ? (pollsNow === "closed" ? "closed" : "never-opens")
+      : everyone
+      ? "everyone-voted"
+      : pollsNow,
+    ...(polls.opensAt && !never ? { opensAt: formatTime(polls.opensAt) } : {}),
     ...(polls.closesAt ? { closesAt: formatTime(polls.closesAt) } : {}),
+    ...(never ? { neverOpens: true as const } : {}),
     registered,
     voted,
     turnoutPercent: percent(voted, registered),
@@ -227,12 +253,17 @@ export function formatReport(
   winnerLine: (winners: readonly string[]) => string,
 ): string[] {
   const lines: string[] = [];
-  const stage = {
-    "not-open": "not yet open",
-    open: "open",
-    closed: "closed",
-    "everyone-voted": "everyone voted",
-  }[summary.state];
+  const stage = summary.neverOpens
+    ? (summary.state === "closed"
+      ? "closed before opening (the polls never opened)"
+      : "never opens (closed before opening)")
+    : {
+      "not-open": "not yet open",
+      "never-opens": "never opens",
+      open: "open",
+      closed: "closed",
+      "everyone-voted": "everyone voted",
+    }[summary.state];
   lines.push(`State: ${stage}`);
   const closed = summary.closesAt !== undefined &&
     new Date(summary.closesAt) <= new Date(summary.reportedAt);
