@@ -478,6 +478,12 @@ Creates an election: a fresh random key K in symkey, the voter file
 passwords (E(K, H(password)) per voter), candidates, a result of zeros and
 the polls' opening and closing times.
 
+Names of voters and candidates hold no spaces, invisible characters or
+mix of Latin, Cyrillic and Greek letters, and are in Unicode NFC. A roll
+or a ballot may not hold two names a reader would take for one: equal
+after NFKC case folding (Alice, ALICE), or once Cyrillic and Greek letters
+that look Latin are read as Latin (Chris and the all-Cyrillic \u0421\u04bb\u0433\u0456\u0455).
+
 Options:
 ${formatFlags(INIT_FLAGS)}`;
 

@@ -16,6 +16,7 @@
 import { Buffer } from "node:buffer";
 import { encodeBase64, SEALED_BYTES } from "./crypto.ts";
 import { plural } from "../terminal/plural.ts";
+import { toLatinLookAlikes } from "./latin_look_alikes.ts";
 
 /** Longest voter name, registration number or candidate name. */
 export const MAX_NAME_CHARS = 64;
@@ -200,13 +201,14 @@ export function numberedLines(text: string): [number, string][] {
  * @param path The roll's path, for error messages.
  * @returns The voters in file order.
  * @throws {ElectionFileError} On a malformed line or name, or a repeated
- * name (see {@linkcode nameKey}) or number, naming the line.
+ * name (two names a reader would take for one, see {@linkcode nameSkeleton})
+ * or number, naming the line.
  */
 export function parseVoterRoll(text: string, path: string): RollLine[] {
   const fail = (detail: string, line: number) =>
     new ElectionFileError("voter roll", path, detail, line);
   const entries: RollLine[] = [];
-  const seen = new Uniqueness();
+  const seen = new Uniqueness(nameSkeleton);
   // Lean on purpose: a roll may hold 1,000,000 voters. Lines are scanned in
   // place, and a line of printable ASCII fields split by single spaces (the
   // common case) takes a fast path that allocates only its fields; such
@@ -286,7 +288,9 @@ export function parsePasswords(text: string, path: string): VoterEntry[] {
   const fail = (detail: string, line: number) =>
     new ElectionFileError("voter file", path, detail, line);
   const entries: VoterEntry[] = [];
-  const seen = new Uniqueness();
+  // By nameKey, not nameSkeleton: an election created before the look-alike
+  // check must still start.
+  const seen = new Uniqueness(nameKey);
   // Lean on purpose: at 100,000 voters this runs at every start, so lines
   // are scanned in place and every encrypted password is decoded into one
   // shared buffer rather than one allocation each.
@@ -364,11 +368,14 @@ export function formatPasswords(
  * @throws {ElectionFileError} On a malformed or repeated name, or none.
  */
 export function parseCandidates(text: string, path: string): string[] {
+  // By nameKey, not nameSkeleton: an election created before the look-alike
+  // check must still start.
   const candidates = candidateNames(
     numberedLines(text),
     "line",
     (detail, line) =>
       new ElectionFileError("candidates file", path, detail, line),
+    nameKey,
   );
   if (candidates === undefined) {
     throw new ElectionFileError(
@@ -422,33 +429,35 @@ export function parseCandidateList(list: string): string[] {
     items,
     "item",
     (detail, item) => new CandidateListError(detail, item),
+    nameSkeleton,
   )!;
 }
 
 /**
  * The ballot from numbered names: each valid and none repeated (compared
- * by {@linkcode nameKey}); undefined when there are none.
+ * by `key`); undefined when there are none.
  */
 function candidateNames(
   items: [number, string][],
   unit: "line" | "item",
   fail: (detail: string, at: number) => Error,
+  key: (name: string) => string,
 ): string[] | undefined {
   const candidates: string[] = [];
   const seen = new Map<string, number>();
   for (const [at, name] of items) {
     checkToken("candidate name", name, at, fail, unit);
-    const key = nameKey(name);
-    const earlier = seen.get(key);
+    const nameAs = key(name);
+    const earlier = seen.get(nameAs);
     if (earlier !== undefined) {
       throw fail(
         `${unit} ${at} repeats candidate "${candidates[earlier - 1]}"${
-          candidates[earlier - 1] === name ? "" : ` as "${name}"`
+          repeatedAs(candidates[earlier - 1], name)
         }`,
         at,
       );
     }
-    seen.set(key, candidates.push(name));
+    seen.set(nameAs, candidates.push(name));
   }
   return candidates.length === 0 ? undefined : candidates;
 }
@@ -614,8 +623,8 @@ const PLAIN_ASCII = /^[\x21-\x7e]*$/;
  * not in Unicode NFC (the same letters spelled with other code points), and
  * a name mixing Latin, Cyrillic and Greek letters (`Chr\u0456s`, with a
  * Cyrillic `і`, looks like `Chris`). A name wholly in another script that
- * happens to look like a Latin one is not caught: that needs Unicode's
- * confusables table.
+ * looks like a Latin one is fine alone; two such names on one ballot or roll
+ * are refused by comparing their {@linkcode nameSkeleton}.
  *
  * @example
  * ```ts
@@ -651,8 +660,9 @@ export function misleadingNameProblem(value: string): string | undefined {
 
 /**
  * The form under which two names count as the same: NFKC with case folding
- * (`Alice`, `ALICE` and the full-width `Ａｌｉｃｅ` are one name), so a roll or
- * a ballot cannot hold two names a reader would take for one.
+ * (`Alice`, `ALICE` and the full-width `Ａｌｉｃｅ` are one name). A stored
+ * election's files are checked by it; a new ballot or roll by the stricter
+ * {@linkcode nameSkeleton}, which also takes `Сһгіѕ` for `Chris`.
  *
  * @example
  * ```ts
@@ -668,6 +678,31 @@ export function nameKey(name: string): string {
   // cases it misses in one direction (ß and SS, ς and σ), NFKC again
   // settles what case mapping unsettled.
   return name.normalize("NFKC").toUpperCase().toLowerCase().normalize("NFKC");
+}
+
+/**
+ * The form under which two names of one list look the same to a reader:
+ * {@linkcode nameKey} after each Cyrillic or Greek letter that looks like a
+ * Latin one is made that Latin letter (see {@linkcode toLatinLookAlikes}), in
+ * the spirit of Unicode UTS #39's skeleton, so the all-Cyrillic `Сһгіѕ` and
+ * `Chris` are one name on a ballot or a roll. Only for refusing such pairs
+ * in a new list: a voter's typed name is still looked up by
+ * {@linkcode nameKey}.
+ *
+ * @example
+ * ```ts
+ * nameSkeleton("\u0421\u04bb\u0433\u0456\u0455") === nameSkeleton("Chris"); // true
+ * nameSkeleton("Алексей") === nameSkeleton("Alexei"); // false
+ * ```
+ *
+ * @param name A name that passed {@linkcode misleadingNameProblem}.
+ * @returns The comparison key.
+ */
+export function nameSkeleton(name: string): string {
+  if (PLAIN_ASCII.test(name)) return name.toLowerCase();
+  // NFKD first: an accented Cyrillic letter (`ё`) is then its base letter
+  // and a mark, and looks like the Latin letter with that mark (`ë`).
+  return nameKey(toLatinLookAlikes(name.normalize("NFKD")));
 }
 
 /**
@@ -706,12 +741,28 @@ function checkToken(
 }
 
 /**
- * Names (compared by {@linkcode nameKey}) and registration numbers must each
- * be unique within a roll.
+ * How a repeated name is told apart from the first in a refusal: nothing
+ * when spelt the same, `as "<name>"` when another case or width, and which
+ * look the same when letters of another script make it a look-alike.
+ */
+function repeatedAs(first: string, repeat: string): string {
+  if (first === repeat) return "";
+  if (nameKey(first) === nameKey(repeat)) return ` as "${repeat}"`;
+  return ` as "${repeat}", which looks the same`;
+}
+
+/**
+ * Names (compared by the key given) and registration numbers must each be
+ * unique within a roll.
  */
 class Uniqueness {
   #names = new Map<string, { line: number; name: string }>();
   #numbers = new Map<string, number>();
+  #key: (name: string) => string;
+
+  constructor(key: (name: string) => string) {
+    this.#key = key;
+  }
 
   claim(
     name: string,
@@ -719,12 +770,12 @@ class Uniqueness {
     line: number,
     fail: (detail: string, line: number) => Error,
   ): void {
-    const key = nameKey(name);
+    const key = this.#key(name);
     const earlier = this.#names.get(key);
     if (earlier !== undefined) {
       throw fail(
         `line ${line} repeats the name "${earlier.name}" of line ${earlier.line}${
-          earlier.name === name ? "" : ` as "${name}"`
+          repeatedAs(earlier.name, name)
         }`,
         line,
       );
