@@ -16,7 +16,7 @@ import {
   parseCandidates,
   parseVoterRoll,
 } from "../lib/election/election_files.ts";
-import { runProgram } from "./helpers.ts";
+import { refusal } from "./server_commands.ts";
 import { tempDir } from "./temp_dir.ts";
 
 Deno.test("names holding a default-ignorable code point are refused, naming it", () => {
@@ -85,17 +85,9 @@ Deno.test("server init refuses the look-alike candidates of the review with one 
       ],
     ]
   ) {
-    const init = await runProgram("server", [
-      "init",
-      "--data",
-      data,
-      "--candidates",
-      candidates,
-    ]);
-    assert.equal(init.code, 2, init.stderr);
     assert.equal(
-      init.stderr,
-      `Option "--candidates": item 2 has an invalid candidate name "${shown}": ${problem} (see --help)\n`,
+      await refusal(2, ["init", "--data", data, "--candidates", candidates]),
+      `Option "--candidates": item 2 has an invalid candidate name "${shown}": ${problem} (see --help)`,
     );
     await assert.rejects(Deno.stat(data), Deno.errors.NotFound);
   }
@@ -170,17 +162,15 @@ Deno.test("an election's own candidates file created before the look-alike check
 Deno.test("server init refuses a ballot or a roll of two names that look the same with one line and writes nothing", async () => {
   await using temp = await tempDir("booth-names-");
   const data = join(temp.path, "data");
-  const ballot = await runProgram("server", [
-    "init",
-    "--data",
-    data,
-    "--candidates",
-    `Chris,${CYRILLIC_CHRIS}`,
-  ]);
-  assert.equal(ballot.code, 2, ballot.stderr);
   assert.equal(
-    ballot.stderr,
-    `Option "--candidates": item 2 repeats candidate "Chris" as "${CYRILLIC_CHRIS}", which looks the same (see --help)\n`,
+    await refusal(2, [
+      "init",
+      "--data",
+      data,
+      "--candidates",
+      `Chris,${CYRILLIC_CHRIS}`,
+    ]),
+    `Option "--candidates": item 2 repeats candidate "Chris" as "${CYRILLIC_CHRIS}", which looks the same (see --help)`,
   );
   await assert.rejects(Deno.stat(data), Deno.errors.NotFound);
   const roll = join(temp.path, "roll.txt");
@@ -188,17 +178,9 @@ Deno.test("server init refuses a ballot or a roll of two names that look the sam
     roll,
     `Chris 1123456 1234\n${CYRILLIC_CHRIS} 1138765 5678\n`,
   );
-  const voters = await runProgram("server", [
-    "init",
-    "--data",
-    data,
-    "--voters",
-    roll,
-  ]);
-  assert.equal(voters.code, 1, voters.stderr);
   assert.equal(
-    voters.stderr,
-    `Cannot read voter roll "${roll}": line 2 repeats the name "Chris" of line 1 as "${CYRILLIC_CHRIS}", which looks the same\n`,
+    await refusal(1, ["init", "--data", data, "--voters", roll]),
+    `Cannot read voter roll "${roll}": line 2 repeats the name "Chris" of line 1 as "${CYRILLIC_CHRIS}", which looks the same`,
   );
   await assert.rejects(Deno.stat(data), Deno.errors.NotFound);
 });

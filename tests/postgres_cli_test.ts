@@ -26,7 +26,7 @@ import {
   runServerOk,
   testDatabase,
 } from "./postgres_helpers.ts";
-import { EXPORTED_FILES } from "./server_commands.ts";
+import { EXPORTED_FILES, refusal } from "./server_commands.ts";
 
 Deno.test("init --database creates the election, K only in DIR/symkey, and never replaces it without --force", async () => {
   await using db = await testDatabase();
@@ -69,39 +69,29 @@ Deno.test("init --database refuses two names a reader would take for one and wri
   await using db = await testDatabase();
   const data = join(db.dir, "data");
   const cyrillicChris = "\u0421\u04bb\u0433\u0456\u0455";
-  const ballot = await runProgram("server", [
-    "init",
-    ...databaseFlags(db.url, data),
-    "--candidates",
-    `Chris,${cyrillicChris}`,
-  ]);
-  assert.equal(ballot.code, 2, ballot.stderr);
   assert.equal(
-    ballot.stderr,
-    `Option "--candidates": item 2 repeats candidate "Chris" as "${cyrillicChris}", which looks the same (see --help)\n`,
+    await refusal(2, [
+      "init",
+      ...db.flags(data),
+      "--candidates",
+      `Chris,${cyrillicChris}`,
+    ]),
+    `Option "--candidates": item 2 repeats candidate "Chris" as "${cyrillicChris}", which looks the same (see --help)`,
   );
   const [{ schema }] = await db.sql`
     SELECT count(*)::int AS schema FROM pg_namespace WHERE nspname = 'booth'`;
   assert.equal(schema, 0);
   await assert.rejects(Deno.stat(data), Deno.errors.NotFound);
 
-  await runServerOk(["init", ...databaseFlags(db.url, data)]);
+  await initDatabaseElection(db);
   const roll = join(db.dir, "roll.txt");
   await Deno.writeTextFile(
     roll,
     `Chris 1123456 1234\n${cyrillicChris} 1138765 5678\n`,
   );
-  const voters = await runProgram("server", [
-    "init",
-    ...databaseFlags(db.url, data),
-    "--voters",
-    roll,
-    "--force",
-  ]);
-  assert.equal(voters.code, 1, voters.stderr);
   assert.equal(
-    voters.stderr,
-    `Cannot read voter roll "${roll}": line 2 repeats the name "Chris" of line 1 as "${cyrillicChris}", which looks the same\n`,
+    await refusal(1, ["init", ...db.flags(data), "--voters", roll, "--force"]),
+    `Cannot read voter roll "${roll}": line 2 repeats the name "Chris" of line 1 as "${cyrillicChris}", which looks the same`,
   );
   const names = await db.sql`SELECT name FROM booth.voters ORDER BY name`;
   assert.deepEqual(names.map((row) => row.name), ["Alice", "Bob", "Tom"]);

@@ -17,66 +17,26 @@
  * Both cases are listed because a capital may look Latin when its small
  * letter does not (`В` and `B`, but `в`).
  */
-export const LATIN_LOOK_ALIKES: ReadonlyMap<string, string> = new Map([
-  // Cyrillic small letters.
-  ["\u0430", "a"], // а
-  ["\u0435", "e"], // е
-  ["\u043e", "o"], // о
-  ["\u0440", "p"], // р
-  ["\u0441", "c"], // с
-  ["\u0443", "y"], // у
-  ["\u0445", "x"], // х
-  ["\u0456", "i"], // і
-  ["\u0458", "j"], // ј
-  ["\u0455", "s"], // ѕ
-  ["\u04bb", "h"], // һ
-  ["\u0433", "r"], // г
-  ["\u0501", "d"], // ԁ
-  ["\u051b", "q"], // ԛ
-  ["\u051d", "w"], // ԝ
-  ["\u04cf", "l"], // ӏ (palochka)
-  // Cyrillic capital letters.
-  ["\u0410", "A"], // А
-  ["\u0412", "B"], // В
-  ["\u0415", "E"], // Е
-  ["\u041a", "K"], // К
-  ["\u041c", "M"], // М
-  ["\u041d", "H"], // Н
-  ["\u041e", "O"], // О
-  ["\u0420", "P"], // Р
-  ["\u0421", "C"], // С
-  ["\u0422", "T"], // Т
-  ["\u0423", "Y"], // У
-  ["\u0425", "X"], // Х
-  ["\u0405", "S"], // Ѕ
-  ["\u0406", "I"], // І
-  ["\u0408", "J"], // Ј
-  ["\u051a", "Q"], // Ԛ
-  ["\u051c", "W"], // Ԝ
-  ["\u04c0", "l"], // Ӏ (palochka)
+export const LATIN_LOOK_ALIKES: ReadonlyMap<string, string> = lookAlikes([
+  // Cyrillic small letters (ӏ is the palochka).
+  ["аеорсухіјѕһгԁԛԝӏ", "aeopcyxijshrdqwl"],
+  // Cyrillic capital letters (Ӏ is the palochka).
+  ["АВЕКМНОРСТУХЅІЈԚԜӀ", "ABEKMHOPCTYXSIJQWl"],
   // Greek small letters.
-  ["\u03bf", "o"], // ο
-  ["\u03bd", "v"], // ν
-  ["\u03b1", "a"], // α
-  ["\u03b9", "i"], // ι
-  ["\u03c1", "p"], // ρ
-  ["\u03b3", "y"], // γ
+  ["οναιργ", "ovaipy"],
   // Greek capital letters.
-  ["\u0391", "A"], // Α
-  ["\u0392", "B"], // Β
-  ["\u0395", "E"], // Ε
-  ["\u0396", "Z"], // Ζ
-  ["\u0397", "H"], // Η
-  ["\u0399", "I"], // Ι
-  ["\u039a", "K"], // Κ
-  ["\u039c", "M"], // Μ
-  ["\u039d", "N"], // Ν
-  ["\u039f", "O"], // Ο
-  ["\u03a1", "P"], // Ρ
-  ["\u03a4", "T"], // Τ
-  ["\u03a5", "Y"], // Υ
-  ["\u03a7", "X"], // Χ
+  ["ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX"],
 ]);
+
+/** Pairs each letter of a script's row with the Latin letter under it. */
+function lookAlikes(rows: [string, string][]): Map<string, string> {
+  return new Map(rows.flatMap(([letters, latin]) => {
+    const from = [...letters];
+    const to = [...latin];
+    if (from.length !== to.length) throw new Error(`uneven row "${letters}"`);
+    return from.map((letter, i): [string, string] => [letter, to[i]]);
+  }));
+}
 
 /** Any letter of {@linkcode LATIN_LOOK_ALIKES}. */
 const LOOK_ALIKE = new RegExp(
