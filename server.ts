@@ -1255,7 +1255,10 @@ async function initDatabase(
   },
 ): Promise<void> {
   const target = databaseTarget(url);
-  const key = await keyForDatabase(
+  // A database that cannot be reached or refuses the login is found out
+  // before DIR gets a key for it.
+  await withDatabase(target, (sql) => sql`SELECT 1`);
+  const { key, undo } = await keyForDatabase(
     dir,
     `the database "${target.redacted}"`,
     parseKey,
@@ -1273,7 +1276,11 @@ async function initDatabase(
       redacted: target.redacted,
       force: options.force,
       onProgress: options.bar?.update,
-    }));
+    })).catch(async (error) => {
+      // Refused before anything was written: DIR is left as it was.
+      if (error instanceof ElectionExistsError) await undo();
+      throw error;
+    });
   console.log(
     `created an election in the database ${target.redacted} (K in ${dir}/symkey): ${options.voters.length} voters, ${options.candidates.length} candidates (${
       options.candidates.join(", ")

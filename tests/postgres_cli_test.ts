@@ -320,3 +320,29 @@ Deno.test("init --from refuses an election a file booth is serving, and the move
   const after = await runServerOk(["verify", ...db.flags(data)]);
   assert.deepEqual(lines(after.stdout), ["turnout 1/3", "consistent"]);
 });
+
+Deno.test("an init --database that fails before writing leaves DIR as it was: a rerun with the right URL, or elsewhere, works", async () => {
+  await using db = await testDatabase();
+  const data = join(db.dir, "keys");
+  const wrong = [
+    Object.assign(new URL(db.url), { port: "1" }).href,
+    Object.assign(new URL(db.url), { password: "not-the-password" }).href,
+  ];
+  for (const url of wrong) {
+    assert.match(
+      await refusal(1, ["init", "--database", url, "--data", data]),
+      /^Cannot use the database "postgres:\/\/booth@[^"]+": /,
+    );
+    await assert.rejects(Deno.stat(data), Deno.errors.NotFound, url);
+  }
+  // An election that exists is refused without --force: a new DIR for it
+  // gets no key either.
+  await initDatabaseElection(db);
+  assert.match(
+    await refusal(1, ["init", ...db.flags(data)]),
+    /^An election already exists in the database/,
+  );
+  await assert.rejects(Deno.stat(data), Deno.errors.NotFound);
+  await runServerOk(["init", ...db.flags(data), "--force"]);
+  assert.ok((await Deno.stat(join(data, "symkey"))).isFile);
+});

@@ -297,6 +297,19 @@ function end(stream: Writable): Promise<void> {
   });
 }
 
+/** K for a database election, and how to take back what finding it wrote. */
+export interface DatabaseKey {
+  /** The election key K. */
+  key: Uint8Array;
+  /**
+   * Removes what {@linkcode keyForDatabase} created (a new `symkey`, the
+   * `database` mark, the directory), for an init the database refused
+   * before writing anything: a key no election uses must not tie DIR to
+   * that database. Never call it once an election may hold K.
+   */
+  undo(): Promise<void>;
+}
+
 /**
  * K for a database election: the one in `DIR/symkey` when there is one,
  * else a fresh key written there durably (mode 0600, directory 0700). DIR
@@ -308,7 +321,7 @@ function end(stream: Writable): Promise<void> {
  * @param where The database, e.g. `the database "postgres://booth@db/booth"`
  * (never a password).
  * @param parse Reads K from the file's text (undefined when malformed).
- * @returns K.
+ * @returns K, and how to undo what was written.
  * @throws {Error} When `symkey` exists but is not a key.
  * @throws {DatabaseKeyError} When DIR holds a file election, or the key of
  * another database's election.
@@ -317,9 +330,10 @@ export async function keyForDatabase(
   dir: string,
   where: string,
   parse: (text: string) => Uint8Array | undefined,
-): Promise<Uint8Array> {
+): Promise<DatabaseKey> {
   const paths = electionPaths(dir);
   const ops = denoFileOps();
+  const created: string[] = [];
   try {
     await refuseForeignKeyDirectory(paths, where);
     const text = await ops.readText(paths.symkey);
@@ -333,12 +347,24 @@ export async function keyForDatabase(
       }
       key = parsed;
     } else {
+      if (lstatOrUndefined(dir) === undefined) created.push(dir);
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
       key = generateKey();
+      created.push(paths.symkey);
       await replaceFileDurably(ops, paths.symkey, formatKey(key));
     }
+    if (lstatOrUndefined(paths.database) === undefined) {
+      created.push(paths.database);
+    }
     await markDatabaseKey(paths, ops, where);
-    return key;
+    return {
+      key,
+      async undo() {
+        for (const path of created.reverse()) {
+          await Deno.remove(path).catch(() => {});
+        }
+      },
+    };
   } finally {
     ops.close();
   }
