@@ -5,7 +5,9 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startLocalPostgres } from "../tools/with_postgres.ts";
+import { closedAncestor, startLocalPostgres } from "../tools/with_postgres.ts";
+import { tempDir } from "./temp_dir.ts";
+import { ROOT } from "../tools/processes.ts";
 
 /** Settles when `pid` has exited (its /proc entry gone or a zombie). */
 async function exited(pid: number): Promise<void> {
@@ -53,4 +55,50 @@ Deno.test("a running local PostgreSQL stops on stop() and its directory is remov
   await pg.stop();
   await exited(pid);
   await assert.rejects(Deno.stat(pg.directory), Deno.errors.NotFound);
+});
+
+Deno.test("a directory others may not enter on the way to the binaries is named (the cluster runs as postgres when root)", async () => {
+  await using temp = await tempDir("booth-closed-");
+  await Deno.chmod(temp.path, 0o711);
+  const closed = join(temp.path, "closed");
+  await Deno.mkdir(join(closed, "checkout", "node_modules"), {
+    recursive: true,
+  });
+  await Deno.chmod(closed, 0o700);
+  assert.equal(
+    closedAncestor(join(closed, "checkout", "node_modules")),
+    closed,
+  );
+  await Deno.chmod(closed, 0o755);
+  assert.equal(
+    closedAncestor(join(closed, "checkout", "node_modules")),
+    undefined,
+  );
+});
+
+Deno.test("with_postgres.ts --help shows its usage, and a command that cannot start is one line, exit 127", async () => {
+  const run = (...args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all",
+        join(ROOT, "tools", "with_postgres.ts"),
+        ...args,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  const help = await run("--help");
+  assert.equal(help.code, 0, text(help.stderr));
+  assert.match(
+    text(help.stdout),
+    /^Usage: deno run --allow-all tools\/with_postgres.ts COMMAND/,
+  );
+  const missing = await run("no-such-program-here");
+  assert.equal(missing.code, 127);
+  assert.equal(
+    text(missing.stderr),
+    'Cannot run "no-such-program-here": no such program\n',
+  );
 });

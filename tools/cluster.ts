@@ -36,7 +36,10 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, () => stopRequested.resolve(signal));
 }
 
-const postgres = await startLocalPostgres();
+const postgres = await startLocalPostgres().catch((error) => {
+  console.error(error instanceof Error ? error.message : String(error));
+  Deno.exit(1);
+});
 const work = await Deno.makeTempDir({ prefix: "booth-cluster-" });
 const data = join(work, "data");
 const booths: ServerProcess[] = [];

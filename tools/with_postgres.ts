@@ -115,6 +115,12 @@ export async function startLocalPostgres(
   } catch (error) {
     await server.stop().catch(() => {});
     await removeRoot();
+    const blocked = Deno.uid() === 0 ? closedAncestor(binaries()) : undefined;
+    if (blocked !== undefined) {
+      throw new Error(
+        `Cannot start a local PostgreSQL: the user postgres cannot reach its binaries under node_modules, because ${blocked} is closed to others (chmod o+x ${blocked}, or keep the checkout where others may enter)`,
+      );
+    }
     throw new Error(
       `Cannot start a local PostgreSQL: ${
         error instanceof Error ? error.message : "the server exited"
@@ -244,6 +250,29 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Where the npm package's PostgreSQL binaries are (this checkout's node_modules). */
+function binaries(): string {
+  return new URL("../node_modules", import.meta.url).pathname;
+}
+
+/**
+ * The first directory on the way to `path` that others may not enter (no
+ * `o+x`), which keeps a server running as `postgres` from its binaries.
+ */
+export function closedAncestor(path: string): string | undefined {
+  const parts = path.split("/").filter((part) => part !== "");
+  for (let i = 1; i <= parts.length; i++) {
+    const dir = "/" + parts.slice(0, i).join("/");
+    try {
+      const mode = Deno.statSync(dir).mode;
+      if (mode !== null && (mode & 0o001) === 0) return dir;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
 /**
  * A free TCP port on the loopback interface, from the kernel's ephemeral
  * range (so never PostgreSQL's 5432).
@@ -258,12 +287,23 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+const USAGE =
+  `Usage: deno run --allow-all tools/with_postgres.ts COMMAND [ARGS...]
+
+Starts a throwaway PostgreSQL (a cluster in a temporary directory on a free
+loopback port), runs COMMAND with BOOTH_TEST_DATABASE_URL set to it, then
+stops the cluster and removes its directory, also when COMMAND fails or on
+Ctrl-C. With BOOTH_TEST_DATABASE_URL already set, that server is used and no
+cluster is started. Exits with COMMAND's status.`;
+
 async function runWrapped(command: string[]): Promise<number> {
   if (command.length === 0) {
-    console.error(
-      "Usage: deno run --allow-all tools/with_postgres.ts COMMAND [ARGS...]",
-    );
+    console.error(USAGE);
     return 2;
+  }
+  if (command[0] === "--help" || command[0] === "-h") {
+    console.log(USAGE);
+    return 0;
   }
   const program = command[0] === "deno" ? Deno.execPath() : command[0];
   const env: Record<string, string> = {};
@@ -272,8 +312,22 @@ async function runWrapped(command: string[]): Promise<number> {
     cluster = await startLocalPostgres();
     env.BOOTH_TEST_DATABASE_URL = cluster.url;
   }
-  const child = new Deno.Command(program, { args: command.slice(1), env })
-    .spawn();
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(program, { args: command.slice(1), env }).spawn();
+  } catch (error) {
+    await cluster?.stop();
+    console.error(
+      `Cannot run "${command[0]}": ${
+        error instanceof Deno.errors.NotFound
+          ? "no such program"
+          : error instanceof Error
+          ? error.message
+          : String(error)
+      }`,
+    );
+    return 127;
+  }
   // Ctrl-C reaches the child from the terminal; SIGTERM is passed on. Either
   // way we wait for the child, then clean up.
   Deno.addSignalListener("SIGINT", () => {});
@@ -292,5 +346,10 @@ async function runWrapped(command: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.exit(await runWrapped(Deno.args));
+  try {
+    Deno.exit(await runWrapped(Deno.args));
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    Deno.exit(1);
+  }
 }
