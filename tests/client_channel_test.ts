@@ -14,6 +14,7 @@ import {
   ServerChannel,
   SessionEndedError,
 } from "../lib/client/voter_client.ts";
+import { lineInput } from "../lib/client/line_input.ts";
 import type { LineInput } from "../lib/client/line_input.ts";
 import type { StartTimer } from "../lib/client/voter_client.ts";
 import { escapeForTerminal } from "../lib/terminal/escape.ts";
@@ -141,4 +142,31 @@ Deno.test("the client sends a name typed in NFD in NFC, the form of the roll", a
     await session.catch(() => {});
     client.close();
   }
+});
+
+Deno.test("the password prompt is written only once the terminal no longer echoes: a password typed at once is never shown", async () => {
+  const events: string[] = [];
+  const typed = new TextEncoder().encode("pw-zoe\r");
+  let sent = false;
+  const input = lineInput({
+    stdin: {
+      isTerminal: () => true,
+      setRaw: (raw) => void events.push(raw ? "raw" : "cooked"),
+      read(buffer) {
+        if (sent) return Promise.resolve(null);
+        sent = true;
+        buffer.set(typed);
+        return Promise.resolve(typed.length);
+      },
+    },
+    stdout: {
+      writeSync(bytes) {
+        events.push(`write ${new TextDecoder().decode(bytes)}`);
+        return bytes.length;
+      },
+    },
+  });
+  assert.equal(await input.readLine("Password:", { secret: true }), "pw-zoe");
+  assert.deepEqual(events.slice(0, 2), ["raw", "write Password: "]);
+  assert.ok(!events.some((e) => e.includes("pw-zoe")), events.join("|"));
 });

@@ -100,11 +100,13 @@ export function lineInput(
     }
   }
 
-  async function readMasked(): Promise<string | null> {
+  /** The prompt is written once the terminal stops echoing, not before. */
+  async function readMasked(prompt: string): Promise<string | null> {
     const chars: string[] = [];
     const decoder = new TextDecoder();
     stdin.setRaw(true);
     try {
+      if (prompt !== "") write(`${prompt} `);
       while (true) {
         const byte = await nextByte();
         if (byte === null) return chars.length === 0 ? null : chars.join("");
@@ -130,10 +132,9 @@ export function lineInput(
 
   return {
     async readLine(prompt, options = {}) {
+      if (terminal && options.secret) return await readMasked(prompt);
       if (prompt !== "") write(terminal ? `${prompt} ` : `${prompt}\n`);
-      return terminal && options.secret
-        ? await readMasked()
-        : await readPlainLine();
+      return await readPlainLine();
     },
   };
 }
