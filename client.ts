@@ -148,7 +148,10 @@ export async function main(args: string[]): Promise<number> {
       );
     }
     const timeoutMs = timeoutSeconds * 1000;
-    const connect = () => connectTls({ host, port, ca, caPath, timeoutMs });
+    const fromKit = election !== undefined && flags.host === undefined &&
+      flags.port === undefined;
+    const connect = () =>
+      connectTls({ host, port, ca, caPath, timeoutMs, fromKit });
     // Connected before the prompts, as the seed has it: a server that cannot
     // be reached is known before the voter types anything.
     const connection = await connect();

@@ -164,6 +164,16 @@ Deno.test("a voter with only election.json in an empty directory, typing name, n
   }
   await running[Symbol.asyncDispose](); // the log is complete once stopped
   assert.match(server.stderr(), /vote recorded: Alice/);
+  // The booth is down: the voter is told what a voter can do.
+  const down = await runProgram("client", [], {
+    cwd: join(dir.path, "voter"),
+    stdin: typed(ALICE),
+  });
+  assert.equal(down.code, 1);
+  assert.equal(
+    lines(down.stderr).at(-1),
+    `Cannot connect to localhost:${server.port}: connection refused (the booth is not reachable: try again later, or ask the election official)`,
+  );
 });
 
 Deno.test("the client's election: --election first, then ./election.json; flags override it; none keeps the defaults", async () => {

@@ -41,6 +41,12 @@ export interface ConnectOptions {
   caPath?: string;
   /** Milliseconds to connect and finish the handshake (default 30,000). */
   timeoutMs?: number;
+  /**
+   * The address came from the election's kit, not from `--host`/`--port`:
+   * a voter, who can neither start the booth nor fix its address, is told
+   * to try again later or ask the election official.
+   */
+  fromKit?: boolean;
 }
 
 /** Thrown when the server cannot be reached or its certificate is refused. */
@@ -74,8 +80,14 @@ export class ConnectError extends Error {
  * refused; nothing has been sent then.
  */
 export function connectTls(options: ConnectOptions): Promise<Connection> {
-  const { host, port, ca, caPath = "the CA file", timeoutMs = 30_000 } =
-    options;
+  const {
+    host,
+    port,
+    ca,
+    caPath = "the CA file",
+    timeoutMs = 30_000,
+    fromKit = false,
+  } = options;
   const anchor = parseCertificate(ca);
   if (anchor === undefined) {
     return Promise.reject(
@@ -109,7 +121,7 @@ export function connectTls(options: ConnectOptions): Promise<Connection> {
       timeoutMs,
     );
     socket.once("error", (error: Error & { code?: string }) => {
-      fail(describeTlsError(error, host, port));
+      fail(describeTlsError(error, host, port, fromKit));
     });
     socket.once("secureConnect", () => {
       const problem = certificateProblem(socket, anchor, host, caPath);
@@ -202,13 +214,21 @@ function describeTlsError(
   error: Error & { code?: string },
   host: string,
   port: number,
+  fromKit: boolean,
 ): string {
+  const official = "try again later, or ask the election official";
   switch (error.code) {
     case "ECONNREFUSED":
-      return `Cannot connect to ${host}:${port}: connection refused (is the server running? start it with \`make run\`)`;
+      return `Cannot connect to ${host}:${port}: connection refused (${
+        fromKit
+          ? `the booth is not reachable: ${official}`
+          : "is the server running? start it with `make run`"
+      })`;
     case "ENOTFOUND":
     case "EAI_AGAIN":
-      return `Cannot connect to ${host}:${port}: the host name does not resolve (check --host)`;
+      return `Cannot connect to ${host}:${port}: the host name does not resolve (${
+        fromKit ? `check your network, or ${official}` : "check --host"
+      })`;
     case "ECONNRESET":
     case "EPIPE":
       return `TLS handshake with ${host} failed: the server closed the connection (is this the booth's port?)`;
