@@ -245,6 +245,65 @@ Deno.test("malformed server messages are refused with a ProtocolError", () => {
   }
 });
 
+Deno.test("a result whose parts disagree is a protocol error; every result an honest server sends decodes", () => {
+  const result = (
+    winners: string[],
+    votes: [string, number][],
+    turnout?: { voted: number; registered: number },
+  ) =>
+    JSON.stringify({
+      type: "result",
+      answer: 1,
+      winners,
+      totals: votes.map(([candidate, n]) => ({ candidate, votes: n })),
+      ...(turnout && { turnout }),
+    });
+  const refused = {
+    "no candidates": result([], []),
+    "no winner": result([], [["Chris", 0], ["Linda", 3]]),
+    "a winner with fewer votes": result(["Chris"], [["Chris", 0], [
+      "Linda",
+      3,
+    ]]),
+    "a winner off the ballot": result(["Mallory"], [["Chris", 0], [
+      "Linda",
+      3,
+    ]]),
+    "a tie with one winner": result(["Chris"], [["Chris", 2], ["Linda", 2]]),
+    "a tie out of ballot order": result(["Linda", "Chris"], [["Chris", 2], [
+      "Linda",
+      2,
+    ]]),
+    "a candidate twice": result(["Chris"], [["Chris", 2], ["Chris", 1]]),
+    "a turnout once everyone voted": result(["Chris"], [["Chris", 3]], {
+      voted: 3,
+      registered: 3,
+    }),
+    "totals that are not the turnout": result(["Chris"], [["Chris", 2]], {
+      voted: 1,
+      registered: 3,
+    }),
+  };
+  for (const [name, text] of Object.entries(refused)) {
+    assert.throws(() => decodeServerMessage(padded(text)), ProtocolError, name);
+  }
+  const honest = [
+    result(["Linda"], [["Chris", 0], ["Linda", 3]]),
+    result(["Chris", "Linda"], [["Chris", 2], ["Linda", 2]]),
+    result(["Chris", "Linda"], [["Chris", 0], ["Linda", 0]], {
+      voted: 0,
+      registered: 3,
+    }),
+    result(["Chris"], [["Chris", 1], ["Linda", 0]], {
+      voted: 1,
+      registered: 3,
+    }),
+  ];
+  for (const text of honest) {
+    assert.equal(decodeServerMessage(padded(text)).type, "result", text);
+  }
+});
+
 Deno.test("a hostile value in an error message is escaped and cut short", () => {
   const hostile = "\u001b[31m\n" + "x".repeat(3000);
   assert.throws(

@@ -358,6 +358,7 @@ export function decodeServerMessage(payload: Uint8Array): ServerMessage {
       if (answer === 0) return { type: "result", answer: 0 };
       const totals = candidateTotals(value.totals);
       if (answer !== 1 || !isStringArray(value.winners) || !totals) break;
+      if (!winnersAreTheTop(value.winners, totals)) break;
       const result = {
         type: "result",
         answer: 1,
@@ -366,7 +367,13 @@ export function decodeServerMessage(payload: Uint8Array): ServerMessage {
       } as const;
       if (value.turnout === undefined) return result;
       const turnout = turnoutOf(value.turnout);
-      if (turnout) return { ...result, turnout };
+      // Sent only when the polls closed before everyone voted: fewer voted
+      // than are registered, and the totals count exactly those votes.
+      const counted = totals.reduce((sum, total) => sum + total.votes, 0);
+      if (
+        turnout && turnout.voted < turnout.registered &&
+        turnout.voted === counted
+      ) return { ...result, turnout };
       break;
     }
     case "history":
@@ -583,8 +590,23 @@ function turnoutOf(value: unknown): Turnout | undefined {
   return voted <= registered ? { voted, registered } : undefined;
 }
 
+/**
+ * Whether `winners` are exactly the candidates with the most votes, in
+ * ballot order (all of them on a tie), as PROTOCOL.md §9.4 has it.
+ */
+function winnersAreTheTop(
+  winners: string[],
+  totals: CandidateTotal[],
+): boolean {
+  const top = Math.max(...totals.map((total) => total.votes));
+  const expected = totals.filter((total) => total.votes === top);
+  return winners.length === expected.length &&
+    expected.every((total, i) => total.candidate === winners[i]);
+}
+
+/** One total per candidate, at least one, no candidate twice. */
 function candidateTotals(value: unknown): CandidateTotal[] | undefined {
-  if (!Array.isArray(value)) return undefined;
+  if (!Array.isArray(value) || value.length === 0) return undefined;
   const totals: CandidateTotal[] = [];
   for (const item of value) {
     if (typeof item !== "object" || item === null) return undefined;
@@ -594,5 +616,6 @@ function candidateTotals(value: unknown): CandidateTotal[] | undefined {
     }
     totals.push({ candidate: item.candidate, votes });
   }
-  return totals;
+  const names = new Set(totals.map((total) => total.candidate));
+  return names.size === totals.length ? totals : undefined;
 }
