@@ -213,6 +213,26 @@ Deno.test("a ballot of zero candidates is a protocol error", async () => {
   assert.ok(!out.stdout.includes("Candidates:"), out.stdout);
 });
 
+Deno.test("a result whose winners are not the top is a protocol error, not a line of nonsense", async () => {
+  await using server = await hostileServer((request) =>
+    request.type === "login" ? login : {
+      type: "result",
+      answer: 1,
+      winners: ["Mallory"],
+      totals: [{ candidate: "Chris", votes: 0 }, {
+        candidate: "Linda",
+        votes: 3,
+      }],
+    }
+  );
+  const out = await server.client([...ALICE, "2", "4"]);
+  assert.equal(out.code, 1);
+  assert.deepEqual(lines(out.stderr), [
+    'The server sent an invalid message: Malformed server message of type "result"',
+  ]);
+  assert.ok(!out.stdout.includes("Mallory"), out.stdout);
+});
+
 Deno.test("a server that does not answer within --timeout: one clear line, exit 1", async () => {
   await using server = await hostileServer(() => null);
   const started = Date.now();
