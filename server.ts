@@ -504,11 +504,11 @@ const CLOSE_HELP = `Usage: deno task server close [options]
 
 Sets the time the polls close (default: now, the next whole second). Works
 while a server runs, without a restart: once a closing now has returned, no
-vote counts any more (it waits for a vote the server is recording). After the closing a vote is
-refused and View election result shows the result with the turnout.
-The polls cannot be reopened, nor closed at a time already past. A closing
-at or before the opening closes the election before it opens: the polls
-never open, and the result (turnout 0) shows from the closing on.
+vote counts any more (it waits for a vote the server is recording). After
+the closing a vote is refused and View election result shows the result with
+the turnout. The polls cannot be reopened, nor closed at a time already
+past. A closing at or before the opening closes the election before it opens:
+the polls never open, and the result (turnout 0) shows from the closing on.
 
 Options:
 ${formatFlags(CLOSE_FLAGS)}`;
@@ -520,8 +520,9 @@ for an election closed at or before its opening, never opens and then closed
 before opening, with no opening time), the turnout, and once the result is
 available each candidate's votes with a percentage and a bar, and the winner
 or tie line; then the SHA-256 of candidates, passwords, result and history,
-so a printed report can later be checked against the files. While the polls are open it shows the turnout
-only, never running totals (nor the hash of result). Works while a server runs.
+so a printed report can later be checked against the files. While the polls
+are open it shows the turnout only, never running totals (nor the hash of
+result). Works while a server runs.
 
 Options:
 ${formatFlags(REPORT_FLAGS)}`;

@@ -150,10 +150,7 @@ class BoundedRecords<R> {
    */
   set(key: string, record: R | undefined, keep: Keep, now: number): void {
     const bucket = this.#byWeight.get(keep.weight);
-    if (
-      record !== undefined && bucket?.get(key)?.until === keep.until &&
-      this.#weightOf.get(key) === keep.weight
-    ) {
+    if (record !== undefined && bucket?.get(key)?.until === keep.until) {
       bucket.set(key, { record, until: keep.until });
       return;
     }
@@ -184,26 +181,19 @@ class BoundedRecords<R> {
   }
 
   /**
-   * The record that would be forgotten next: the first of some weight past
-   * its `until`, else the least recently changed of the lightest.
+   * Forgets the first of some weight past its `until`, else the least
+   * recently changed of the lightest.
    */
-  next(
-    now: number,
-  ): { key: string; weight: number; until: number } | undefined {
-    let lightest: { key: string; weight: number; until: number } | undefined;
+  #forgetOne(now: number): void {
+    let lightest: { weight: number; key: string } | undefined;
     for (const [weight, bucket] of this.#byWeight) {
       const [key, kept] = bucket.entries().next().value!;
-      if (kept.until <= now) return { key, weight, until: kept.until };
+      if (kept.until <= now) return this.#delete(key);
       if (lightest === undefined || weight < lightest.weight) {
-        lightest = { key, weight, until: kept.until };
+        lightest = { weight, key };
       }
     }
-    return lightest;
-  }
-
-  #forgetOne(now: number): void {
-    const next = this.next(now);
-    if (next !== undefined) this.#delete(next.key);
+    if (lightest !== undefined) this.#delete(lightest.key);
   }
 }
 

@@ -34,9 +34,9 @@
  * Bounded: a sweep every minute deletes pairs idle for a day whose lock has
  * ended, numbers whose last failure left the window, and beyond `maxPairs`
  * or `maxNumbers` what protects least, as the in-memory ledger does (`Keep`
- * in `lib/election/lockout_rules.ts`): the records standing for the fewest failures (a pair's
- * locks, then its failures; a number's failures), the least recently
- * updated first. Junk logins on other numbers so cannot push a locked
+ * in `lib/election/lockout_rules.ts`): the records standing for the fewest
+ * failures (a pair's locks, then its failures; a number's failures), the
+ * least recently updated first. Junk logins on other numbers so cannot push a locked
  * number out; a number locked for everyone is never deleted before its
  * lock ends, even beyond `maxNumbers`.
  *
