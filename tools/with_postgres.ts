@@ -107,18 +107,25 @@ export async function startLocalPostgres(
     onLog: (message) => log.push(message),
     onError: (message) => log.push(String(message)),
   });
-  const removeRoot = () =>
-    Deno.remove(root, { recursive: true }).catch(() => {});
+  // As root the server runs as `postgres`, which must reach its binaries
+  // under this checkout's node_modules: a directory on the way that others
+  // may not enter (a `mktemp -d` checkout) is opened for traversal (o+x,
+  // nothing listed or read) while the cluster runs, then closed again.
+  const closeAgain = Deno.uid() === 0 ? openForTraversal(binaries()) : () => {};
+  const removeRoot = () => {
+    closeAgain();
+    return Deno.remove(root, { recursive: true }).catch(() => {});
+  };
   try {
     await server.initialise();
     await server.start();
   } catch (error) {
     await server.stop().catch(() => {});
-    await removeRoot();
     const blocked = Deno.uid() === 0 ? closedAncestor(binaries()) : undefined;
+    await removeRoot();
     if (blocked !== undefined) {
       throw new Error(
-        `Cannot start a local PostgreSQL: the user postgres cannot reach its binaries under node_modules, because ${blocked} is closed to others (chmod o+x ${blocked}, or keep the checkout where others may enter)`,
+        `Cannot start a local PostgreSQL: the user postgres cannot reach its binaries under node_modules, because ${blocked} is closed to others and could not be opened (chmod o+x ${blocked}, or keep the checkout where others may enter)`,
       );
     }
     throw new Error(
@@ -179,6 +186,7 @@ export async function startLocalPostgres(
       // outside). The postmaster in the pid file is the one to stop.
       const pid = await postmasterPid().catch(() => undefined);
       if (pid !== undefined && !await stopPostmaster(pid)) {
+        closeAgain();
         console.error(
           `Cannot stop the local PostgreSQL (pid ${pid}): it still runs ${
             STOP_BOUND_MS / 1000
@@ -271,6 +279,35 @@ export function closedAncestor(path: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Lets others traverse each directory on the way to `path` that they may not
+ * enter, adding `o+x` only.
+ *
+ * @returns What puts those directories' modes back (once is enough).
+ */
+function openForTraversal(path: string): () => void {
+  const opened: [string, number][] = [];
+  for (let dir = closedAncestor(path); dir !== undefined;) {
+    const mode = Deno.statSync(dir).mode! & 0o7777;
+    try {
+      Deno.chmodSync(dir, mode | 0o001);
+    } catch {
+      break; // Left closed: the start-up failure then names it.
+    }
+    opened.push([dir, mode]);
+    dir = closedAncestor(path);
+  }
+  return () => {
+    for (const [dir, mode] of opened.splice(0).reverse()) {
+      try {
+        Deno.chmodSync(dir, mode);
+      } catch {
+        // Gone already: nothing to close.
+      }
+    }
+  };
 }
 
 /**
