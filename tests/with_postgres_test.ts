@@ -5,7 +5,11 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { closedAncestor, startLocalPostgres } from "../tools/with_postgres.ts";
+import {
+  closedAncestor,
+  openForTraversal,
+  startLocalPostgres,
+} from "../tools/with_postgres.ts";
 import { tempDir } from "./temp_dir.ts";
 import { ROOT } from "../tools/processes.ts";
 
@@ -101,4 +105,18 @@ Deno.test("with_postgres.ts --help shows its usage, and a command that cannot st
     text(missing.stderr),
     'Cannot run "no-such-program-here": no such program\n',
   );
+});
+
+Deno.test("a closed directory on the way to the binaries is opened for traversal only while needed, then closed again", async () => {
+  await using temp = await tempDir("booth-closed-");
+  await Deno.chmod(temp.path, 0o711);
+  const closed = join(temp.path, "closed");
+  const binaries = join(closed, "checkout", "node_modules");
+  await Deno.mkdir(binaries, { recursive: true });
+  await Deno.chmod(closed, 0o700);
+  const closeAgain = openForTraversal(binaries);
+  assert.equal((await Deno.stat(closed)).mode! & 0o777, 0o701);
+  assert.equal(closedAncestor(binaries), undefined);
+  closeAgain();
+  assert.equal((await Deno.stat(closed)).mode! & 0o777, 0o700);
 });

@@ -287,7 +287,7 @@ export function closedAncestor(path: string): string | undefined {
  *
  * @returns What puts those directories' modes back (once is enough).
  */
-function openForTraversal(path: string): () => void {
+export function openForTraversal(path: string): () => void {
   const opened: [string, number][] = [];
   for (let dir = closedAncestor(path); dir !== undefined;) {
     const mode = Deno.statSync(dir).mode! & 0o7777;
@@ -297,7 +297,9 @@ function openForTraversal(path: string): () => void {
       break; // Left closed: the start-up failure then names it.
     }
     opened.push([dir, mode]);
-    dir = closedAncestor(path);
+    const next = closedAncestor(path);
+    if (next === dir) break; // The chmod did not take: named likewise.
+    dir = next;
   }
   return () => {
     for (const [dir, mode] of opened.splice(0).reverse()) {
